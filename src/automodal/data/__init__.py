@@ -1,0 +1,1 @@
+"""From raw frames to tensors: column and problem type inference, one processor per modality."""

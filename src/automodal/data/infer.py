@@ -1,0 +1,125 @@
+"""Column type and problem type inference from a training frame."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .types import (BINARY, CATEGORICAL, COLUMN_TYPE_ALIASES, COLUMN_TYPES, IGNORE, IMAGE, MULTICLASS, NUMERICAL,
+                    PROBLEM_TYPES, REGRESSION, TEXT)
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+MAX_CATEGORIES = 100          # more distinct strings than this (and many per row) read as free text
+MAX_CLASSES_FOR_INT_LABEL = 20
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _parses_as_numbers(values: pd.Series) -> bool:
+    return pd.to_numeric(values, errors="coerce").notna().all()
+
+
+def _looks_like_image_paths(values: pd.Series) -> bool:
+    sample = values.astype(str).head(50)
+    first_paths = sample.str.split(";").str[0].str.strip()
+    if not first_paths.str.lower().str.endswith(IMAGE_SUFFIXES).mean() >= 0.9:
+        return False
+    return np.mean([os.path.exists(p) for p in first_paths.head(10)]) >= 0.5
+
+
+def infer_column_type(series: pd.Series) -> tuple[str, str | None]:
+    """Return (type, reason); type IGNORE comes with the reason the column is dropped."""
+    values = series.dropna()
+    if len(values) == 0:
+        raise DataError(f"Column '{series.name}' has no values (all NaN). Drop it, or fill it before fitting.")
+    n_unique = values.nunique()
+    if n_unique == 1:
+        return IGNORE, "constant"
+    if pd.api.types.is_bool_dtype(series):
+        return CATEGORICAL, None
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return NUMERICAL, None
+    if _is_numeric(series):
+        integral = pd.api.types.is_integer_dtype(series) or bool((values == np.round(values)).all())
+        if integral and n_unique == len(series) and len(series) > 20 and values.is_monotonic_increasing:
+            return IGNORE, "identifier (unique, increasing integers)"
+        return NUMERICAL, None
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return CATEGORICAL, None
+    strings = values.astype(str)
+    if _parses_as_numbers(strings):
+        return NUMERICAL, None
+    if _looks_like_image_paths(strings):
+        return IMAGE, None
+    words = strings.str.split().str.len().mean()
+    if n_unique == len(values) and words < 2 and len(values) > 20:
+        return IGNORE, "identifier (every value distinct)"
+    if words >= 3 or (n_unique > MAX_CATEGORIES and n_unique > 0.2 * len(values)):
+        return TEXT, None
+    return CATEGORICAL, None
+
+
+def infer_column_types(frame: pd.DataFrame, label: str, overrides: dict | None = None) -> tuple[dict, dict]:
+    """Return ({column: type} for used columns, {column: reason} for dropped ones)."""
+    overrides = dict(overrides or {})
+    for column, kind in list(overrides.items()):
+        if column not in frame.columns:
+            raise DataError(f"column_types names column '{column}', which is not in the training data. "
+                            f"Columns are: {list(frame.columns)}.")
+        kind = COLUMN_TYPE_ALIASES.get(str(kind).lower(), str(kind).lower())
+        if kind not in COLUMN_TYPES:
+            raise DataError(f"column_types['{column}'] is '{overrides[column]}'; use one of {', '.join(COLUMN_TYPES)}.")
+        overrides[column] = kind
+    types, dropped = {}, {}
+    for column in frame.columns:
+        if column == label:
+            continue
+        if column in overrides:
+            kind, reason = overrides[column], "column_types says null"
+        else:
+            kind, reason = infer_column_type(frame[column])
+        if kind == IGNORE:
+            dropped[column] = reason
+        else:
+            types[column] = kind
+    if dropped:
+        logger.info("Dropped columns: %s", ", ".join(f"{c} ({r})" for c, r in dropped.items()))
+    if not types:
+        raise DataError(f"No usable feature columns: besides the label '{label}', every column was dropped "
+                        f"({dropped}). Add feature columns or set column_types.")
+    return types, dropped
+
+
+def infer_problem_type(labels: pd.Series, label: str) -> str:
+    values = labels.dropna()
+    n_unique = values.nunique()
+    if n_unique < 2:
+        raise DataError(f"Label column '{label}' has a single value ({values.iloc[0]!r}) after dropping missing "
+                        "labels; a model needs at least two classes or a varying target.")
+    if n_unique == 2:
+        return BINARY
+    if _is_numeric(labels):
+        integral = pd.api.types.is_integer_dtype(labels) or bool((values == np.round(values)).all())
+        if integral and n_unique <= MAX_CLASSES_FOR_INT_LABEL:
+            return MULTICLASS
+        return REGRESSION
+    return MULTICLASS
+
+
+def check_problem_type(problem_type: str | None) -> str | None:
+    if problem_type is None:
+        return None
+    name = str(problem_type).lower()
+    if name in ("classification",):
+        return None
+    if name not in PROBLEM_TYPES:
+        raise DataError(f"problem_type '{problem_type}' is not supported; use one of {', '.join(PROBLEM_TYPES)}.")
+    return name

@@ -1,0 +1,192 @@
+"""One processor per modality: fitted on the training frame, applied to whole columns at once, saved as JSON."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .types import BINARY, CLASSIFICATION, REGRESSION
+
+
+def _to_python(value):
+    """JSON-safe scalar (numpy scalars become Python ones)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
+    series = frame[column]
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return series.astype("int64").to_numpy(dtype=np.float64) / 1e9
+    if pd.api.types.is_bool_dtype(series):
+        return series.to_numpy(dtype=np.float64)
+    numbers = pd.to_numeric(series, errors="coerce")
+    bad = numbers.isna() & series.notna()
+    if bad.any():
+        example = series[bad].iloc[0]
+        raise DataError(f"Numerical column '{column}' holds a value that is not a number: {example!r} "
+                        f"({int(bad.sum())} such rows). Clean the column, or pass column_types={{'{column}': "
+                        "'categorical'}} (or 'text') when it is not numerical.")
+    return numbers.to_numpy(dtype=np.float64)
+
+
+def require_columns(frame: pd.DataFrame, columns, what: str = "data"):
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{what} is missing column(s) {missing} that the model was trained on. "
+                        "Add them (NaN is allowed where a value is unknown).")
+
+
+class NumericalProcessor:
+    """Standardise numbers column-wise; missing values become the training mean."""
+
+    def __init__(self, columns, with_mean=True, with_std=True, mean=None, scale=None):
+        self.columns = list(columns)
+        self.with_mean, self.with_std = with_mean, with_std
+        self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
+        self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
+
+    def _matrix(self, frame):
+        return np.column_stack([_numeric_column(frame, c) for c in self.columns]) if self.columns else \
+            np.zeros((len(frame), 0))
+
+    def fit(self, frame: pd.DataFrame) -> "NumericalProcessor":
+        values = self._matrix(frame)
+        mean = np.nanmean(values, axis=0)
+        std = np.nanstd(values, axis=0)
+        self.mean = mean
+        self.scale = np.where(std > 0, std, 1.0) if self.with_std else np.ones_like(std)
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        values = self._matrix(frame)
+        values = np.where(np.isnan(values), self.mean, values)
+        if self.with_mean:
+            values = values - self.mean
+        return (values / self.scale).astype(np.float32)
+
+    def to_dict(self):
+        return {"columns": self.columns, "with_mean": self.with_mean, "with_std": self.with_std,
+                "mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, state):
+        return cls(**state)
+
+
+def category_strings(series: pd.Series) -> pd.Series:
+    """Categories as strings, with 3 and 3.0 the same category (a NaN turns an int column to float)."""
+    values = series.astype(object)
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        numbers = series.astype(float)
+        integral = numbers.dropna().eq(numbers.dropna().round()).all()
+        values = numbers.map(lambda v: (str(int(v)) if integral else repr(float(v))) if pd.notna(v) else None)
+    else:
+        values = values.where(series.notna(), None).map(lambda v: None if v is None else str(v))
+    return values
+
+
+class CategoricalProcessor:
+    """Integer codes per column: 0 for missing or unseen values, 1..K for the training categories."""
+
+    def __init__(self, columns, categories=None):
+        self.columns = list(columns)
+        self.categories = categories or {}
+
+    def fit(self, frame: pd.DataFrame) -> "CategoricalProcessor":
+        self.categories = {c: sorted(category_strings(frame[c]).dropna().unique().tolist()) for c in self.columns}
+        return self
+
+    @property
+    def num_categories(self) -> list:
+        return [len(self.categories[c]) + 1 for c in self.columns]
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        codes = np.zeros((len(frame), len(self.columns)), dtype=np.int64)
+        for j, column in enumerate(self.columns):
+            categorical = pd.Categorical(category_strings(frame[column]), categories=self.categories[column])
+            codes[:, j] = np.asarray(categorical.codes, dtype=np.int64) + 1
+        return codes
+
+    def to_dict(self):
+        return {"columns": self.columns, "categories": self.categories}
+
+    @classmethod
+    def from_dict(cls, state):
+        return cls(**state)
+
+
+class LabelProcessor:
+    """Class indices for classification (the positive class of a binary task is index 1); scaling for regression."""
+
+    def __init__(self, label, problem_type, preprocessing="standardscaler", pos_label=None,
+                 classes=None, center=None, scale=None):
+        self.label, self.problem_type = label, problem_type
+        self.preprocessing, self.pos_label = preprocessing, pos_label
+        self.classes = classes
+        self.center, self.scale = center, scale
+
+    def fit(self, labels: pd.Series) -> "LabelProcessor":
+        values = labels.dropna()
+        if self.problem_type in CLASSIFICATION:
+            classes = sorted(_to_python(v) for v in values.unique())
+            if self.problem_type == BINARY and len(classes) != 2:
+                raise DataError(f"problem_type is binary but label '{self.label}' has {len(classes)} classes "
+                                f"({classes[:10]}). Use problem_type='multiclass' or fix the labels.")
+            if self.pos_label is not None:
+                if self.problem_type != BINARY:
+                    raise DataError(f"data.pos_label is set to {self.pos_label!r} but the task is "
+                                    f"{self.problem_type}; pos_label applies to binary tasks only.")
+                matches = [c for c in classes if c == self.pos_label or str(c) == str(self.pos_label)]
+                if not matches:
+                    raise DataError(f"data.pos_label {self.pos_label!r} is not a class of label '{self.label}'; "
+                                    f"the classes are {classes}.")
+                classes = [c for c in classes if c != matches[0]] + [matches[0]]
+            self.classes = classes
+        else:
+            numbers = self._regression_values(labels)
+            if self.preprocessing == "minmaxscaler":
+                low, high = float(np.min(numbers)), float(np.max(numbers))
+                self.center, self.scale = low, (high - low) or 1.0
+            else:
+                std = float(np.std(numbers))
+                self.center, self.scale = float(np.mean(numbers)), std or 1.0
+        return self
+
+    def _regression_values(self, labels):
+        numbers = pd.to_numeric(labels, errors="coerce")
+        if (numbers.isna() & labels.notna()).any():
+            bad = labels[numbers.isna() & labels.notna()].iloc[0]
+            raise DataError(f"Label '{self.label}' of a regression task holds a non-numeric value {bad!r}. "
+                            "Clean the labels or set problem_type='multiclass'.")
+        return numbers.to_numpy(dtype=np.float64)
+
+    @property
+    def num_outputs(self) -> int:
+        return 1 if self.problem_type == REGRESSION else len(self.classes)
+
+    def transform(self, labels: pd.Series) -> np.ndarray:
+        if self.problem_type == REGRESSION:
+            return ((self._regression_values(labels) - self.center) / self.scale).astype(np.float32)
+        return self.encode(labels)
+
+    def encode(self, labels: pd.Series) -> np.ndarray:
+        index = {str(c): i for i, c in enumerate(self.classes)}
+        codes = labels.map(lambda v: index.get(str(_to_python(v)), -1)).to_numpy(dtype=np.int64)
+        if (codes < 0).any():
+            unseen = labels[codes < 0].unique()[:5].tolist()
+            raise DataError(f"Label '{self.label}' has value(s) {unseen} that were not seen in training; "
+                            f"the known classes are {self.classes}.")
+        return codes
+
+    def inverse_regression(self, outputs: np.ndarray) -> np.ndarray:
+        return outputs * self.scale + self.center
+
+    def to_dict(self):
+        return {"label": self.label, "problem_type": self.problem_type, "preprocessing": self.preprocessing,
+                "pos_label": _to_python(self.pos_label), "classes": self.classes,
+                "center": self.center, "scale": self.scale}
+
+    @classmethod
+    def from_dict(cls, state):
+        return cls(**state)

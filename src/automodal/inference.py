@@ -1,0 +1,64 @@
+"""Prediction without a Trainer: the fitted model stays in memory and runs in a torch.inference_mode() loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .data.batches import _writable, make_loader
+from .data.pipeline import FeaturePipeline
+from .data.processors import LabelProcessor
+from .data.types import REGRESSION
+
+
+def outputs_from_logits(logits: torch.Tensor, problem_type: str, label_processor) -> np.ndarray:
+    """Class probabilities, or regression values on the label's original scale."""
+    logits = logits.float()
+    if problem_type == REGRESSION:
+        return label_processor.inverse_regression(logits[:, 0].cpu().numpy().astype(np.float64))
+    return torch.softmax(logits, dim=1).cpu().numpy()
+
+
+class FittedModel:
+    """Everything prediction needs: processors, network, and how to batch."""
+
+    def __init__(self, net, pipeline: FeaturePipeline, label_processor: LabelProcessor, problem_type: str,
+                 batch_size: int, num_workers: int = 0):
+        self.net = net.eval()
+        self.pipeline, self.label_processor = pipeline, label_processor
+        self.problem_type = problem_type
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.device = next(net.parameters()).device
+
+    def to(self, device) -> "FittedModel":
+        self.net.to(device)
+        self.device = torch.device(device)
+        return self
+
+    def _run(self, arrays: dict, fn) -> torch.Tensor:
+        n = len(next(iter(arrays.values())))
+        if n <= self.batch_size:
+            batches = [{k: torch.from_numpy(_writable(v)) for k, v in arrays.items()}]
+        else:
+            # Workers only pay off when a batch needs per-sample loading; ready arrays are cut in this process.
+            batches = make_loader(arrays, self.batch_size, num_workers=self.num_workers)
+        outputs = []
+        self.net.eval()
+        with torch.inference_mode():
+            for batch in batches:
+                batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+                outputs.append(fn(batch).float().cpu())
+        return torch.cat(outputs)
+
+    def logits_from_arrays(self, arrays: dict) -> torch.Tensor:
+        return self._run(arrays, self.net)
+
+    def logits(self, frame: pd.DataFrame) -> torch.Tensor:
+        return self.logits_from_arrays(self.pipeline.transform(frame, "prediction data"))
+
+    def outputs(self, frame: pd.DataFrame) -> np.ndarray:
+        return outputs_from_logits(self.logits(frame), self.problem_type, self.label_processor)
+
+    def embeddings(self, frame: pd.DataFrame) -> np.ndarray:
+        return self._run(self.pipeline.transform(frame, "prediction data"), self.net.features).numpy()

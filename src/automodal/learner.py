@@ -1,0 +1,203 @@
+"""fit(): from frames to a FittedModel. Each step is one call; the predictor facade only delegates here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .config import Config
+from .data.infer import check_problem_type, infer_column_types, infer_problem_type
+from .data.pipeline import FeaturePipeline
+from .data.processors import LabelProcessor, require_columns
+from .data.types import CLASSIFICATION, REGRESSION
+from .errors import DataError
+from .metrics import DEFAULT_METRICS, get_metric, score, signed
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FitResult:
+    model: object                       # inference.FittedModel
+    config: Config
+    problem_type: str
+    eval_metric: str
+    column_types: dict
+    dropped_columns: dict
+    architecture: dict
+    summary: dict = field(default_factory=dict)
+    log_csv: str | None = None
+
+
+def clean_labels(frame: pd.DataFrame, label: str, what: str) -> pd.DataFrame:
+    if label not in frame.columns:
+        raise DataError(f"Label column '{label}' is not in {what}. Columns are: {list(frame.columns)}.")
+    missing = frame[label].isna()
+    if missing.all():
+        raise DataError(f"Label column '{label}' in {what} has no values (all NaN).")
+    if missing.any():
+        logger.warning("Dropping %d rows of %s whose label '%s' is missing.", int(missing.sum()), what, label)
+        frame = frame[~missing]
+    return frame
+
+
+def holdout_split(frame: pd.DataFrame, label: str, problem_type: str, holdout_frac: float | None, seed: int):
+    if holdout_frac is None:
+        holdout_frac = 0.2 if len(frame) < 500 else 0.1
+    if not 0 < holdout_frac < 1:
+        raise DataError(f"holdout_frac must lie in (0, 1), got {holdout_frac}.")
+    from sklearn.model_selection import train_test_split
+
+    stratify = None
+    if problem_type in CLASSIFICATION:
+        counts = frame[label].value_counts()
+        n_val = int(np.ceil(holdout_frac * len(frame)))
+        if counts.min() >= 2 and n_val >= len(counts):
+            stratify = frame[label]
+    if len(frame) < 4:
+        raise DataError(f"Training data has {len(frame)} rows; at least 4 are needed to hold out a tuning set.")
+    train, val = train_test_split(frame, test_size=holdout_frac, random_state=seed, stratify=stratify)
+    return train, val
+
+
+def _teacher_targets(teacher, frame: pd.DataFrame, label_processor: LabelProcessor, problem_type: str) -> np.ndarray:
+    """The teacher's logits for these rows, in the student's class order (or label scale for regression)."""
+    if teacher.problem_type != problem_type or teacher.label != label_processor.label:
+        raise DataError(f"teacher_predictor predicts '{teacher.label}' ({teacher.problem_type}); the student "
+                        f"predicts '{label_processor.label}' ({problem_type}). They must match.")
+    teacher_model = teacher._require_fitted()
+    logits = teacher_model.logits(frame).numpy()
+    if problem_type == REGRESSION:
+        values = teacher_model.label_processor.inverse_regression(logits[:, 0].astype(np.float64))
+        return ((values - label_processor.center) / label_processor.scale).astype(np.float32)[:, None]
+    teacher_classes = [str(c) for c in teacher.class_labels]
+    order = []
+    for cls in label_processor.classes:
+        if str(cls) not in teacher_classes:
+            raise DataError(f"teacher_predictor does not know class {cls!r}; its classes are {teacher.class_labels}.")
+        order.append(teacher_classes.index(str(cls)))
+    return logits[:, order].astype(np.float32)
+
+
+def _stop_reason(trainer, stopper, config: Config, time_limit, started) -> str:
+    if stopper.stopped_epoch:
+        return "early_stopping"
+    if 0 < config["optimization.max_steps"] <= trainer.global_step:
+        return "max_steps"
+    if trainer.current_epoch >= config["optimization.max_epochs"]:
+        return "max_epochs"
+    return "time_limit" if time_limit is not None else "interrupted"
+
+
+def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, config: Config,
+        problem_type: str | None, eval_metric: str | None, column_types: dict | None, holdout_frac: float | None,
+        seed: int, time_limit: float | None, verbosity: int, teacher=None) -> FitResult:
+    started = time.time()
+    import lightning.pytorch as pl
+    import torch
+
+    from .inference import FittedModel
+    from .models.net import build_net, select_models
+    from .training.checkpoints import TopKCheckpoints
+    from .training.soup import load_state, soup
+    from .training.finetune import apply_efficient_finetune
+    from .training.module import Distillation, TrainingModule
+    from .inference import outputs_from_logits
+    from .training.trainer import build_trainer, plan_devices
+    from .data.batches import make_loader
+
+    pl.seed_everything(seed, verbose=False)
+    train_data = clean_labels(train_data, label, "train_data")
+    problem_type = check_problem_type(problem_type) or infer_problem_type(train_data[label], label)
+    if problem_type in CLASSIFICATION and train_data[label].nunique() < 2:
+        raise DataError(f"Label column '{label}' has a single class ({train_data[label].iloc[0]!r}); "
+                        "classification needs at least two.")
+    metric = get_metric(eval_metric or DEFAULT_METRICS[problem_type], problem_type)
+    types, dropped = infer_column_types(train_data, label, column_types)
+
+    if tuning_data is not None:
+        tuning_data = clean_labels(tuning_data, label, "tuning_data")
+        require_columns(tuning_data, list(types), "tuning_data")
+        train_part, val_part = train_data, tuning_data
+    else:
+        train_part, val_part = holdout_split(train_data, label, problem_type, holdout_frac, seed)
+
+    label_processor = LabelProcessor(label, problem_type, config["data.label.numerical_label_preprocessing"],
+                                     config["data.pos_label"]).fit(train_part[label])
+    pipeline = FeaturePipeline.fit(train_part, types, config)
+    train_arrays = dict(pipeline.transform(train_part, "train_data"), label=label_processor.transform(train_part[label]))
+    val_arrays = dict(pipeline.transform(val_part, "tuning data"), label=label_processor.transform(val_part[label]))
+    if teacher is not None:
+        train_arrays["teacher_logits"] = _teacher_targets(teacher, train_part, label_processor, problem_type)
+
+    backbones, fusion = select_models(config["model.names"], types)
+    architecture = {"backbones": backbones, "fusion": fusion, "inputs": pipeline.model_inputs(),
+                    "num_outputs": label_processor.num_outputs}
+    net = apply_efficient_finetune(build_net(architecture, config), config["optimization.efficient_finetune"])
+
+    plan = plan_devices(config)
+    forward_net = net
+    if config["env.compile.turn_on"]:
+        forward_net = torch.compile(net, mode=config["env.compile.mode"], dynamic=config["env.compile.dynamic"],
+                                    backend=config["env.compile.backend"])
+    if plan.dp_device_ids:
+        forward_net = torch.nn.DataParallel(forward_net, device_ids=plan.dp_device_ids)
+
+    distillation = Distillation(config, problem_type) if teacher is not None else None
+    module = TrainingModule(net, config, problem_type, metric, label_processor, forward_net, distillation)
+    batch_size = config["env.per_gpu_batch_size"]
+    eval_batch_size = batch_size * config["env.eval_batch_size_ratio"]
+    train_loader = make_loader(train_arrays, batch_size, shuffle=True, num_workers=config["env.num_workers"],
+                               seed=seed)
+    val_loader = make_loader(val_arrays, eval_batch_size, num_workers=config["env.num_workers_evaluation"])
+
+    workdir = tempfile.mkdtemp(prefix="automodal-fit-")
+    topk = TopKCheckpoints(config["optimization.top_k"], os.path.join(workdir, "checkpoints"))
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    stopper = EarlyStopping(monitor="val_score", mode="max", patience=config["optimization.patience"],
+                            check_on_train_epoch_end=False)
+    remaining = None if time_limit is None else time_limit - (time.time() - started)
+    trainer = build_trainer(config, plan, [topk, stopper], workdir, remaining, verbosity)
+    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+    net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
+
+    fitted = FittedModel(net, pipeline, label_processor, problem_type, eval_batch_size,
+                         config["env.num_workers_evaluation"])
+    y_val = val_part[label]
+    y_val = label_processor.encode(y_val) if problem_type in CLASSIFICATION else y_val.to_numpy(dtype=np.float64)
+    val_inputs = pipeline.transform(val_part, "tuning data")
+
+    def evaluate_state(state):
+        load_state(net, state)
+        outputs = outputs_from_logits(fitted.logits_from_arrays(val_inputs), problem_type, label_processor)
+        return signed(metric, score(metric, y_val, outputs))
+
+    if topk.entries:
+        state, soup_info = soup(topk.entries, config["optimization.top_k_average_method"], evaluate_state)
+        load_state(net, state)
+    else:
+        soup_info = {"method": "last", "used": 0, "score": evaluate_state({k: v for k, v in net.state_dict().items()})}
+    summary = {
+        "problem_type": problem_type, "eval_metric": metric.name,
+        "val_score": soup_info["score"] if metric.greater_is_better else -soup_info["score"],
+        "checkpoints": [{"score": s if metric.greater_is_better else -s, "step": step} for s, step, _ in topk.entries],
+        "soup": soup_info["method"], "checkpoints_averaged": soup_info["used"],
+        "epochs": trainer.current_epoch, "global_step": trainer.global_step,
+        "stop_reason": _stop_reason(trainer, stopper, config, remaining, started),
+        "train_rows": len(train_part), "tuning_rows": len(val_part),
+        "models": backbones + ([fusion] if fusion else []),
+        "num_parameters": sum(p.numel() for p in net.parameters()),
+        "trainable_parameters": sum(p.numel() for p in net.parameters() if p.requires_grad),
+        "accelerator": plan.accelerator, "precision": plan.precision,
+        "fit_seconds": round(time.time() - started, 3),
+    }
+    log_csv = os.path.join(workdir, "logs", "metrics.csv")
+    return FitResult(fitted, config, problem_type, metric.name, types, dropped, architecture, summary,
+                     log_csv if os.path.exists(log_csv) else None)

@@ -1,0 +1,1 @@
+"""Model families behind a registry: name -> builder, as timm's create_model."""

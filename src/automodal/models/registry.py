@@ -1,0 +1,53 @@
+"""The model registry. A family registers its builder with the modality it needs; fusion models need several."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import ConfigError
+
+FUSION = "fusion"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    modality: str            # the column type it consumes, or FUSION
+    builder: Callable        # builder(config: dict of model.<name>.* or shared keys, inputs: dict) -> nn.Module
+    config_group: str        # the model.<group>.* keys it reads
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+# Families named in the seeds whose modules load on demand (they import heavy libraries).
+_LAZY_MODULES: dict = {}
+# Families named in the seeds that this version cannot build yet, with the column type each consumes.
+UNAVAILABLE = {"hf_text": "text", "timm_image": "image_path", "clip": "image_path"}
+
+
+def register(name: str, modality: str, config_group: str | None = None):
+    def wrap(builder):
+        _REGISTRY[name] = ModelSpec(name, modality, builder, config_group or name)
+        return builder
+    return wrap
+
+
+def _load_families():
+    from . import fusion, tabular  # noqa: F401  (registration happens at import)
+
+
+def known_names() -> list:
+    _load_families()
+    return sorted(set(_REGISTRY) | set(_LAZY_MODULES) | set(UNAVAILABLE))
+
+
+def get_spec(name: str) -> ModelSpec:
+    _load_families()
+    if name in _LAZY_MODULES and name not in _REGISTRY:
+        __import__(_LAZY_MODULES[name], fromlist=["_"])
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, known_names(), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"model.names has unknown model '{name}'.{hint} Known models: {', '.join(known_names())}.")
+    return _REGISTRY[name]

@@ -1,0 +1,71 @@
+"""The save format: a directory of YAML, JSON and safetensors. Loading reads data only, never code."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+
+import yaml
+
+from . import __version__
+from .config import Config
+from .errors import AutomodalError
+
+CONFIG_FILE = "config.yaml"
+META_FILE = "automodal.json"
+PROCESSORS_FILE = "processors.json"
+WEIGHTS_FILE = "model.safetensors"
+LOG_FILE = "training_log.csv"
+
+
+def save(path: str, meta: dict, config: Config, processors: dict, net, log_csv: str | None = None):
+    """Write to a fresh directory beside `path`, then swap it in, so a failure never leaves a half-written model."""
+    from safetensors.torch import save_file
+
+    from .training.soup import state_to_cpu
+
+    path = os.path.abspath(path)
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".automodal-save-", dir=parent)
+    try:
+        with open(os.path.join(staging, CONFIG_FILE), "w", encoding="utf-8") as f:
+            yaml.safe_dump(config.to_nested(), f, sort_keys=False)
+        with open(os.path.join(staging, META_FILE), "w", encoding="utf-8") as f:
+            json.dump(dict(meta, version=__version__), f, indent=2, default=str)
+        with open(os.path.join(staging, PROCESSORS_FILE), "w", encoding="utf-8") as f:
+            json.dump(processors, f, indent=2)
+        save_file(state_to_cpu(net), os.path.join(staging, WEIGHTS_FILE))
+        if log_csv and os.path.exists(log_csv):
+            shutil.copyfile(log_csv, os.path.join(staging, LOG_FILE))
+        if os.path.exists(path):
+            backup = path + ".previous"
+            shutil.rmtree(backup, ignore_errors=True)
+            os.replace(path, backup)
+            os.replace(staging, path)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def read(path: str) -> tuple[dict, Config, dict, dict]:
+    """Return (meta, config, processors, weights) of a saved predictor."""
+    from safetensors.torch import load_file
+
+    if not os.path.isdir(path):
+        raise AutomodalError(f"'{path}' is not a directory; pass the directory a predictor was saved to.")
+    missing = [n for n in (CONFIG_FILE, META_FILE, PROCESSORS_FILE, WEIGHTS_FILE)
+               if not os.path.exists(os.path.join(path, n))]
+    if missing:
+        raise AutomodalError(f"'{path}' is not a saved automodal predictor: {', '.join(missing)} missing.")
+    with open(os.path.join(path, META_FILE), encoding="utf-8") as f:
+        meta = json.load(f)
+    with open(os.path.join(path, CONFIG_FILE), encoding="utf-8") as f:
+        config = Config.from_nested(yaml.safe_load(f))
+    with open(os.path.join(path, PROCESSORS_FILE), encoding="utf-8") as f:
+        processors = json.load(f)
+    return meta, config, processors, load_file(os.path.join(path, WEIGHTS_FILE))

@@ -1,0 +1,252 @@
+"""MultiModalPredictor: the public facade. It validates arguments and delegates to learner, inference, persistence."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import numpy as np
+import pandas as pd
+
+from .config import Config, resolve_config
+from .data.frames import read_frame
+from .data.types import BINARY, CLASSIFICATION, REGRESSION
+from .errors import AutomodalError, DataError, NotFittedError
+
+logger = logging.getLogger("automodal")
+
+
+def _configure_logging(verbosity: int):
+    level = logging.WARNING if verbosity <= 1 else logging.INFO if verbosity <= 3 else logging.DEBUG
+    logger.setLevel(level)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    for noisy in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if verbosity < 4 else logging.INFO)
+
+
+class MultiModalPredictor:
+    """Train and use a deep model on a data frame of numerical, categorical (and later text and image) columns.
+
+    Parameters mirror AutoGluon's MultiModalPredictor: `label` names the target column; `problem_type` is
+    binary / multiclass / regression (inferred when None); `eval_metric` picks the validation metric; `path` is
+    where fit() saves the model; `presets` is medium_quality / high_quality / best_quality; `hyperparameters`
+    overrides configuration keys (a dict of dotted keys, a list of "key=value" strings, or one such string).
+    """
+
+    def __init__(self, label: str, problem_type: str | None = None, eval_metric: str | None = None,
+                 path: str | None = None, presets: str | None = None, hyperparameters=None, verbosity: int = 2):
+        if not isinstance(label, str) or not label:
+            raise AutomodalError("label must be the name of the label column (a non-empty string).")
+        self._label = label
+        self._problem_type = problem_type
+        self._eval_metric = eval_metric
+        self._path = path
+        self._presets = presets
+        self._verbosity = verbosity
+        self._config: Config = resolve_config(presets, hyperparameters)
+        self._result = None
+        self._model = None
+        self._meta: dict = {}
+        _configure_logging(verbosity)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def label(self) -> str:
+        return self._label
+
+    @property
+    def problem_type(self) -> str | None:
+        return self._meta.get("problem_type", self._problem_type)
+
+    @property
+    def eval_metric(self) -> str | None:
+        return self._meta.get("eval_metric", self._eval_metric)
+
+    @property
+    def column_types(self) -> dict | None:
+        return self._meta.get("column_types")
+
+    @property
+    def class_labels(self) -> list | None:
+        if self._model is None or self.problem_type not in CLASSIFICATION:
+            return None
+        return list(self._model.label_processor.classes)
+
+    @property
+    def positive_class(self):
+        return self.class_labels[1] if self.problem_type == BINARY else None
+
+    @property
+    def path(self) -> str | None:
+        return self._path
+
+    @property
+    def config(self) -> dict:
+        """The resolved configuration as nested dicts."""
+        return self._config.to_nested()
+
+    # ------------------------------------------------------------------ training
+    def fit(self, train_data, tuning_data=None, time_limit: float | None = None, hyperparameters=None,
+            column_types: dict | None = None, holdout_frac: float | None = None, seed: int = 0,
+            presets: str | None = None, teacher_predictor=None, save_path: str | None = None):
+        """Train on `train_data` (a DataFrame or a CSV / Parquet path); returns self.
+
+        `tuning_data` is used for validation and checkpoint selection; without it `holdout_frac` of the training
+        rows are held out (stratified for classification). `time_limit` (seconds) bounds the whole fit.
+        `teacher_predictor` distils a fitted predictor into this one with the distiller.* keys.
+        """
+        from . import learner, persistence
+
+        if time_limit is not None and time_limit <= 0:
+            raise AutomodalError(f"time_limit must be a positive number of seconds, got {time_limit}.")
+        config = resolve_config(presets, hyperparameters, base=self._config) if (hyperparameters or presets) \
+            else self._config
+        train = read_frame(train_data, "train_data")
+        tuning = read_frame(tuning_data, "tuning_data") if tuning_data is not None else None
+        if teacher_predictor is not None and not isinstance(teacher_predictor, MultiModalPredictor):
+            raise AutomodalError("teacher_predictor must be a fitted MultiModalPredictor.")
+        result = learner.fit(train, tuning, self._label, config, self._problem_type, self._eval_metric,
+                             column_types, holdout_frac, seed, time_limit, self._verbosity, teacher_predictor)
+        self._config = result.config
+        self._result = result
+        self._model = result.model
+        self._meta = {
+            "label": self._label, "problem_type": result.problem_type, "eval_metric": result.eval_metric,
+            "column_types": result.column_types, "dropped_columns": result.dropped_columns,
+            "architecture": result.architecture, "fit_summary": result.summary, "presets": self._presets,
+        }
+        path = save_path or self._path or os.path.join("automodal_models", time.strftime("%Y%m%d_%H%M%S"))
+        self._path = path
+        self._save_to(path, result.log_csv)
+        logger.info("Fit done: %s = %.4f on the tuning data; saved to %s", result.eval_metric,
+                    result.summary["val_score"], os.path.abspath(path))
+        return self
+
+    def _require_fitted(self):
+        if self._model is None:
+            raise NotFittedError("This predictor is not fitted; call fit() or MultiModalPredictor.load(path) first.")
+        return self._model
+
+    # ------------------------------------------------------------------ prediction
+    def _frame(self, data) -> pd.DataFrame:
+        return read_frame(data, "data")
+
+    def predict_proba(self, data, as_pandas: bool | None = None, as_multiclass: bool = True):
+        """Class probabilities; a binary task with as_multiclass=False gives the positive class's column only."""
+        model = self._require_fitted()
+        if self.problem_type not in CLASSIFICATION:
+            raise AutomodalError(f"predict_proba needs a classification task; this one is {self.problem_type}. "
+                                 "Use predict().")
+        frame = self._frame(data)
+        proba = model.outputs(frame)
+        as_pandas = isinstance(data, pd.DataFrame) if as_pandas is None else as_pandas
+        if self.problem_type == BINARY and not as_multiclass:
+            positive = proba[:, 1]
+            return pd.Series(positive, index=frame.index, name=self.positive_class) if as_pandas else positive
+        if as_pandas:
+            return pd.DataFrame(proba, index=frame.index, columns=self.class_labels)
+        return proba
+
+    def predict(self, data, as_pandas: bool | None = None):
+        """Predicted class labels, or values for regression."""
+        model = self._require_fitted()
+        frame = self._frame(data)
+        outputs = model.outputs(frame)
+        if self.problem_type == REGRESSION:
+            values = outputs
+        else:
+            classes = np.asarray(self.class_labels, dtype=object)
+            values = classes[outputs.argmax(axis=1)]
+            try:
+                values = values.astype(np.asarray(self.class_labels).dtype)
+            except (TypeError, ValueError):
+                pass
+        as_pandas = isinstance(data, pd.DataFrame) if as_pandas is None else as_pandas
+        return pd.Series(values, index=frame.index, name=self._label) if as_pandas else values
+
+    def evaluate(self, data, metrics=None, return_pred: bool = False):
+        """Scores on labelled data: {metric: value} for `metrics` (a name or list), default the eval_metric."""
+        from .learner import clean_labels
+        from .metrics import get_metric, score
+
+        model = self._require_fitted()
+        frame = clean_labels(self._frame(data), self._label, "evaluation data")
+        names = [metrics] if isinstance(metrics, str) else list(metrics or [self.eval_metric])
+        chosen = [get_metric(name, self.problem_type) for name in names]
+        outputs = model.outputs(frame)
+        if self.problem_type == REGRESSION:
+            y_true = pd.to_numeric(frame[self._label], errors="coerce").to_numpy(dtype=np.float64)
+        else:
+            y_true = model.label_processor.encode(frame[self._label])
+        scores = {name: score(metric, y_true, outputs) for name, metric in zip(names, chosen)}
+        if return_pred:
+            return scores, self.predict(frame)
+        return scores
+
+    def extract_embedding(self, data, as_pandas: bool = False):
+        """The fused feature vector each row gets just before the prediction head, shape (rows, dim)."""
+        model = self._require_fitted()
+        frame = self._frame(data)
+        embeddings = model.embeddings(frame)
+        return pd.DataFrame(embeddings, index=frame.index) if as_pandas else embeddings
+
+    def fit_summary(self, verbosity: int = 0) -> dict:
+        """What fit() did: scores, checkpoints, stop reason, sizes, and the resolved configuration."""
+        self._require_fitted()
+        summary = dict(self._meta.get("fit_summary", {}))
+        summary["column_types"] = self.column_types
+        summary["dropped_columns"] = self._meta.get("dropped_columns", {})
+        summary["config"] = self._config.to_nested()
+        if verbosity > 0:
+            for key, value in summary.items():
+                if key != "config":
+                    print(f"{key}: {value}")
+        return summary
+
+    # ------------------------------------------------------------------ persistence
+    def _save_to(self, path: str, log_csv: str | None = None):
+        from . import persistence
+
+        model = self._require_fitted()
+        processors = {"features": model.pipeline.to_dict(), "label": model.label_processor.to_dict()}
+        persistence.save(path, self._meta, self._config, processors, model.net, log_csv)
+
+    def save(self, path: str):
+        """Write the predictor to a directory of YAML, JSON and safetensors files."""
+        self._save_to(path)
+        self._path = path
+        return self
+
+    @classmethod
+    def load(cls, path: str, verbosity: int = 2) -> "MultiModalPredictor":
+        from . import persistence
+        from .data.pipeline import FeaturePipeline
+        from .data.processors import LabelProcessor
+        from .inference import FittedModel
+        from .models.net import build_net
+        from .training.soup import load_state
+
+        meta, config, processors, weights = persistence.read(path)
+        predictor = cls(meta["label"], meta["problem_type"], meta["eval_metric"], path=path, verbosity=verbosity)
+        predictor._config = config
+        predictor._presets = meta.get("presets")
+        predictor._meta = meta
+        net = build_net(meta["architecture"], config)
+        if config["optimization.efficient_finetune"]:
+            from .training.finetune import apply_efficient_finetune
+
+            net = apply_efficient_finetune(net, config["optimization.efficient_finetune"])
+        load_state(net, weights)
+        batch_size = config["env.per_gpu_batch_size"] * config["env.eval_batch_size_ratio"]
+        predictor._model = FittedModel(net, FeaturePipeline.from_dict(processors["features"]),
+                                       LabelProcessor.from_dict(processors["label"]), meta["problem_type"],
+                                       batch_size, config["env.num_workers_evaluation"])
+        return predictor
+
+    def __repr__(self):
+        state = "fitted" if self._model is not None else "not fitted"
+        return f"MultiModalPredictor(label={self._label!r}, problem_type={self.problem_type!r}, {state})"

@@ -1,0 +1,1 @@
+"""Training on Lightning: the module, optimiser and schedules, Trainer construction, checkpoint soups."""

@@ -1,0 +1,45 @@
+"""optimization.efficient_finetune: train only biases, norms, LoRA or IA3 adapters (through peft), and the head."""
+
+from __future__ import annotations
+
+from torch import nn
+
+ADAPTER_MARKERS = ("lora_", "ia3_")
+
+
+def _adapter_targets(net) -> list:
+    """Names of the Linear layers of the backbones and fusion model (never the head)."""
+    return [name for name, module in net.named_modules()
+            if isinstance(module, nn.Linear) and not name.startswith("head")
+            and not any(m in name for m in ADAPTER_MARKERS)]
+
+
+def _is_norm(module) -> bool:
+    return isinstance(module, (nn.LayerNorm, nn.GroupNorm)) or isinstance(module, nn.modules.batchnorm._BatchNorm)
+
+
+def apply_efficient_finetune(net, method: str | None):
+    """Insert adapters if the method asks for them, then freeze every parameter the method does not train."""
+    if not method:
+        return net
+    if method.startswith(("lora", "ia3")):
+        targets = _adapter_targets(net)
+        if targets:
+            from peft import IA3Config, LoraConfig, inject_adapter_in_model
+
+            if method.startswith("lora"):
+                adapter = LoraConfig(r=8, lora_alpha=8, target_modules=targets, lora_dropout=0.0)
+            else:
+                adapter = IA3Config(target_modules=targets, feedforward_modules=[])
+            net = inject_adapter_in_model(adapter, net)
+    train_bias = method in ("bit_fit", "norm_fit", "lora_bias", "lora_norm", "ia3_bias", "ia3_norm")
+    train_norm = method in ("norm_fit", "lora_norm", "ia3_norm")
+    norm_params = {id(p) for m in net.modules() if _is_norm(m) for p in m.parameters()}
+    for name, param in net.named_parameters():
+        param.requires_grad = (
+            name.startswith("head.")
+            or any(m in name for m in ADAPTER_MARKERS)
+            or (train_bias and name.endswith("bias"))
+            or (train_norm and id(param) in norm_params)
+        )
+    return net

@@ -1,0 +1,102 @@
+"""The LightningModule: loss (with optional distillation), validation score, optimiser and schedule."""
+
+from __future__ import annotations
+
+import logging
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import Config
+from ..data.types import REGRESSION
+from ..errors import AutomodalError
+from ..inference import outputs_from_logits
+from ..metrics import Metric, score, signed
+from .optim import build_optimizer, build_scheduler, param_groups
+
+logger = logging.getLogger(__name__)
+
+
+class Distillation:
+    """distiller.*: mix the hard-label loss with a loss against the teacher's logits at a temperature."""
+
+    def __init__(self, config: Config, problem_type: str):
+        self.loss_type = config["distiller.soft_label_loss_type"] or (
+            "mse" if problem_type == REGRESSION else "cross_entropy")
+        self.temperature = config["distiller.temperature"]
+        self.hard_weight = config["distiller.hard_label_weight"]
+        self.soft_weight = config["distiller.soft_label_weight"]
+
+    def soft_loss(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        student, teacher = student / self.temperature, teacher / self.temperature
+        if self.loss_type == "mse":
+            return F.mse_loss(student, teacher)
+        return -(torch.softmax(teacher, dim=1) * torch.log_softmax(student, dim=1)).sum(dim=1).mean()
+
+    def __call__(self, hard_loss, logits, teacher_logits):
+        return self.hard_weight * hard_loss + self.soft_weight * self.soft_loss(logits, teacher_logits)
+
+
+class TrainingModule(pl.LightningModule):
+    def __init__(self, net, config: Config, problem_type: str, metric: Metric, label_processor,
+                 forward_net=None, distillation: Distillation | None = None):
+        super().__init__()
+        self.net = net
+        # forward_net may be a compiled or DataParallel wrapper of net; weights always live in net.
+        self.forward_net = forward_net if forward_net is not None else net
+        self.config, self.problem_type, self.metric = config, problem_type, metric
+        self.label_processor = label_processor
+        self.distillation = distillation
+        self.grad_norm_type = config["optimization.track_grad_norm"]
+        self._val_logits, self._val_labels = [], []
+
+    def hard_loss(self, logits, labels):
+        if self.problem_type == REGRESSION:
+            return F.mse_loss(logits[:, 0].float(), labels.float())
+        return F.cross_entropy(logits.float(), labels)
+
+    def training_step(self, batch, batch_idx):
+        logits = self.forward_net(batch)
+        loss = self.hard_loss(logits, batch["label"])
+        if self.distillation is not None:
+            loss = self.distillation(loss, logits.float(), batch["teacher_logits"])
+        self.log("train_loss", loss, on_step=True, prog_bar=True, batch_size=len(batch["label"]))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        logits = self.forward_net(batch)
+        self._val_logits.append(logits.detach().float().cpu())
+        self._val_labels.append(batch["label"].cpu())
+
+    def on_validation_epoch_end(self):
+        if not self._val_logits:
+            return
+        logits, labels = torch.cat(self._val_logits), torch.cat(self._val_labels)
+        self._val_logits, self._val_labels = [], []
+        loss = float(self.hard_loss(logits, labels))
+        y_true = labels.numpy()
+        if self.problem_type == REGRESSION:
+            y_true = self.label_processor.inverse_regression(y_true.astype(np.float64))
+        try:
+            value = signed(self.metric, score(self.metric, y_true, outputs_from_logits(logits, self.problem_type,
+                                                                                       self.label_processor)))
+        except AutomodalError as exc:
+            logger.warning("Validation metric unavailable (%s); using the negative validation loss.", exc)
+            value = -loss
+        self.log("val_loss", loss, prog_bar=False)
+        self.log("val_score", value, prog_bar=True)
+
+    def on_before_optimizer_step(self, optimizer):
+        if self.grad_norm_type == -1:
+            return
+        from lightning.pytorch.utilities import grad_norm
+
+        self.log_dict(grad_norm(self.net, norm_type=self.grad_norm_type))
+
+    def configure_optimizers(self):
+        optimizer = build_optimizer(param_groups(self.net, self.config), self.config)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = build_scheduler(optimizer, total, self.config)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

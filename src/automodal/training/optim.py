@@ -1,0 +1,69 @@
+"""Parameter groups (per-layer learning rates, no weight decay on biases and norms), optimiser and schedules."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..config import Config
+
+
+def _no_decay(name: str, param) -> bool:
+    return param.ndim <= 1 or name.endswith(".bias") or "norm" in name.lower()
+
+
+def param_groups(net, config: Config) -> list:
+    """One group per (learning rate, weight decay); each group records its depth (0 = head) and parameter names."""
+    lr = config["optimization.learning_rate"]
+    weight_decay = config["optimization.weight_decay"]
+    choice = config["optimization.lr_choice"]
+    depths = net.layer_depths()
+    head = net.head_parameter_names()
+    groups: dict = {}
+    for name, param in net.named_parameters():
+        if not param.requires_grad:
+            continue
+        depth = depths[name]
+        if choice == "layerwise_decay":
+            group_lr = lr * config["optimization.lr_decay"] ** depth
+        elif choice == "two_stages":
+            group_lr = lr * config["optimization.lr_mult"] if name in head else lr
+        else:
+            group_lr = lr
+        decay = 0.0 if _no_decay(name, param) else weight_decay
+        key = (depth if choice == "layerwise_decay" else name in head, decay)
+        group = groups.setdefault(key, {"params": [], "names": [], "lr": group_lr, "weight_decay": decay,
+                                        "depth": depth})
+        group["params"].append(param)
+        group["names"].append(name)
+    return list(groups.values())
+
+
+def build_optimizer(groups: list, config: Config) -> torch.optim.Optimizer:
+    kind = config["optimization.optim_type"]
+    lr = config["optimization.learning_rate"]
+    if kind == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9)
+    if kind == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def lr_factor(step: int, total_steps: int, warmup_fraction: float, schedule: str) -> float:
+    """Multiplier of each group's learning rate at an optimizer step."""
+    warmup = int(round(warmup_fraction * total_steps))
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    if schedule == "cosine_decay":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    if schedule == "polynomial_decay":
+        return (1.0 - progress) ** 2
+    return 1.0 - progress
+
+
+def build_scheduler(optimizer, total_steps: int, config: Config):
+    warmup = config["optimization.warmup_steps"]
+    schedule = config["optimization.lr_schedule"]
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total_steps, warmup, schedule))

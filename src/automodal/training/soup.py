@@ -1,0 +1,52 @@
+"""Checkpoint averaging (model soups) and weight loading; free of Lightning so prediction never imports it."""
+
+from __future__ import annotations
+
+from safetensors.torch import load_file
+
+
+def state_to_cpu(net) -> dict:
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
+
+
+def average_states(paths: list) -> dict:
+    states = [load_file(p) for p in paths]
+    averaged = {}
+    for key, first in states[0].items():
+        if first.is_floating_point():
+            averaged[key] = sum(s[key] for s in states) / len(states)
+        else:
+            averaged[key] = first
+    return averaged
+
+
+def soup(entries: list, method: str, evaluate) -> tuple[dict, dict]:
+    """Pick the final weights from the top-k entries; evaluate(state) returns a score where higher is better.
+
+    greedy_soup adds checkpoints from best to worst and keeps each only if the averaged score does not drop, so it
+    never scores below the best single checkpoint.
+    """
+    paths = [path for _, _, path in entries]
+    if method == "best" or len(paths) == 1:
+        return load_file(paths[0]), {"method": method, "used": 1, "score": entries[0][0]}
+    if method == "uniform_soup":
+        state = average_states(paths)
+        return state, {"method": method, "used": len(paths), "score": evaluate(state)}
+    chosen = [paths[0]]
+    best_state = load_file(paths[0])
+    best_score = evaluate(best_state)
+    for path in paths[1:]:
+        candidate = average_states(chosen + [path])
+        candidate_score = evaluate(candidate)
+        if candidate_score >= best_score:
+            chosen.append(path)
+            best_state, best_score = candidate, candidate_score
+    return best_state, {"method": method, "used": len(chosen), "score": best_score}
+
+
+def load_state(net, state: dict):
+    missing, unexpected = net.load_state_dict({k: v for k, v in state.items()}, strict=False)
+    if unexpected or [m for m in missing if not m.endswith("offsets")]:
+        raise RuntimeError(f"checkpoint does not match the model: missing {missing}, unexpected {unexpected}")
+    return net
+

@@ -1,0 +1,112 @@
+"""Build the Lightning Trainer from env.* and optimization.*: devices, precision, accumulation, clipping, stops."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+
+import lightning.pytorch as pl
+import torch
+
+from ..config import Config
+
+logger = logging.getLogger(__name__)
+
+PRECISION = {"16": "16-mixed", "16-mixed": "16-mixed", "bf16": "bf16-mixed", "bf16-mixed": "bf16-mixed",
+             "32": "32-true", "32-true": "32-true", "64": "64-true", "64-true": "64-true",
+             "16-true": "16-true", "bf16-true": "bf16-true"}
+
+
+@dataclass
+class DevicePlan:
+    accelerator: str            # "cpu" or "gpu"
+    devices: list | int         # GPU indices, or 1 for the CPU
+    strategy: str               # Lightning strategy; "dp" runs through torch.nn.DataParallel on one Lightning device
+    precision: str
+    dp_device_ids: list | None = None
+
+    @property
+    def num_devices(self) -> int:
+        return len(self.devices) if isinstance(self.devices, list) else 1
+
+
+def _pick_gpus(count: int, auto_select: bool) -> list:
+    available = torch.cuda.device_count()
+    if not auto_select or count >= available:
+        return list(range(min(count, available)))
+    free = [(torch.cuda.mem_get_info(i)[0], i) for i in range(available)]
+    return sorted(i for _, i in sorted(free, reverse=True)[:count])
+
+
+def plan_devices(config: Config) -> DevicePlan:
+    requested = config["env.num_gpus"]
+    accelerator = config["env.accelerator"]
+    cuda = torch.cuda.is_available()
+    use_gpu = cuda and accelerator != "cpu" and requested != 0
+    if accelerator in ("gpu", "cuda") and not cuda:
+        logger.warning("env.accelerator is '%s' but no GPU is visible; training on the CPU.", accelerator)
+    precision = PRECISION[str(config["env.precision"])]
+    if not use_gpu:
+        if precision in ("16-mixed", "16-true"):
+            logger.info("env.precision 16 needs a GPU; training in 32-bit on the CPU.")
+            precision = "32-true"
+        return DevicePlan("cpu", 1, "auto", precision)
+    count = torch.cuda.device_count() if requested == -1 else requested
+    gpus = _pick_gpus(count, config["env.auto_select_gpus"])
+    if precision == "bf16-mixed" and not torch.cuda.is_bf16_supported():
+        logger.warning("env.precision bf16 is not supported by this GPU; using 16-mixed.")
+        precision = "16-mixed"
+    strategy = config["env.strategy"] if len(gpus) > 1 else "auto"
+    if strategy == "dp":
+        return DevicePlan("gpu", gpus[:1], "auto", precision, dp_device_ids=gpus)
+    return DevicePlan("gpu", gpus, strategy, precision)
+
+
+def accumulation_steps(config: Config, plan: DevicePlan) -> int:
+    per_step = config["env.per_gpu_batch_size"] * plan.num_devices
+    return max(1, config["env.batch_size"] // per_step)
+
+
+def quiet_lightning(verbosity: int):
+    """Lightning sets its loggers to INFO on import; below verbosity 4 only its warnings reach the user."""
+    import warnings
+
+    level = logging.INFO if verbosity >= 4 else logging.WARNING
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric"):
+        logging.getLogger(name).setLevel(level)
+    warnings.filterwarnings("ignore", message=".*treespec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*Experiment logs directory.*")
+
+
+def build_trainer(config: Config, plan: DevicePlan, callbacks: list, log_dir: str,
+                  time_limit: float | None, verbosity: int) -> pl.Trainer:
+    from lightning.pytorch.loggers import CSVLogger
+
+    quiet_lightning(verbosity)
+    interval = config["optimization.val_check_interval"]
+    clip = config["optimization.gradient_clip_val"]
+    return pl.Trainer(
+        accelerator=plan.accelerator,
+        devices=plan.devices,
+        strategy=plan.strategy,
+        precision=plan.precision,
+        max_epochs=config["optimization.max_epochs"],
+        max_steps=config["optimization.max_steps"],
+        max_time=datetime.timedelta(seconds=max(1.0, time_limit)) if time_limit is not None else None,
+        val_check_interval=interval,
+        # An int interval counts training batches across epoch boundaries.
+        check_val_every_n_epoch=None if isinstance(interval, int) else 1,
+        accumulate_grad_batches=accumulation_steps(config, plan),
+        gradient_clip_val=clip if clip > 0 else None,
+        gradient_clip_algorithm=config["optimization.gradient_clip_algorithm"] if clip > 0 else None,
+        log_every_n_steps=config["optimization.log_every_n_steps"],
+        logger=CSVLogger(log_dir, name="logs", version=""),
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_progress_bar=verbosity >= 2,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic=False,
+    )
