@@ -1,0 +1,47 @@
+"""Shared fixtures: small generated frames and hyperparameters that keep each fit to a few seconds."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+# Fast settings for fits in tests: no worker processes, small batches, few epochs, a from-scratch learning rate.
+FAST = {
+    "env.per_gpu_batch_size": 32,
+    "env.batch_size": 32,
+    "env.num_workers": 0,
+    "env.num_workers_evaluation": 0,
+    "optimization.learning_rate": 3e-3,
+    "optimization.max_epochs": 8,
+    "optimization.val_check_interval": 1.0,
+}
+
+
+def fast(**overrides):
+    """FAST with extra dotted keys, e.g. fast(**{"optimization.top_k": 1})."""
+    return {**FAST, **overrides}
+
+
+@pytest.fixture
+def mixed_frame():
+    """Binary task whose label depends on two numerical columns and one categorical column, with NaNs."""
+    rng = np.random.default_rng(0)
+    n = 400
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    color = rng.choice(["red", "green", "blue"], size=n)
+    logit = 2 * x1 - x2 + np.where(color == "red", 1.5, -0.5)
+    frame = pd.DataFrame({
+        "x1": x1, "x2": x2, "color": color,
+        "label": np.where(logit + rng.normal(scale=0.5, size=n) > 0, "yes", "no"),
+    })
+    frame.loc[::17, "x2"] = np.nan
+    frame.loc[::23, "color"] = None
+    return frame
+
+
+@pytest.fixture
+def regression_frame():
+    rng = np.random.default_rng(1)
+    n = 300
+    x = rng.normal(size=(n, 3))
+    return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2],
+                         "y": 100 + 30 * x[:, 0] - 20 * x[:, 1] + rng.normal(scale=3, size=n)})
