@@ -3,6 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+
+# The models in tests are tiny: one thread avoids OpenMP start-up costs and contention with other processes.
+torch.set_num_threads(1)
 
 # Fast settings for fits in tests: no worker processes, small batches, few epochs, a from-scratch learning rate.
 FAST = {

@@ -20,6 +20,12 @@ def outputs_from_logits(logits: torch.Tensor, problem_type: str, label_processor
     return torch.softmax(logits, dim=1).cpu().numpy()
 
 
+def inference_device(config) -> str:
+    """Where a loaded model predicts: the first GPU when one is visible and env.* allow it, else the CPU."""
+    use_gpu = torch.cuda.is_available() and config["env.num_gpus"] != 0 and config["env.accelerator"] != "cpu"
+    return "cuda:0" if use_gpu else "cpu"
+
+
 class FittedModel:
     """Everything prediction needs: processors, network, and how to batch."""
 

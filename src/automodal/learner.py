@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class FitResult:
     architecture: dict
     summary: dict = field(default_factory=dict)
     log_csv: str | None = None
+    workdir: str | None = None          # the fit's scratch directory (holds log_csv); the caller removes it
 
 
 def clean_labels(frame: pd.DataFrame, label: str, what: str) -> pd.DataFrame:
@@ -86,7 +88,8 @@ def _teacher_targets(teacher, frame: pd.DataFrame, label_processor: LabelProcess
 
 
 def _stop_reason(trainer, stopper, config: Config, time_limit, started) -> str:
-    if stopper.stopped_epoch:
+    # stopped_epoch stays 0 when the stop comes in the first epoch; a spent patience marks that case too.
+    if stopper.stopped_epoch or stopper.wait_count >= max(1, stopper.patience):
         return "early_stopping"
     if 0 < config["optimization.max_steps"] <= trainer.global_step:
         return "max_steps"
@@ -103,8 +106,9 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     import torch
 
     from .inference import FittedModel
-    from .models.net import build_net, select_models
+    from .models.net import build_net, select_models, warn_unused_keys
     from .training.checkpoints import TopKCheckpoints
+    from .training.meter import ThroughputMeter
     from .training.soup import load_state, soup
     from .training.finetune import apply_efficient_finetune
     from .training.module import Distillation, TrainingModule
@@ -136,7 +140,9 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     if teacher is not None:
         train_arrays["teacher_logits"] = _teacher_targets(teacher, train_part, label_processor, problem_type)
 
+    pl.seed_everything(seed, verbose=False)  # the teacher's predictions above must not change the initial weights
     backbones, fusion = select_models(config["model.names"], types)
+    warn_unused_keys(config, backbones + ([fusion] if fusion else []), types)
     architecture = {"backbones": backbones, "fusion": fusion, "inputs": pipeline.model_inputs(),
                     "num_outputs": label_processor.num_outputs}
     net = apply_efficient_finetune(build_net(architecture, config), config["optimization.efficient_finetune"])
@@ -164,7 +170,8 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     stopper = EarlyStopping(monitor="val_score", mode="max", patience=config["optimization.patience"],
                             check_on_train_epoch_end=False)
     remaining = None if time_limit is None else time_limit - (time.time() - started)
-    trainer = build_trainer(config, plan, [topk, stopper], workdir, remaining, verbosity)
+    meter = ThroughputMeter()
+    trainer = build_trainer(config, plan, [topk, stopper, meter], workdir, remaining, verbosity)
     trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
     net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
 
@@ -196,8 +203,11 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         "num_parameters": sum(p.numel() for p in net.parameters()),
         "trainable_parameters": sum(p.numel() for p in net.parameters() if p.requires_grad),
         "accelerator": plan.accelerator, "precision": plan.precision,
+        "train_samples_per_second": round(meter.samples_per_second, 1),
+        "train_samples_per_second_by_epoch": meter.epoch_samples_per_second,
         "fit_seconds": round(time.time() - started, 3),
     }
+    shutil.rmtree(topk.directory, ignore_errors=True)   # the checkpoints are merged into net by now
     log_csv = os.path.join(workdir, "logs", "metrics.csv")
     return FitResult(fitted, config, problem_type, metric.name, types, dropped, architecture, summary,
-                     log_csv if os.path.exists(log_csv) else None)
+                     log_csv if os.path.exists(log_csv) else None, workdir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 from .config import Config, resolve_config
 from .data.frames import read_frame
 from .data.types import BINARY, CLASSIFICATION, REGRESSION
-from .errors import AutomodalError, DataError, NotFittedError
+from .errors import AutomodalError, NotFittedError
 
 logger = logging.getLogger("automodal")
 
@@ -99,7 +100,7 @@ class MultiModalPredictor:
         rows are held out (stratified for classification). `time_limit` (seconds) bounds the whole fit.
         `teacher_predictor` distils a fitted predictor into this one with the distiller.* keys.
         """
-        from . import learner, persistence
+        from . import learner
 
         if time_limit is not None and time_limit <= 0:
             raise AutomodalError(f"time_limit must be a positive number of seconds, got {time_limit}.")
@@ -121,7 +122,11 @@ class MultiModalPredictor:
         }
         path = save_path or self._path or os.path.join("automodal_models", time.strftime("%Y%m%d_%H%M%S"))
         self._path = path
-        self._save_to(path, result.log_csv)
+        try:
+            self._save_to(path, result.log_csv)
+        finally:
+            if result.workdir:
+                shutil.rmtree(result.workdir, ignore_errors=True)
         logger.info("Fit done: %s = %.4f on the tuning data; saved to %s", result.eval_metric,
                     result.summary["val_score"], os.path.abspath(path))
         return self
@@ -217,7 +222,10 @@ class MultiModalPredictor:
 
     def save(self, path: str):
         """Write the predictor to a directory of YAML, JSON and safetensors files."""
-        self._save_to(path)
+        from .persistence import LOG_FILE
+
+        # The training log lives in the directory fit() saved to (or the predictor was loaded from).
+        self._save_to(path, os.path.join(self._path, LOG_FILE) if self._path else None)
         self._path = path
         return self
 
@@ -226,7 +234,7 @@ class MultiModalPredictor:
         from . import persistence
         from .data.pipeline import FeaturePipeline
         from .data.processors import LabelProcessor
-        from .inference import FittedModel
+        from .inference import FittedModel, inference_device
         from .models.net import build_net
         from .training.soup import load_state
 
@@ -244,7 +252,7 @@ class MultiModalPredictor:
         batch_size = config["env.per_gpu_batch_size"] * config["env.eval_batch_size_ratio"]
         predictor._model = FittedModel(net, FeaturePipeline.from_dict(processors["features"]),
                                        LabelProcessor.from_dict(processors["label"]), meta["problem_type"],
-                                       batch_size, config["env.num_workers_evaluation"])
+                                       batch_size, config["env.num_workers_evaluation"]).to(inference_device(config))
         return predictor
 
     def __repr__(self):

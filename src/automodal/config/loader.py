@@ -168,7 +168,11 @@ def parse_hyperparameters(hyperparameters) -> dict:
             if not isinstance(item, str) or "=" not in item:
                 raise ConfigError(f"hyperparameters list items must be 'key=value' strings, got {item!r}.")
             key, raw = item.split("=", 1)
-            pairs[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+            value = yaml.safe_load(raw) if raw.strip() else ""
+            if (isinstance(value, bool) and raw.strip().lower() not in ("true", "false")
+                    and SPECIAL_TYPES.get(canonical_key(key)) == "any"):
+                value = raw.strip()  # YAML 1.1 reads no / yes / on / off as booleans; "data.pos_label=no" is a class
+            pairs[key.strip()] = value
     else:
         raise ConfigError("hyperparameters must be a dict of dotted keys, a list of 'key=value' strings, or one "
                           f"such string; got {type(hyperparameters).__name__}.")
@@ -198,7 +202,9 @@ def resolve_config(presets: str | None = None, hyperparameters=None, base: Confi
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"Unknown presets '{presets}'.{hint} Use one of {', '.join(PRESETS)}.")
         for key, value in (_presets()[name] or {}).items():
-            values[canonical_key(key)] = _copy(value)
+            key = canonical_key(key)
+            if key not in explicit:  # keys the user set on `base` win over a preset chosen later
+                values[key] = _copy(value)
     for key, value in parse_hyperparameters(hyperparameters).items():
         values[key] = validate_value(key, value)
         explicit.add(key)
@@ -258,10 +264,22 @@ def _check_choice(key, value):
         value = None
     if isinstance(value, str) and _is_int(_maybe_int(value)) and _maybe_int(value) in allowed:
         value = str(value)
+    if isinstance(value, float) and value.is_integer() and int(value) in allowed:
+        value = int(value)  # 16.0 means 16 (and "16.0" would not be a known precision later)
     if value not in allowed:
         shown = ", ".join("null" if a is None else repr(a) if a == "" else str(a) for a in allowed)
         raise ConfigError(f"'{key}' must be one of: {shown}; got {value!r}.")
     return value
+
+
+def _number_from_string(text: str):
+    """"3" -> 3 (batches), "0.5" or "1e-1" -> float (fraction of an epoch); anything else is returned as is."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _maybe_int(text):
@@ -281,7 +299,7 @@ def validate_value(key: str, value):
         return _check_choice(key, value)
     if kind == "val_check_interval":
         if isinstance(value, str):
-            value = _coerce_number(key, value, integer="." not in value)
+            value = _number_from_string(value)
         if _is_int(value) and value >= 1:
             return value
         if isinstance(value, float) and 0 < value <= 1:

@@ -14,6 +14,12 @@ def _to_python(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _class_value(value):
+    """A class as a JSON-safe scalar, with 1.0 the class 1 (a missing label turns an int column into floats)."""
+    value = _to_python(value)
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
     series = frame[column]
     if pd.api.types.is_datetime64_any_dtype(series):
@@ -47,8 +53,15 @@ class NumericalProcessor:
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
 
     def _matrix(self, frame):
-        return np.column_stack([_numeric_column(frame, c) for c in self.columns]) if self.columns else \
-            np.zeros((len(frame), 0))
+        if not self.columns:
+            return np.zeros((len(frame), 0))
+        try:  # one conversion for the whole block when every column is already numeric
+            block = frame[self.columns]
+            if all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
+                return block.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            pass
+        return np.column_stack([_numeric_column(frame, c) for c in self.columns])
 
     def fit(self, frame: pd.DataFrame) -> "NumericalProcessor":
         values = self._matrix(frame)
@@ -75,15 +88,19 @@ class NumericalProcessor:
 
 
 def category_strings(series: pd.Series) -> pd.Series:
-    """Categories as strings, with 3 and 3.0 the same category (a NaN turns an int column to float)."""
-    values = series.astype(object)
+    """Categories as strings (None where missing), with 3 and 3.0 the same category (a NaN turns ints to floats)."""
+    valid = series.notna().to_numpy()
+    out = np.full(len(series), None, dtype=object)
+    present = series[valid]
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        numbers = series.astype(float)
-        integral = numbers.dropna().eq(numbers.dropna().round()).all()
-        values = numbers.map(lambda v: (str(int(v)) if integral else repr(float(v))) if pd.notna(v) else None)
+        numbers = present.to_numpy(dtype=np.float64)
+        if np.array_equal(numbers, np.round(numbers)):
+            out[valid] = numbers.astype(np.int64).astype(str)
+        else:
+            out[valid] = [repr(float(v)) for v in numbers]
     else:
-        values = values.where(series.notna(), None).map(lambda v: None if v is None else str(v))
-    return values
+        out[valid] = present.astype(str).to_numpy(dtype=object)
+    return pd.Series(out, index=series.index, dtype=object)
 
 
 class CategoricalProcessor:
@@ -92,9 +109,11 @@ class CategoricalProcessor:
     def __init__(self, columns, categories=None):
         self.columns = list(columns)
         self.categories = categories or {}
+        self._indexes = {}
 
     def fit(self, frame: pd.DataFrame) -> "CategoricalProcessor":
         self.categories = {c: sorted(category_strings(frame[c]).dropna().unique().tolist()) for c in self.columns}
+        self._indexes = {}
         return self
 
     @property
@@ -104,8 +123,11 @@ class CategoricalProcessor:
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         codes = np.zeros((len(frame), len(self.columns)), dtype=np.int64)
         for j, column in enumerate(self.columns):
-            categorical = pd.Categorical(category_strings(frame[column]), categories=self.categories[column])
-            codes[:, j] = np.asarray(categorical.codes, dtype=np.int64) + 1
+            if column not in self._indexes:
+                self._indexes[column] = pd.Index(self.categories[column], dtype=object)
+            strings = category_strings(frame[column])
+            found = self._indexes[column].get_indexer(strings.to_numpy())
+            codes[:, j] = np.where(strings.notna().to_numpy(), found + 1, 0)
         return codes
 
     def to_dict(self):
@@ -129,7 +151,7 @@ class LabelProcessor:
     def fit(self, labels: pd.Series) -> "LabelProcessor":
         values = labels.dropna()
         if self.problem_type in CLASSIFICATION:
-            classes = sorted(_to_python(v) for v in values.unique())
+            classes = sorted({_class_value(v) for v in values.unique()})
             if self.problem_type == BINARY and len(classes) != 2:
                 raise DataError(f"problem_type is binary but label '{self.label}' has {len(classes)} classes "
                                 f"({classes[:10]}). Use problem_type='multiclass' or fix the labels.")
@@ -171,8 +193,8 @@ class LabelProcessor:
         return self.encode(labels)
 
     def encode(self, labels: pd.Series) -> np.ndarray:
-        index = {str(c): i for i, c in enumerate(self.classes)}
-        codes = labels.map(lambda v: index.get(str(_to_python(v)), -1)).to_numpy(dtype=np.int64)
+        index = {str(_class_value(c)): i for i, c in enumerate(self.classes)}
+        codes = labels.map(lambda v: index.get(str(_class_value(v)), -1)).to_numpy(dtype=np.int64)
         if (codes < 0).any():
             unseen = labels[codes < 0].unique()[:5].tolist()
             raise DataError(f"Label '{self.label}' has value(s) {unseen} that were not seen in training; "

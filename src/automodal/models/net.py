@@ -49,6 +49,18 @@ def select_models(names: list, column_types: dict) -> tuple[list, str | None]:
     return backbones, fusions[0]
 
 
+def warn_unused_keys(config: Config, selected: list, column_types: dict):
+    """Explicitly set keys that cannot act on this fit get a warning instead of silent acceptance."""
+    groups = {get_spec(name).config_group for name in selected}
+    for key in sorted(config.explicit):
+        parts = key.split(".")
+        if parts[0] == "model" and len(parts) > 2 and parts[1] not in groups:
+            logger.warning("%s is set, but no model it configures is trained (models: %s); it has no effect.",
+                           key, ", ".join(selected))
+    if config["data.mixup.turn_on"] and "image_path" not in column_types.values():
+        logger.warning("data.mixup.turn_on mixes images; the data has no image columns, so no mixing happens.")
+
+
 def model_config(config: Config, name: str) -> dict:
     return config.group(f"model.{get_spec(name).config_group}")
 

@@ -52,6 +52,10 @@ class TrainingModule(pl.LightningModule):
         self.grad_norm_type = config["optimization.track_grad_norm"]
         self._val_logits, self._val_labels = [], []
 
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        # Batches are flat dicts of tensors; Lightning's generic collection walk costs more than the move itself.
+        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
     def hard_loss(self, logits, labels):
         if self.problem_type == REGRESSION:
             return F.mse_loss(logits[:, 0].float(), labels.float())
@@ -62,8 +66,15 @@ class TrainingModule(pl.LightningModule):
         loss = self.hard_loss(logits, batch["label"])
         if self.distillation is not None:
             loss = self.distillation(loss, logits.float(), batch["teacher_logits"])
-        self.log("train_loss", loss, on_step=True, prog_bar=True, batch_size=len(batch["label"]))
+        if self._logging_step():
+            self.log("train_loss", loss, on_step=True, prog_bar=True, batch_size=len(batch["label"]))
         return loss
+
+    def _logging_step(self) -> bool:
+        """Lightning writes step metrics every log_every_n_steps; each self.log call costs more than a small
+        model's step, so step metrics are logged only on the steps that are written."""
+        connector = getattr(self.trainer, "_logger_connector", None)
+        return connector is None or connector.should_update_logs
 
     def validation_step(self, batch, batch_idx):
         logits = self.forward_net(batch)
@@ -89,7 +100,7 @@ class TrainingModule(pl.LightningModule):
         self.log("val_score", value, prog_bar=True)
 
     def on_before_optimizer_step(self, optimizer):
-        if self.grad_norm_type == -1:
+        if self.grad_norm_type == -1 or not self._logging_step():
             return
         from lightning.pytorch.utilities import grad_norm
 

@@ -54,7 +54,7 @@ def lr_factor(step: int, total_steps: int, warmup_fraction: float, schedule: str
     """Multiplier of each group's learning rate at an optimizer step."""
     warmup = int(round(warmup_fraction * total_steps))
     if step < warmup:
-        return (step + 1) / (warmup + 1)
+        return step / warmup
     progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
     if schedule == "cosine_decay":
         return 0.5 * (1.0 + math.cos(math.pi * progress))
