@@ -194,7 +194,9 @@ class LabelProcessor:
 
     def encode(self, labels: pd.Series) -> np.ndarray:
         index = {str(_class_value(c)): i for i, c in enumerate(self.classes)}
-        codes = labels.map(lambda v: index.get(str(_class_value(v)), -1)).to_numpy(dtype=np.int64)
+        uniques = pd.unique(labels.to_numpy())  # look each distinct value up once, then broadcast
+        unique_codes = np.array([index.get(str(_class_value(v)), -1) for v in uniques], dtype=np.int64)
+        codes = unique_codes[pd.Index(uniques).get_indexer(labels.to_numpy())]
         if (codes < 0).any():
             unseen = labels[codes < 0].unique()[:5].tolist()
             raise DataError(f"Label '{self.label}' has value(s) {unseen} that were not seen in training; "

@@ -52,6 +52,14 @@ class TrainingModule(pl.LightningModule):
         self.grad_norm_type = config["optimization.track_grad_norm"]
         self._val_logits, self._val_labels = [], []
 
+    def __setattr__(self, name, value):
+        # Lightning sets _current_fx_name (a string) ~50 times per step; nn.Module.__setattr__'s type checks for
+        # parameters and submodules are needless for it and cost more than a small model's step.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def transfer_batch_to_device(self, batch, device, dataloader_idx):
         # Batches are flat dicts of tensors; Lightning's generic collection walk costs more than the move itself.
         return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
