@@ -20,6 +20,20 @@ FAST = {
 }
 
 
+def record_calls(monkeypatch, owner, name: str, keep=lambda result: result) -> list:
+    """Wrap owner.name so every call's result (passed through `keep`) is appended to the returned list."""
+    recorded = []
+    original = getattr(owner, name)
+
+    def recording(*args, **kwargs):
+        result = original(*args, **kwargs)
+        recorded.append(keep(result))
+        return result
+
+    monkeypatch.setattr(owner, name, recording)
+    return recorded
+
+
 def fast(**overrides):
     """FAST with extra dotted keys, e.g. fast(**{"optimization.top_k": 1})."""
     return {**FAST, **overrides}

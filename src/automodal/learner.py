@@ -98,25 +98,23 @@ def _stop_reason(trainer, stopper, config: Config, time_limit, started) -> str:
     return "time_limit" if time_limit is not None else "interrupted"
 
 
-def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, config: Config,
-        problem_type: str | None, eval_metric: str | None, column_types: dict | None, holdout_frac: float | None,
-        seed: int, time_limit: float | None, verbosity: int, teacher=None) -> FitResult:
-    started = time.time()
-    import lightning.pytorch as pl
-    import torch
+@dataclass
+class PreparedData:
+    """The outcome of the data steps: task, metric, column types, splits, fitted processors and arrays."""
+    problem_type: str
+    metric: object
+    column_types: dict
+    dropped: dict
+    train_part: pd.DataFrame
+    val_part: pd.DataFrame
+    label_processor: LabelProcessor
+    pipeline: FeaturePipeline
+    train_arrays: dict
+    val_arrays: dict
 
-    from .inference import FittedModel
-    from .models.net import build_net, select_models, warn_unused_keys
-    from .training.checkpoints import TopKCheckpoints
-    from .training.meter import ThroughputMeter
-    from .training.soup import load_state, soup
-    from .training.finetune import apply_efficient_finetune
-    from .training.module import Distillation, TrainingModule
-    from .inference import outputs_from_logits
-    from .training.trainer import build_trainer, plan_devices
-    from .data.batches import make_loader
 
-    pl.seed_everything(seed, verbose=False)
+def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metric, column_types, holdout_frac,
+                 seed, teacher=None) -> PreparedData:
     train_data = clean_labels(train_data, label, "train_data")
     problem_type = check_problem_type(problem_type) or infer_problem_type(train_data[label], label)
     if problem_type in CLASSIFICATION and train_data[label].nunique() < 2:
@@ -124,7 +122,6 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
                         "classification needs at least two.")
     metric = get_metric(eval_metric or DEFAULT_METRICS[problem_type], problem_type)
     types, dropped = infer_column_types(train_data, label, column_types)
-
     if tuning_data is not None:
         tuning_data = clean_labels(tuning_data, label, "tuning_data")
         require_columns(tuning_data, list(types), "tuning_data")
@@ -139,67 +136,113 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     val_arrays = dict(pipeline.transform(val_part, "tuning data"), label=label_processor.transform(val_part[label]))
     if teacher is not None:
         train_arrays["teacher_logits"] = _teacher_targets(teacher, train_part, label_processor, problem_type)
+    return PreparedData(problem_type, metric, types, dropped, train_part, val_part, label_processor, pipeline,
+                        train_arrays, val_arrays)
 
-    pl.seed_everything(seed, verbose=False)  # the teacher's predictions above must not change the initial weights
-    backbones, fusion = select_models(config["model.names"], types)
-    warn_unused_keys(config, backbones + ([fusion] if fusion else []), types)
-    architecture = {"backbones": backbones, "fusion": fusion, "inputs": pipeline.model_inputs(),
-                    "num_outputs": label_processor.num_outputs}
+
+def build_network(data: PreparedData, config: Config, plan):
+    """The network to train (weights live here) and the module that runs forward passes (compiled, DataParallel)."""
+    import torch
+
+    from .models.net import build_net, select_models, warn_unused_keys
+    from .training.finetune import apply_efficient_finetune
+
+    backbones, fusion = select_models(config["model.names"], data.column_types)
+    warn_unused_keys(config, backbones + ([fusion] if fusion else []), data.column_types)
+    architecture = {"backbones": backbones, "fusion": fusion, "inputs": data.pipeline.model_inputs(),
+                    "num_outputs": data.label_processor.num_outputs}
     net = apply_efficient_finetune(build_net(architecture, config), config["optimization.efficient_finetune"])
-
-    plan = plan_devices(config)
     forward_net = net
     if config["env.compile.turn_on"]:
         forward_net = torch.compile(net, mode=config["env.compile.mode"], dynamic=config["env.compile.dynamic"],
                                     backend=config["env.compile.backend"])
     if plan.dp_device_ids:
         forward_net = torch.nn.DataParallel(forward_net, device_ids=plan.dp_device_ids)
+    return architecture, net, forward_net
 
-    distillation = Distillation(config, problem_type) if teacher is not None else None
-    module = TrainingModule(net, config, problem_type, metric, label_processor, forward_net, distillation)
-    batch_size = config["env.per_gpu_batch_size"]
-    eval_batch_size = batch_size * config["env.eval_batch_size_ratio"]
-    train_loader = make_loader(train_arrays, batch_size, shuffle=True, num_workers=config["env.num_workers"],
-                               seed=seed)
-    val_loader = make_loader(val_arrays, eval_batch_size, num_workers=config["env.num_workers_evaluation"])
 
-    workdir = tempfile.mkdtemp(prefix="automodal-fit-")
-    topk = TopKCheckpoints(config["optimization.top_k"], os.path.join(workdir, "checkpoints"))
-    from lightning.pytorch.callbacks import EarlyStopping
+def select_weights(net, fitted, data: PreparedData, label: str, entries: list, method: str) -> dict:
+    """Load the final weights into net: a soup of the top-k checkpoints, or the last weights if none was kept."""
+    from .inference import outputs_from_logits
+    from .training.soup import load_state, soup
 
-    stopper = EarlyStopping(monitor="val_score", mode="max", patience=config["optimization.patience"],
-                            check_on_train_epoch_end=False)
-    remaining = None if time_limit is None else time_limit - (time.time() - started)
-    meter = ThroughputMeter()
-    trainer = build_trainer(config, plan, [topk, stopper, meter], workdir, remaining, verbosity)
-    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
-    net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
+    metric, problem_type = data.metric, data.problem_type
+    y_val = data.val_part[label]
+    y_val = data.label_processor.encode(y_val) if problem_type in CLASSIFICATION else y_val.to_numpy(dtype=np.float64)
+    val_inputs = {k: v for k, v in data.val_arrays.items() if k != "label"}
 
-    fitted = FittedModel(net, pipeline, label_processor, problem_type, eval_batch_size,
-                         config["env.num_workers_evaluation"])
-    y_val = val_part[label]
-    y_val = label_processor.encode(y_val) if problem_type in CLASSIFICATION else y_val.to_numpy(dtype=np.float64)
-    val_inputs = pipeline.transform(val_part, "tuning data")
-
-    def evaluate_state(state):
-        load_state(net, state)
-        outputs = outputs_from_logits(fitted.logits_from_arrays(val_inputs), problem_type, label_processor)
+    def evaluate(state=None):
+        if state is not None:
+            load_state(net, state)
+        outputs = outputs_from_logits(fitted.logits_from_arrays(val_inputs), problem_type, data.label_processor)
         return signed(metric, score(metric, y_val, outputs))
 
-    if topk.entries:
-        state, soup_info = soup(topk.entries, config["optimization.top_k_average_method"], evaluate_state)
-        load_state(net, state)
-    else:
-        soup_info = {"method": "last", "used": 0, "score": evaluate_state({k: v for k, v in net.state_dict().items()})}
+    if not entries:
+        return {"method": "last", "used": 0, "score": evaluate()}
+    state, info = soup(entries, method, evaluate)
+    load_state(net, state)
+    return info
+
+
+def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, config: Config,
+        problem_type: str | None, eval_metric: str | None, column_types: dict | None, holdout_frac: float | None,
+        seed: int, time_limit: float | None, verbosity: int, teacher=None) -> FitResult:
+    started = time.time()
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    from .data.batches import make_loader
+    from .inference import FittedModel
+    from .training.checkpoints import TopKCheckpoints
+    from .training.meter import ThroughputMeter
+    from .training.module import Distillation, TrainingModule
+    from .training.trainer import build_trainer, plan_devices
+
+    pl.seed_everything(seed, verbose=False)
+    data = prepare_data(train_data, tuning_data, label, config, problem_type, eval_metric, column_types,
+                        holdout_frac, seed, teacher)
+    pl.seed_everything(seed, verbose=False)  # the teacher's predictions must not change the initial weights
+    plan = plan_devices(config)
+    architecture, net, forward_net = build_network(data, config, plan)
+
+    distillation = Distillation(config, data.problem_type) if teacher is not None else None
+    module = TrainingModule(net, config, data.problem_type, data.metric, data.label_processor, forward_net,
+                            distillation)
+    batch_size = config["env.per_gpu_batch_size"]
+    eval_batch_size = batch_size * config["env.eval_batch_size_ratio"]
+    train_loader = make_loader(data.train_arrays, batch_size, shuffle=True, num_workers=config["env.num_workers"],
+                               seed=seed)
+    val_loader = make_loader(data.val_arrays, eval_batch_size, num_workers=config["env.num_workers_evaluation"])
+
+    workdir = tempfile.mkdtemp(prefix="automodal-fit-")
+    try:
+        topk = TopKCheckpoints(config["optimization.top_k"], os.path.join(workdir, "checkpoints"))
+        stopper = EarlyStopping(monitor="val_score", mode="max", patience=config["optimization.patience"],
+                                check_on_train_epoch_end=False)
+        meter = ThroughputMeter()
+        remaining = None if time_limit is None else time_limit - (time.time() - started)
+        trainer = build_trainer(config, plan, [topk, stopper, meter], workdir, remaining, verbosity)
+        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+        net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
+        fitted = FittedModel(net, data.pipeline, data.label_processor, data.problem_type, eval_batch_size,
+                             config["env.num_workers_evaluation"])
+        soup_info = select_weights(net, fitted, data, label, topk.entries,
+                                   config["optimization.top_k_average_method"])
+        shutil.rmtree(topk.directory, ignore_errors=True)   # merged into net by now
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+
+    metric = data.metric
     summary = {
-        "problem_type": problem_type, "eval_metric": metric.name,
+        "problem_type": data.problem_type, "eval_metric": metric.name,
         "val_score": soup_info["score"] if metric.greater_is_better else -soup_info["score"],
         "checkpoints": [{"score": s if metric.greater_is_better else -s, "step": step} for s, step, _ in topk.entries],
         "soup": soup_info["method"], "checkpoints_averaged": soup_info["used"],
         "epochs": trainer.current_epoch, "global_step": trainer.global_step,
         "stop_reason": _stop_reason(trainer, stopper, config, remaining, started),
-        "train_rows": len(train_part), "tuning_rows": len(val_part),
-        "models": backbones + ([fusion] if fusion else []),
+        "train_rows": len(data.train_part), "tuning_rows": len(data.val_part),
+        "models": architecture["backbones"] + ([architecture["fusion"]] if architecture["fusion"] else []),
         "num_parameters": sum(p.numel() for p in net.parameters()),
         "trainable_parameters": sum(p.numel() for p in net.parameters() if p.requires_grad),
         "accelerator": plan.accelerator, "precision": plan.precision,
@@ -207,7 +250,6 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         "train_samples_per_second_by_epoch": meter.epoch_samples_per_second,
         "fit_seconds": round(time.time() - started, 3),
     }
-    shutil.rmtree(topk.directory, ignore_errors=True)   # the checkpoints are merged into net by now
     log_csv = os.path.join(workdir, "logs", "metrics.csv")
-    return FitResult(fitted, config, problem_type, metric.name, types, dropped, architecture, summary,
-                     log_csv if os.path.exists(log_csv) else None, workdir)
+    return FitResult(fitted, config, data.problem_type, metric.name, data.column_types, data.dropped, architecture,
+                     summary, log_csv if os.path.exists(log_csv) else None, workdir)

@@ -15,7 +15,7 @@ from sklearn.model_selection import train_test_split
 from automodal import MultiModalPredictor
 from automodal.errors import AutomodalError
 from automodal.models.net import select_models
-from conftest import FAST, fast
+from conftest import FAST, fast, record_calls
 
 
 
@@ -359,15 +359,7 @@ def test_saved_directory_holds_only_plain_data_files(binary):
 def test_fit_leaves_no_scratch_directory(mixed_split, tmp_path, monkeypatch):
     import tempfile
 
-    created = []
-    original = tempfile.mkdtemp
-
-    def recording(*args, **kwargs):
-        path = original(*args, **kwargs)
-        created.append(path)
-        return path
-
-    monkeypatch.setattr(tempfile, "mkdtemp", recording)
+    created = record_calls(monkeypatch, tempfile, "mkdtemp")
     train, _ = mixed_split
     predictor = fitted(train, "label", tmp_path / "model", **{"optimization.max_epochs": 1})
     scratch = [p for p in created if os.path.basename(p).startswith("automodal-fit-")]

@@ -17,7 +17,7 @@ from automodal import MultiModalPredictor
 from automodal.config import resolve_config
 from automodal.training import trainer as trainer_module
 from automodal.training.module import Distillation, TrainingModule
-from conftest import fast
+from conftest import fast, record_calls
 
 BATCHES_PER_EPOCH = 10   # 320 training rows of mixed_frame / per_gpu_batch_size 32
 
@@ -46,16 +46,7 @@ def train_loss_rows(predictor) -> pd.Series:
 @pytest.fixture
 def trainers(monkeypatch):
     """Every Lightning Trainer that fit() builds, in order."""
-    built = []
-    original = trainer_module.build_trainer
-
-    def recording(*args, **kwargs):
-        trainer = original(*args, **kwargs)
-        built.append(trainer)
-        return trainer
-
-    monkeypatch.setattr(trainer_module, "build_trainer", recording)
-    return built
+    return record_calls(monkeypatch, trainer_module, "build_trainer")
 
 
 # ---------------------------------------------------------------- how long training runs
@@ -307,16 +298,8 @@ def initial_weights(monkeypatch):
     """The weights of each network fit() builds, before any adapter is added or any step taken."""
     from automodal.models import net as net_module
 
-    states = []
-    original = net_module.build_net
-
-    def recording(*args, **kwargs):
-        net = original(*args, **kwargs)
-        states.append({k: v.detach().clone() for k, v in net.state_dict().items()})
-        return net
-
-    monkeypatch.setattr(net_module, "build_net", recording)
-    return states
+    return record_calls(monkeypatch, net_module, "build_net",
+                        keep=lambda net: {k: v.detach().clone() for k, v in net.state_dict().items()})
 
 
 @pytest.mark.parametrize("method", ["bit_fit", "norm_fit", "lora", "ia3"])
