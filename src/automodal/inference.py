@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data.batches import _writable, make_loader
+from .data.batches import BatchDataset, make_loader
 from .data.pipeline import FeaturePipeline
 from .data.processors import LabelProcessor
 from .data.types import REGRESSION
@@ -42,20 +42,27 @@ class FittedModel:
         self.device = torch.device(device)
         return self
 
-    def _run(self, arrays: dict, fn) -> torch.Tensor:
-        n = len(next(iter(arrays.values())))
+    def _run(self, features: dict, fn) -> torch.Tensor:
+        n = len(next(iter(features.values())))
+        collators = self.pipeline.collators
+        lengths = self.pipeline.lengths(features)
+        order = np.argsort(lengths, kind="stable") if lengths is not None else None  # less padding per batch
         if n <= self.batch_size:
-            batches = [{k: torch.from_numpy(_writable(v)) for k, v in arrays.items()}]
+            batches = [BatchDataset(features, collators)[np.arange(n) if order is None else order]]
         else:
-            # Workers only pay off when a batch needs per-sample loading; ready arrays are cut in this process.
-            batches = make_loader(arrays, self.batch_size, num_workers=self.num_workers)
+            # Workers only pay off when a batch needs per-sample loading (images); ready arrays are cut here.
+            workers = self.num_workers if collators else 0
+            batches = make_loader(features, self.batch_size, num_workers=workers, collators=collators, order=order)
         outputs = []
         self.net.eval()
         with torch.inference_mode():
             for batch in batches:
                 batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
                 outputs.append(fn(batch).float().cpu())
-        return torch.cat(outputs)
+        result = torch.cat(outputs)
+        if order is not None:
+            result = result[torch.from_numpy(np.argsort(order, kind="stable"))]
+        return result
 
     def logits_from_arrays(self, arrays: dict) -> torch.Tensor:
         return self._run(arrays, self.net)

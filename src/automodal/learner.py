@@ -100,11 +100,13 @@ def _stop_reason(trainer, stopper, config: Config, time_limit, started) -> str:
 
 @dataclass
 class PreparedData:
-    """The outcome of the data steps: task, metric, column types, splits, fitted processors and arrays."""
+    """The outcome of the data steps: task, metric, column types, models, splits, fitted processors and features."""
     problem_type: str
     metric: object
     column_types: dict
     dropped: dict
+    backbones: list
+    fusion: str | None
     train_part: pd.DataFrame
     val_part: pd.DataFrame
     label_processor: LabelProcessor
@@ -113,8 +115,23 @@ class PreparedData:
     val_arrays: dict
 
 
+def _keep_usable_rows(pipeline: FeaturePipeline, frame: pd.DataFrame, features: dict, what: str):
+    """Drop the rows a processor asks to skip (data.image.missing_value_strategy: skip)."""
+    keep = pipeline.keep_mask(features)
+    if keep is None or keep.all():
+        return frame, features
+    logger.warning("Skipping %d of %d rows of %s with missing or unreadable images.", int((~keep).sum()),
+                   len(keep), what)
+    if not keep.any():
+        raise DataError(f"Every row of {what} has a missing or unreadable image; check the image paths, or set "
+                        "data.image.missing_value_strategy to 'zero'.")
+    return frame[keep], {k: v[keep] for k, v in features.items()}
+
+
 def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metric, column_types, holdout_frac,
                  seed, teacher=None) -> PreparedData:
+    from .models.net import select_models, text_conversion
+
     train_data = clean_labels(train_data, label, "train_data")
     problem_type = check_problem_type(problem_type) or infer_problem_type(train_data[label], label)
     if problem_type in CLASSIFICATION and train_data[label].nunique() < 2:
@@ -122,6 +139,8 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
                         "classification needs at least two.")
     metric = get_metric(eval_metric or DEFAULT_METRICS[problem_type], problem_type)
     types, dropped = infer_column_types(train_data, label, column_types)
+    types = text_conversion(types, config)
+    backbones, fusion = select_models(config["model.names"], types)
     if tuning_data is not None:
         tuning_data = clean_labels(tuning_data, label, "tuning_data")
         require_columns(tuning_data, list(types), "tuning_data")
@@ -129,25 +148,29 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
     else:
         train_part, val_part = holdout_split(train_data, label, problem_type, holdout_frac, seed)
 
+    pipeline = FeaturePipeline.fit(train_part, types, config, backbones)
+    train_features = pipeline.transform(train_part, "train_data")
+    val_features = pipeline.transform(val_part, "tuning data")
+    train_part, train_features = _keep_usable_rows(pipeline, train_part, train_features, "train_data")
+    val_part, val_features = _keep_usable_rows(pipeline, val_part, val_features, "tuning data")
     label_processor = LabelProcessor(label, problem_type, config["data.label.numerical_label_preprocessing"],
                                      config["data.pos_label"]).fit(train_part[label])
-    pipeline = FeaturePipeline.fit(train_part, types, config)
-    train_arrays = dict(pipeline.transform(train_part, "train_data"), label=label_processor.transform(train_part[label]))
-    val_arrays = dict(pipeline.transform(val_part, "tuning data"), label=label_processor.transform(val_part[label]))
+    train_arrays = dict(train_features, label=label_processor.transform(train_part[label]))
+    val_arrays = dict(val_features, label=label_processor.transform(val_part[label]))
     if teacher is not None:
         train_arrays["teacher_logits"] = _teacher_targets(teacher, train_part, label_processor, problem_type)
-    return PreparedData(problem_type, metric, types, dropped, train_part, val_part, label_processor, pipeline,
-                        train_arrays, val_arrays)
+    return PreparedData(problem_type, metric, types, dropped, backbones, fusion, train_part, val_part,
+                        label_processor, pipeline, train_arrays, val_arrays)
 
 
 def build_network(data: PreparedData, config: Config, plan):
     """The network to train (weights live here) and the module that runs forward passes (compiled, DataParallel)."""
     import torch
 
-    from .models.net import build_net, select_models, warn_unused_keys
+    from .models.net import build_net, warn_unused_keys
     from .training.finetune import apply_efficient_finetune
 
-    backbones, fusion = select_models(config["model.names"], data.column_types)
+    backbones, fusion = data.backbones, data.fusion
     warn_unused_keys(config, backbones + ([fusion] if fusion else []), data.column_types)
     architecture = {"backbones": backbones, "fusion": fusion, "inputs": data.pipeline.model_inputs(),
                     "num_outputs": data.label_processor.num_outputs}
@@ -210,9 +233,11 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
                             distillation)
     batch_size = config["env.per_gpu_batch_size"]
     eval_batch_size = batch_size * config["env.eval_batch_size_ratio"]
+    collators = data.pipeline.collators
     train_loader = make_loader(data.train_arrays, batch_size, shuffle=True, num_workers=config["env.num_workers"],
-                               seed=seed)
-    val_loader = make_loader(data.val_arrays, eval_batch_size, num_workers=config["env.num_workers_evaluation"])
+                               seed=seed, collators=collators, lengths=data.pipeline.lengths(data.train_arrays))
+    val_loader = make_loader(data.val_arrays, eval_batch_size, num_workers=config["env.num_workers_evaluation"],
+                             collators=collators)
 
     workdir = tempfile.mkdtemp(prefix="automodal-fit-")
     try:

@@ -20,7 +20,7 @@ WEIGHTS_FILE = "model.safetensors"
 LOG_FILE = "training_log.csv"
 
 
-def save(path: str, meta: dict, config: Config, processors: dict, net, log_csv: str | None = None):
+def save(path: str, meta: dict, config: Config, pipeline, label_processor, net, log_csv: str | None = None):
     """Write to a fresh directory beside `path`, then swap it in, so a failure never leaves a half-written model."""
     from safetensors.torch import save_file
 
@@ -36,7 +36,8 @@ def save(path: str, meta: dict, config: Config, processors: dict, net, log_csv: 
         with open(os.path.join(staging, META_FILE), "w", encoding="utf-8") as f:
             json.dump(dict(meta, version=__version__), f, indent=2, default=str)
         with open(os.path.join(staging, PROCESSORS_FILE), "w", encoding="utf-8") as f:
-            json.dump(processors, f, indent=2)
+            json.dump({"features": pipeline.to_dict(), "label": label_processor.to_dict()}, f, indent=2)
+        pipeline.save_assets(staging)
         save_file(state_to_cpu(net), os.path.join(staging, WEIGHTS_FILE))
         if log_csv and os.path.exists(log_csv):
             shutil.copyfile(log_csv, os.path.join(staging, LOG_FILE))

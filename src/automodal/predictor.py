@@ -217,8 +217,7 @@ class MultiModalPredictor:
         from . import persistence
 
         model = self._require_fitted()
-        processors = {"features": model.pipeline.to_dict(), "label": model.label_processor.to_dict()}
-        persistence.save(path, self._meta, self._config, processors, model.net, log_csv)
+        persistence.save(path, self._meta, self._config, model.pipeline, model.label_processor, model.net, log_csv)
 
     def save(self, path: str):
         """Write the predictor to a directory of YAML, JSON and safetensors files."""
@@ -243,14 +242,16 @@ class MultiModalPredictor:
         predictor._config = config
         predictor._presets = meta.get("presets")
         predictor._meta = meta
-        net = build_net(meta["architecture"], config)
+        pipeline = FeaturePipeline.from_dict(processors["features"], path)
+        # Backbones with their own assets (tokenizer, model config) are rebuilt from the saved directory.
+        net = build_net(dict(meta["architecture"], inputs=pipeline.model_inputs()), config)
         if config["optimization.efficient_finetune"]:
             from .training.finetune import apply_efficient_finetune
 
             net = apply_efficient_finetune(net, config["optimization.efficient_finetune"])
         load_state(net, weights)
         batch_size = config["env.per_gpu_batch_size"] * config["env.eval_batch_size_ratio"]
-        predictor._model = FittedModel(net, FeaturePipeline.from_dict(processors["features"]),
+        predictor._model = FittedModel(net, pipeline,
                                        LabelProcessor.from_dict(processors["label"]), meta["problem_type"],
                                        batch_size, config["env.num_workers_evaluation"]).to(inference_device(config))
         return predictor

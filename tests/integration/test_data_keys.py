@@ -74,9 +74,9 @@ def scaler_fits(tmp_path_factory, train):
 
 
 def test_scaler_keys_change_the_saved_processor_state(default_binary, scaler_fits, test):
-    default = processors(default_binary)["features"]["numerical"]
-    no_mean = processors(scaler_fits["no_mean"])["features"]["numerical"]
-    no_std = processors(scaler_fits["no_std"])["features"]["numerical"]
+    default = processors(default_binary)["features"]["processors"]["numerical"]
+    no_mean = processors(scaler_fits["no_mean"])["features"]["processors"]["numerical"]
+    no_std = processors(scaler_fits["no_std"])["features"]["processors"]["numerical"]
     assert default["columns"] == no_mean["columns"] == no_std["columns"] == ["x1", "x2"]
     assert (default["with_mean"], default["with_std"]) == (True, True)
     assert (no_mean["with_mean"], no_mean["with_std"]) == (False, True)
@@ -199,7 +199,7 @@ def test_pos_label_is_saved_and_reloaded(pos_no, test):
 # ---------------------------------------------------------------- unseen categories at predict time
 
 def test_unseen_categories_at_predict_time(default_binary, test):
-    assert processors(default_binary)["features"]["categorical"]["categories"]["color"] == ["blue", "green", "red"]
+    assert processors(default_binary)["features"]["processors"]["categorical"]["categories"]["color"] == ["blue", "green", "red"]
     unseen = test.assign(color=np.where(np.arange(len(test)) % 2 == 0, "purple", test["color"]))
     missing = test.assign(color=np.where(np.arange(len(test)) % 2 == 0, None, test["color"]))
     proba = default_binary.predict_proba(unseen, as_pandas=False)

@@ -1,10 +1,11 @@
-"""Batches cut from ready tensors: one index operation per batch instead of per-sample collation."""
+"""Batches cut from ready features: one index operation per batch, plus per-batch work (padding text, decoding
+images) done by the processors that own those features."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 
 def _writable(array) -> np.ndarray:
@@ -13,30 +14,74 @@ def _writable(array) -> np.ndarray:
     return array if array.flags.writeable else array.copy()
 
 
-class TensorBatchDataset(Dataset):
+def is_plain(value) -> bool:
+    """Plain features are numeric arrays indexed row-wise; anything else belongs to a processor's collate()."""
+    return isinstance(value, torch.Tensor) or (isinstance(value, np.ndarray) and value.dtype != object)
+
+
+class BatchDataset(Dataset):
     """`dataset[list_of_indices]` returns a whole batch as a dict of tensors."""
 
-    def __init__(self, arrays: dict):
+    def __init__(self, features: dict, collators=(), training: bool = False):
         self.tensors = {k: v if isinstance(v, torch.Tensor) else torch.from_numpy(_writable(v))
-                        for k, v in arrays.items()}
-        self.length = len(next(iter(self.tensors.values())))
+                        for k, v in features.items() if is_plain(v)}
+        self.features = features
+        self.collators = list(collators)
+        self.training = training
+        self.length = len(next(iter(features.values())))
 
     def __len__(self):
         return self.length
 
     def __getitem__(self, indices):
-        index = torch.as_tensor(indices)
-        return {k: v[index] for k, v in self.tensors.items()}
+        index = np.asarray(indices, dtype=np.int64)
+        rows = torch.from_numpy(index)
+        batch = {k: v[rows] for k, v in self.tensors.items()}
+        for processor in self.collators:
+            batch.update(processor.collate(self.features, index, self.training))
+        return batch
 
 
-def make_loader(arrays: dict, batch_size: int, shuffle: bool = False, num_workers: int = 0,
-                seed: int = 0, drop_last: bool = False) -> DataLoader:
-    dataset = TensorBatchDataset(arrays)
-    if shuffle:
-        generator = torch.Generator().manual_seed(seed)
-        order = RandomSampler(dataset, generator=generator)
+class BucketBatchSampler(Sampler):
+    """Shuffled batches of similar lengths: shuffle, sort within windows of 50 batches, shuffle the batches.
+
+    Padding is computed per batch, so grouping similar lengths cuts the padded tokens a model processes.
+    """
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int = 0, window: int = 50):
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.window = batch_size, window
+        self.seed, self.epoch = seed, 0
+
+    def __len__(self):
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed + self.epoch)
+        self.epoch += 1
+        order = rng.permutation(len(self.lengths))
+        span = self.batch_size * self.window
+        batches = []
+        for start in range(0, len(order), span):
+            chunk = order[start:start + span]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches.extend(chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
+        for position in rng.permutation(len(batches)):
+            yield batches[position].tolist()
+
+
+def make_loader(features: dict, batch_size: int, shuffle: bool = False, num_workers: int = 0, seed: int = 0,
+                collators=(), lengths: np.ndarray | None = None, order: np.ndarray | None = None) -> DataLoader:
+    """Training loaders shuffle (by length buckets when `lengths` is given); others follow `order` or row order."""
+    dataset = BatchDataset(features, collators, training=shuffle)
+    if shuffle and lengths is not None:
+        sampler = BucketBatchSampler(lengths, batch_size, seed)
+    elif shuffle:
+        sampler = BatchSampler(RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)), batch_size,
+                               drop_last=False)
+    elif order is not None:
+        sampler = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
     else:
-        order = SequentialSampler(dataset)
-    sampler = BatchSampler(order, batch_size=batch_size, drop_last=drop_last and len(dataset) > batch_size)
+        sampler = BatchSampler(SequentialSampler(dataset), batch_size, drop_last=False)
     return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=num_workers,
-                      persistent_workers=num_workers > 0)
+                      persistent_workers=num_workers > 0 and shuffle)

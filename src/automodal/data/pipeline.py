@@ -1,65 +1,112 @@
-"""All processors of a predictor together: frame in, a dict of arrays out, saved as one JSON document."""
+"""All processors of a predictor together: frame in, a dict of features out, saved as JSON (plus the assets some
+processors need, such as tokenizer files).
+
+A processor has `fit(frame)`, `features(frame) -> {feature name: array or object}`, `model_inputs() -> dict`,
+`to_dict()` (with a "kind" from PROCESSOR_KINDS) and `from_dict(state, directory)`. Numeric arrays are indexed per
+batch directly; a processor whose features need per-batch work (padding, decoding) also has
+`collate(features, indices, training) -> {name: tensor}`, and may have `lengths(features)` for length-sorted
+batching, `keep_mask(features)` for rows to skip in training, and `save_assets(directory)`. Every feature is a
+numpy array (dtype object for per-row lists) with one entry per row, so rows can be selected uniformly.
+"""
 
 from __future__ import annotations
+
+import importlib
+import os
 
 import pandas as pd
 
 from .processors import CategoricalProcessor, NumericalProcessor, require_columns
 from .types import CATEGORICAL, NUMERICAL
 
+# kind -> (module, class); modules with heavy imports load only when their kind is used.
+PROCESSOR_KINDS = {
+    "numerical": ("automodal.data.processors", "NumericalProcessor"),
+    "categorical": ("automodal.data.processors", "CategoricalProcessor"),
+    "text": ("automodal.data.text", "TextProcessor"),
+    "image": ("automodal.data.image", "ImageProcessor"),
+}
+
+
+def processor_class(kind: str):
+    module, name = PROCESSOR_KINDS[kind]
+    return getattr(importlib.import_module(module), name)
+
 
 class FeaturePipeline:
-    """Turns the feature columns of a frame into arrays keyed by modality ('numerical', 'categorical')."""
-
-    def __init__(self, column_types: dict, numerical=None, categorical=None):
+    def __init__(self, column_types: dict, processors: dict):
         self.column_types = dict(column_types)
-        self.numerical = numerical
-        self.categorical = categorical
+        self.processors = dict(processors)      # name -> processor; names prefix the features they produce
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, column_types: dict, config) -> "FeaturePipeline":
-        numerical_columns = [c for c, t in column_types.items() if t == NUMERICAL]
-        categorical_columns = [c for c, t in column_types.items() if t == CATEGORICAL]
-        numerical = categorical = None
-        if numerical_columns:
-            numerical = NumericalProcessor(numerical_columns, config["data.numerical.scaler_with_mean"],
-                                           config["data.numerical.scaler_with_std"]).fit(frame)
-        if categorical_columns:
-            categorical = CategoricalProcessor(categorical_columns).fit(frame)
-        return cls(column_types, numerical, categorical)
+    def fit(cls, frame: pd.DataFrame, column_types: dict, config, backbones: list) -> "FeaturePipeline":
+        """Shared processors for numerical / categorical columns, plus one per backbone that needs its own."""
+        from ..models.registry import get_spec
+
+        modalities = {get_spec(name).modality for name in backbones}
+        processors = {}
+        numerical = [c for c, t in column_types.items() if t == NUMERICAL]
+        categorical = [c for c, t in column_types.items() if t == CATEGORICAL]
+        if numerical and NUMERICAL in modalities:
+            processors["numerical"] = NumericalProcessor(numerical, config["data.numerical.scaler_with_mean"],
+                                                         config["data.numerical.scaler_with_std"]).fit(frame)
+        if categorical and CATEGORICAL in modalities:
+            processors["categorical"] = CategoricalProcessor(categorical).fit(frame)
+        for name in backbones:
+            spec = get_spec(name)
+            if spec.processor is not None:
+                processors[name] = spec.processor(name, column_types, config).fit(frame)
+        return cls(column_types, processors)
 
     @property
-    def modalities(self) -> set:
-        present = set()
-        if self.numerical is not None:
-            present.add(NUMERICAL)
-        if self.categorical is not None:
-            present.add(CATEGORICAL)
-        return present
+    def collators(self) -> list:
+        return [p for p in self.processors.values() if hasattr(p, "collate")]
+
+    def lengths(self, features: dict):
+        """Per-row sequence lengths for length-sorted batching, from the first processor that has them."""
+        for processor in self.processors.values():
+            if hasattr(processor, "lengths"):
+                return processor.lengths(features)
+        return None
+
+    def keep_mask(self, features: dict):
+        """Rows to keep (a boolean array) when a processor asks to skip some, else None."""
+        masks = [p.keep_mask(features) for p in self.processors.values() if hasattr(p, "keep_mask")]
+        masks = [m for m in masks if m is not None]
+        if not masks:
+            return None
+        keep = masks[0]
+        for mask in masks[1:]:
+            keep = keep & mask
+        return keep
 
     def model_inputs(self) -> dict:
-        """Shapes the model builders need: feature counts and category counts."""
-        return {
-            "num_numerical": len(self.numerical.columns) if self.numerical else 0,
-            "num_categories": self.categorical.num_categories if self.categorical else [],
-        }
+        inputs = {"num_numerical": 0, "num_categories": []}
+        for processor in self.processors.values():
+            inputs.update(processor.model_inputs())
+        return inputs
 
     def transform(self, frame: pd.DataFrame, what: str = "data") -> dict:
         require_columns(frame, list(self.column_types), what)
-        arrays = {}
-        if self.numerical is not None:
-            arrays[NUMERICAL] = self.numerical.transform(frame)
-        if self.categorical is not None:
-            arrays[CATEGORICAL] = self.categorical.transform(frame)
-        return arrays
+        features = {}
+        for processor in self.processors.values():
+            features.update(processor.features(frame))
+        return features
+
+    def save_assets(self, directory: str):
+        for name, processor in self.processors.items():
+            if hasattr(processor, "save_assets"):
+                processor.save_assets(os.path.join(directory, name))
 
     def to_dict(self) -> dict:
         return {"column_types": self.column_types,
-                "numerical": self.numerical.to_dict() if self.numerical else None,
-                "categorical": self.categorical.to_dict() if self.categorical else None}
+                "processors": {name: p.to_dict() for name, p in self.processors.items()}}
 
     @classmethod
-    def from_dict(cls, state: dict) -> "FeaturePipeline":
-        return cls(state["column_types"],
-                   NumericalProcessor.from_dict(state["numerical"]) if state["numerical"] else None,
-                   CategoricalProcessor.from_dict(state["categorical"]) if state["categorical"] else None)
+    def from_dict(cls, state: dict, directory: str | None = None) -> "FeaturePipeline":
+        processors = {}
+        for name, processor_state in state["processors"].items():
+            kind = processor_state["kind"]
+            assets = os.path.join(directory, name) if directory else None
+            processors[name] = processor_class(kind).from_dict(processor_state, assets)
+        return cls(state["column_types"], processors)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .types import BINARY, CLASSIFICATION, REGRESSION
+from .types import BINARY, CATEGORICAL, CLASSIFICATION, NUMERICAL, REGRESSION
 
 
 def _to_python(value):
@@ -78,13 +78,19 @@ class NumericalProcessor:
             values = values - self.mean
         return (values / self.scale).astype(np.float32)
 
+    def model_inputs(self) -> dict:
+        return {"num_numerical": len(self.columns)}
+
+    def features(self, frame: pd.DataFrame) -> dict:
+        return {NUMERICAL: self.transform(frame)}
+
     def to_dict(self):
-        return {"columns": self.columns, "with_mean": self.with_mean, "with_std": self.with_std,
-                "mean": self.mean.tolist(), "scale": self.scale.tolist()}
+        return {"kind": "numerical", "columns": self.columns, "with_mean": self.with_mean,
+                "with_std": self.with_std, "mean": self.mean.tolist(), "scale": self.scale.tolist()}
 
     @classmethod
-    def from_dict(cls, state):
-        return cls(**state)
+    def from_dict(cls, state, directory=None):
+        return cls(**{k: v for k, v in state.items() if k != "kind"})
 
 
 def category_strings(series: pd.Series) -> pd.Series:
@@ -130,12 +136,18 @@ class CategoricalProcessor:
             codes[:, j] = np.where(strings.notna().to_numpy(), found + 1, 0)
         return codes
 
+    def model_inputs(self) -> dict:
+        return {"num_categories": self.num_categories}
+
+    def features(self, frame: pd.DataFrame) -> dict:
+        return {CATEGORICAL: self.transform(frame)}
+
     def to_dict(self):
-        return {"columns": self.columns, "categories": self.categories}
+        return {"kind": "categorical", "columns": self.columns, "categories": self.categories}
 
     @classmethod
-    def from_dict(cls, state):
-        return cls(**state)
+    def from_dict(cls, state, directory=None):
+        return cls(**{k: v for k, v in state.items() if k != "kind"})
 
 
 class LabelProcessor:

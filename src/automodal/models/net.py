@@ -8,10 +8,24 @@ import torch
 from torch import nn
 
 from ..config import Config
+from ..data.types import CATEGORICAL, NUMERICAL, TEXT
 from ..errors import AutomodalError, ConfigError
 from .registry import FUSION, UNAVAILABLE, get_spec
 
 logger = logging.getLogger(__name__)
+
+
+def text_conversion(column_types: dict, config: Config) -> dict:
+    """data.categorical / numerical.convert_to_text: when the data has text for hf_text to read, those columns are
+    rendered into its text instead of going to their own models."""
+    if TEXT not in column_types.values() or "hf_text" not in config["model.names"]:
+        return column_types
+    convert = set()
+    if config["data.categorical.convert_to_text"]:
+        convert.add(CATEGORICAL)
+    if config["data.numerical.convert_to_text"]:
+        convert.add(NUMERICAL)
+    return {c: TEXT if t in convert else t for c, t in column_types.items()}
 
 
 def select_models(names: list, column_types: dict) -> tuple[list, str | None]:

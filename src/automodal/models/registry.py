@@ -17,6 +17,7 @@ class ModelSpec:
     modality: str            # the column type it consumes, or FUSION
     builder: Callable        # builder(config: dict of model.<name>.* or shared keys, inputs: dict) -> nn.Module
     config_group: str        # the model.<group>.* keys it reads
+    processor: Callable | None = None  # processor(name, column_types, config) for backbones with their own inputs
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -26,9 +27,9 @@ _LAZY_MODULES: dict = {}
 UNAVAILABLE = {"hf_text": "text", "timm_image": "image_path", "clip": "image_path"}
 
 
-def register(name: str, modality: str, config_group: str | None = None):
+def register(name: str, modality: str, config_group: str | None = None, processor: Callable | None = None):
     def wrap(builder):
-        _REGISTRY[name] = ModelSpec(name, modality, builder, config_group or name)
+        _REGISTRY[name] = ModelSpec(name, modality, builder, config_group or name, processor)
         return builder
     return wrap
 

@@ -230,14 +230,16 @@ def test_pipeline_uses_the_scaler_keys_and_round_trips():
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "c": ["x", "y", "x"]})
     config = resolve_config(hyperparameters={"data.numerical.scaler_with_mean": False,
                                              "data.numerical.scaler_with_std": False})
-    pipeline = FeaturePipeline.fit(frame, {"a": "numerical", "c": "categorical"}, config)
-    assert pipeline.modalities == {"numerical", "categorical"}
+    pipeline = FeaturePipeline.fit(frame, {"a": "numerical", "c": "categorical"}, config,
+                                   ["numerical_mlp", "categorical_mlp"])
+    assert set(pipeline.processors) == {"numerical", "categorical"}
     assert pipeline.model_inputs() == {"num_numerical": 1, "num_categories": [3]}
     arrays = pipeline.transform(frame)
     np.testing.assert_allclose(arrays["numerical"][:, 0], [1.0, 2.0, 3.0])   # neither centred nor scaled
     assert arrays["categorical"][:, 0].tolist() == [1, 2, 1]
     restored = FeaturePipeline.from_dict(json.loads(json.dumps(pipeline.to_dict())))
-    assert restored.numerical.with_mean is False and restored.numerical.with_std is False
+    assert restored.processors["numerical"].with_mean is False
+    assert restored.processors["numerical"].with_std is False
     for key, value in restored.transform(frame).items():
         np.testing.assert_array_equal(value, arrays[key])
     with pytest.raises(DataError, match=r"missing column\(s\) \['c'\]"):
