@@ -247,6 +247,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         meter = ThroughputMeter()
         remaining = None if time_limit is None else time_limit - (time.time() - started)
         trainer = build_trainer(config, plan, [topk, stopper, meter], workdir, remaining, verbosity)
+        net.train()  # pretrained backbones load in eval mode; Lightning keeps the mode it finds (dropout off)
         trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
         net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
         fitted = FittedModel(net, data.pipeline, data.label_processor, data.problem_type, eval_batch_size,

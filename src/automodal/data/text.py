@@ -1,0 +1,208 @@
+"""Text columns for a Hugging Face backbone: tokenised once per column in batches, assembled and padded per batch.
+
+A row's sequence is [CLS] column_1 [SEP] column_2 [SEP] ... (no SEP between columns when insert_sep is false),
+truncated longest-column-first to the maximum length. Column i gets token type id min(i, segments - 1).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .text_augment import trivial_augment
+from .types import TEXT
+
+TOKENIZER_CLASSES = {"bert": "BertTokenizerFast", "electra": "ElectraTokenizerFast", "clip": "CLIPTokenizerFast"}
+UNBOUNDED = 1_000_000  # tokenizers without a limit report ~1e30 as their maximum length
+
+
+def normalize_text(text: str) -> str:
+    """Repair text decoded with the wrong codec (UTF-8 read as Latin-1, e.g. 'cafÃ©') and unify Unicode forms."""
+    try:
+        repaired = text.encode("latin-1").decode("utf-8")
+        text = repaired
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    return unicodedata.normalize("NFKC", text)
+
+
+def load_tokenizer(directory: str, tokenizer_name: str):
+    import transformers
+
+    if tokenizer_name == "hf_auto":
+        return transformers.AutoTokenizer.from_pretrained(directory, use_fast=True)
+    return getattr(transformers, TOKENIZER_CLASSES[tokenizer_name]).from_pretrained(directory)
+
+
+def render_column(series: pd.Series, normalize: bool) -> list:
+    texts = series.astype(object).where(series.notna(), "").map(str).tolist()
+    return [normalize_text(t) for t in texts] if normalize else texts
+
+
+class TextProcessor:
+    def __init__(self, name: str, column_types: dict | None = None, config=None, state: dict | None = None):
+        self.name = name
+        self._tokenizer = None
+        self._rng = np.random.default_rng(0)
+        if state is not None:
+            self.__dict__.update({k: v for k, v in state.items() if k != "kind"})
+            return
+        group = config.group("model.hf_text")
+        self.columns = [c for c, t in column_types.items() if t == TEXT]
+        self.checkpoint_name = group["checkpoint_name"]
+        self.checkpoint_dir = None
+        self.pretrained = True
+        self.tokenizer_name = group["tokenizer_name"]
+        self.requested_max_len = group["max_text_len"]
+        self.insert_sep = group["insert_sep"]
+        self.requested_segments = group["text_segment_num"]
+        self.stochastic_chunk = group["stochastic_chunk"]
+        self.aug_detect_length = group["text_aug_detect_length"]
+        self.aug_max_scale = group["text_trivial_aug_maxscale"]
+        self.normalize = config["data.text.normalize_text"]
+
+    # ------------------------------------------------------------------ fitting and state
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.checkpoint_dir, self.tokenizer_name)
+        return self._tokenizer
+
+    def fit(self, frame: pd.DataFrame) -> "TextProcessor":
+        from transformers import AutoConfig
+
+        from ..models.checkpoints import resolve_hf_checkpoint
+
+        self.checkpoint_dir = resolve_hf_checkpoint(self.checkpoint_name, "model.hf_text.checkpoint_name")
+        model_config = AutoConfig.from_pretrained(self.checkpoint_dir)
+        limits = [getattr(model_config, "max_position_embeddings", None), self.tokenizer.model_max_length]
+        model_max = min(v for v in limits if v and v < UNBOUNDED) if any(v and v < UNBOUNDED for v in limits) else 512
+        self.max_len = min(self.requested_max_len, model_max) if self.requested_max_len > 0 else model_max
+        self.segments = max(1, min(self.requested_segments, getattr(model_config, "type_vocab_size", 1) or 1))
+        return self
+
+    def model_inputs(self) -> dict:
+        return {self.name: {"checkpoint": self.checkpoint_dir, "pretrained": self.pretrained}}
+
+    def save_assets(self, directory: str):
+        from transformers import AutoConfig
+
+        self.tokenizer.save_pretrained(directory)
+        AutoConfig.from_pretrained(self.checkpoint_dir).save_pretrained(directory)
+
+    def to_dict(self) -> dict:
+        keys = ("columns", "checkpoint_name", "tokenizer_name", "requested_max_len", "max_len", "insert_sep",
+                "requested_segments", "segments", "stochastic_chunk", "aug_detect_length", "aug_max_scale",
+                "normalize")
+        return {"kind": "text", "name": self.name, **{k: getattr(self, k) for k in keys}}
+
+    @classmethod
+    def from_dict(cls, state: dict, directory: str | None = None) -> "TextProcessor":
+        processor = cls(state["name"], state=state)
+        processor.checkpoint_dir = directory     # tokenizer and model config saved beside the predictor
+        processor.pretrained = False             # weights come from the predictor's model.safetensors
+        return processor
+
+    # ------------------------------------------------------------------ features
+    def _tokenize(self, texts: list) -> list:
+        return self.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+
+    def features(self, frame: pd.DataFrame) -> dict:
+        features = {}
+        for i, column in enumerate(self.columns):
+            texts = render_column(frame[column], self.normalize)
+            ids = np.empty(len(texts), dtype=object)
+            ids[:] = [np.asarray(t, dtype=np.int64) for t in self._tokenize(texts)]
+            features[f"{self.name}.ids.{i}"] = ids
+            if self.aug_max_scale > 0:
+                raw = np.empty(len(texts), dtype=object)
+                raw[:] = texts
+                features[f"{self.name}.text.{i}"] = raw
+        return features
+
+    def _special_count(self) -> int:
+        return 1 + (len(self.columns) if self.insert_sep else 1)
+
+    def lengths(self, features: dict) -> np.ndarray:
+        total = sum(np.fromiter((len(t) for t in features[f"{self.name}.ids.{i}"]), dtype=np.int64)
+                    for i in range(len(self.columns)))
+        return np.minimum(total + self._special_count(), self.max_len)
+
+    # ------------------------------------------------------------------ batches
+    def _augmented(self, features: dict, column: int, rows: np.ndarray, ids: list) -> list:
+        """Replace the token ids of long-enough texts by those of an augmented copy of the text."""
+        picks = [j for j, r in enumerate(rows) if len(ids[j]) >= self.aug_detect_length]
+        if not picks:
+            return ids
+        texts = features[f"{self.name}.text.{column}"]
+        augmented = [trivial_augment(texts[rows[j]], self.aug_max_scale, self._rng) for j in picks]
+        for j, tokens in zip(picks, self._tokenize(augmented)):
+            ids[j] = np.asarray(tokens, dtype=np.int64)
+        return ids
+
+    @staticmethod
+    def _allot(lengths: list, budget: int) -> list:
+        """Truncate the longest columns first: find the largest cap c with sum(min(L, c)) <= budget."""
+        if sum(lengths) <= budget:
+            return list(lengths)
+        low, high = 0, max(lengths)
+        while low < high:
+            cap = (low + high + 1) // 2
+            if sum(min(n, cap) for n in lengths) <= budget:
+                low = cap
+            else:
+                high = cap - 1
+        allotted = [min(n, low) for n in lengths]
+        spare = budget - sum(allotted)
+        for i, n in enumerate(lengths):    # hand out what the integer cap left over
+            if spare and n > allotted[i]:
+                allotted[i] += 1
+                spare -= 1
+        return allotted
+
+    def _chunk(self, tokens: np.ndarray, size: int, training: bool) -> np.ndarray:
+        if len(tokens) <= size:
+            return tokens
+        start = int(self._rng.integers(0, len(tokens) - size + 1)) if (training and self.stochastic_chunk) else 0
+        return tokens[start:start + size]
+
+    def collate(self, features: dict, indices: np.ndarray, training: bool) -> dict:
+        tokenizer = self.tokenizer
+        cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+        sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        columns = []
+        for i in range(len(self.columns)):
+            ids = [features[f"{self.name}.ids.{i}"][r] for r in indices]
+            if training and self.aug_max_scale > 0:
+                ids = self._augmented(features, i, indices, ids)
+            columns.append(ids)
+        budget = self.max_len - self._special_count()
+        sequences, segments = [], []
+        for j in range(len(indices)):
+            parts = [col[j] for col in columns]
+            allotted = self._allot([len(p) for p in parts], budget)
+            ids, types = [cls_id], [0]
+            for i, (part, size) in enumerate(zip(parts, allotted)):
+                chunk = self._chunk(part, size, training).tolist()
+                segment = min(i, self.segments - 1)
+                ids += chunk
+                types += [segment] * len(chunk)
+                if self.insert_sep or i == len(parts) - 1:
+                    ids.append(sep_id)
+                    types.append(segment)
+            sequences.append(ids)
+            segments.append(types)
+        width = max(len(s) for s in sequences)
+        input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+        token_types = torch.zeros((len(sequences), width), dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for j, (ids, types) in enumerate(zip(sequences, segments)):
+            input_ids[j, :len(ids)] = torch.tensor(ids)
+            token_types[j, :len(types)] = torch.tensor(types)
+            mask[j, :len(ids)] = 1
+        return {f"{self.name}.input_ids": input_ids, f"{self.name}.token_type_ids": token_types,
+                f"{self.name}.attention_mask": mask}

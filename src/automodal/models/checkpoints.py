@@ -1,0 +1,44 @@
+"""Offline-first checkpoint resolution: a local directory, then the local Hugging Face cache, then the hub."""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import CheckpointNotFoundError
+
+
+def hub_offline() -> bool:
+    return any(os.environ.get(flag, "").lower() in ("1", "true", "yes", "on")
+               for flag in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _how_to_provide(name: str, key: str) -> str:
+    return (f"Provide '{name}' locally: on a machine with network access run "
+            f"`huggingface-cli download {name} --local-dir DIR` (or save_pretrained() the model and its "
+            f"tokenizer to DIR), copy DIR here, and set {key} to DIR.")
+
+
+def resolve_hf_checkpoint(name: str, key: str) -> str:
+    """Return a local directory holding the checkpoint `name`; download only when the hub is reachable."""
+    if not name:
+        raise CheckpointNotFoundError(f"{key} is empty; set it to a Hugging Face checkpoint name or a local directory.")
+    local = os.path.expanduser(name)
+    if os.path.isdir(local):
+        return local
+    looks_like_path = name.startswith(("/", "./", "../", "~")) or name.count("/") > 1
+    if looks_like_path:
+        raise CheckpointNotFoundError(f"{key}: directory '{name}' does not exist. {_how_to_provide(name, key)}")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(name, local_files_only=True)
+    except Exception:  # not in the local cache
+        pass
+    if hub_offline():
+        raise CheckpointNotFoundError(f"{key}: checkpoint '{name}' is not a local directory nor in the local "
+                                      f"Hugging Face cache, and the hub is offline. {_how_to_provide(name, key)}")
+    try:
+        return snapshot_download(name)
+    except Exception as exc:
+        raise CheckpointNotFoundError(f"{key}: checkpoint '{name}' is not available locally and could not be "
+                                      f"downloaded ({type(exc).__name__}). {_how_to_provide(name, key)}") from exc

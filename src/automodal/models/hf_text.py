@@ -1,0 +1,66 @@
+"""hf_text: any Hugging Face AutoModel encoder over the text columns, pooled to one vector per row."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import torch
+from torch import nn
+
+from ..data.text import TextProcessor
+from ..data.types import TEXT
+from .registry import register
+
+LAYER_INDEX = re.compile(r"\.(?:layer|layers|h|block)\.(\d+)\.")
+
+
+class HFTextBackbone(nn.Module):
+    def __init__(self, name: str, checkpoint: str, pretrained: bool, pooling_mode: str, gradient_checkpointing: bool):
+        super().__init__()
+        from transformers import AutoConfig, AutoModel
+
+        self.name, self.pooling_mode = name, pooling_mode
+        if pretrained:
+            self.model = AutoModel.from_pretrained(checkpoint)
+        else:
+            self.model = AutoModel.from_config(AutoConfig.from_pretrained(checkpoint))
+        if gradient_checkpointing:
+            # transformers 5 renamed gradient checkpointing to activation checkpointing
+            enable = getattr(self.model, "activation_checkpointing_enable", None) or \
+                self.model.gradient_checkpointing_enable
+            enable()
+        self.uses_token_types = "token_type_ids" in inspect.signature(self.model.forward).parameters
+        self.out_features = self.model.config.hidden_size
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        mask = batch[f"{self.name}.attention_mask"]
+        inputs = {"input_ids": batch[f"{self.name}.input_ids"], "attention_mask": mask}
+        if self.uses_token_types:
+            inputs["token_type_ids"] = batch[f"{self.name}.token_type_ids"]
+        hidden = self.model(**inputs).last_hidden_state
+        if self.pooling_mode == "mean":
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        return hidden[:, 0]
+
+    def layer_groups(self) -> list:
+        """Embeddings, then each transformer layer in order, then whatever follows (pooler, final norm)."""
+        embeddings, layers, rest = [], {}, []
+        for name, param in self.model.named_parameters():
+            match = LAYER_INDEX.search("." + name)
+            if match:
+                layers.setdefault(int(match.group(1)), []).append(param)
+            elif "embed" in name:
+                embeddings.append(param)
+            else:
+                rest.append(param)
+        groups = [embeddings] + [layers[i] for i in sorted(layers)] + [rest]
+        return [g for g in groups if g]
+
+
+@register("hf_text", TEXT, processor=TextProcessor)
+def build_hf_text(config: dict, inputs: dict) -> nn.Module:
+    spec = inputs["hf_text"]
+    return HFTextBackbone("hf_text", spec["checkpoint"], spec["pretrained"], config["pooling_mode"],
+                          config["gradient_checkpointing"])

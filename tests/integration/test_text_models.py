@@ -1,0 +1,154 @@
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from automodal import MultiModalPredictor
+from automodal.errors import CheckpointNotFoundError
+from automodal.models.hf_text import HFTextBackbone
+from checkpoints import build_text_checkpoint
+from conftest import fast
+
+POSITIVE = ["good", "great", "nice", "love", "perfect", "fine"]
+NEGATIVE = ["bad", "awful", "poor", "hate", "terrible", "broken"]
+FILLER = ["the", "dress", "shirt", "fabric", "color", "fit", "size", "very", "really", "and", "it", "was"]
+
+
+def reviews(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 2, size=n)
+    texts = []
+    for y in label:
+        words = list(rng.choice(FILLER, size=rng.integers(3, 9)))
+        words.insert(int(rng.integers(len(words) + 1)), rng.choice(POSITIVE if y else NEGATIVE))
+        texts.append(" ".join(words))
+    return pd.DataFrame({"review": texts, "price": rng.normal(size=n), "label": np.where(label, "pos", "neg")})
+
+
+TEXT = {"optimization.learning_rate": 3e-3, "optimization.max_epochs": 8, "model.hf_text.max_text_len": 32}
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory):
+    return build_text_checkpoint(str(tmp_path_factory.mktemp("bert")))
+
+
+@pytest.fixture(scope="module")
+def offline():
+    previous = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    yield
+    if previous is None:
+        os.environ.pop("HF_HUB_OFFLINE")
+    else:
+        os.environ["HF_HUB_OFFLINE"] = previous
+
+
+@pytest.fixture(scope="module")
+def text_fit(bert_dir, offline, tmp_path_factory):
+    train, test = reviews(400, 0), reviews(150, 1)
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path_factory.mktemp("text") / "model"))
+    predictor.fit(train[["review", "label"]], hyperparameters=fast(**TEXT, **{"model.hf_text.checkpoint_name": bert_dir}))
+    return predictor, test
+
+
+def test_text_only_fit_beats_the_trivial_baseline(text_fit):
+    predictor, test = text_fit
+    assert predictor.column_types == {"review": "text"}
+    assert predictor.fit_summary()["models"] == ["hf_text"]
+    assert predictor.evaluate(test, "accuracy")["accuracy"] > 0.8     # classes are balanced: baseline ~0.5
+
+
+def test_saved_text_predictor_loads_offline_without_the_original_checkpoint(text_fit, tmp_path):
+    predictor, test = text_fit
+    copy = tmp_path / "copy"
+    shutil.copytree(predictor.path, copy)
+    assert {"config.json", "tokenizer.json"} <= set(os.listdir(copy / "hf_text"))
+    assert not any(name.endswith((".bin", ".pkl")) for name in os.listdir(copy / "hf_text"))
+    loaded = MultiModalPredictor.load(str(copy))
+    np.testing.assert_array_equal(loaded.predict_proba(test).to_numpy(), predictor.predict_proba(test).to_numpy())
+    # prediction sorts rows by length and must hand results back in the caller's order
+    shuffled = test.sample(frac=1.0, random_state=3)
+    np.testing.assert_allclose(loaded.predict_proba(shuffled).loc[test.index].to_numpy(),
+                               predictor.predict_proba(test).to_numpy(), atol=1e-6)
+
+
+def test_text_and_tabular_fuse(bert_dir, offline, tmp_path):
+    train, test = reviews(300, 2), reviews(100, 3)
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "m"))
+    predictor.fit(train, hyperparameters=fast(**TEXT, **{"model.hf_text.checkpoint_name": bert_dir}))
+    assert predictor.fit_summary()["models"] == ["hf_text", "numerical_mlp", "fusion_mlp"]
+    assert predictor.evaluate(test, "accuracy")["accuracy"] > 0.75
+    assert predictor.extract_embedding(test).shape == (len(test), 128)
+
+
+def test_pooling_modes_give_different_features(bert_dir):
+    batch = {"hf_text.input_ids": torch.tensor([[2, 10, 11, 3, 0]]), "hf_text.attention_mask": torch.tensor([[1, 1, 1, 1, 0]]),
+             "hf_text.token_type_ids": torch.zeros(1, 5, dtype=torch.long)}
+    cls = HFTextBackbone("hf_text", bert_dir, True, "cls", False).eval()
+    mean = HFTextBackbone("hf_text", bert_dir, True, "mean", False).eval()
+    with torch.no_grad():
+        hidden = cls.model(input_ids=batch["hf_text.input_ids"], attention_mask=batch["hf_text.attention_mask"]).last_hidden_state
+        torch.testing.assert_close(cls(batch), hidden[:, 0])
+        torch.testing.assert_close(mean(batch), hidden[:, :4].mean(dim=1))   # the padding token is left out
+    assert not torch.allclose(cls(batch), mean(batch))
+
+
+def checkpointing(model) -> bool:
+    flag = getattr(model, "is_activation_checkpointing", None)
+    return model.is_gradient_checkpointing if flag is None else flag
+
+
+def test_gradient_checkpointing_is_switched_on(bert_dir):
+    assert checkpointing(HFTextBackbone("hf_text", bert_dir, True, "cls", True).model)
+    assert not checkpointing(HFTextBackbone("hf_text", bert_dir, True, "cls", False).model)
+
+
+def test_layer_groups_run_from_embeddings_through_each_layer_to_the_pooler(bert_dir):
+    backbone = HFTextBackbone("hf_text", bert_dir, True, "cls", False)
+    names = {id(p): n for n, p in backbone.model.named_parameters()}
+    groups = [[names[id(p)] for p in group] for group in backbone.layer_groups()]
+    assert len(groups) == 4
+    assert all("embeddings" in n for n in groups[0])
+    assert all(".layer.0." in n for n in groups[1]) and all(".layer.1." in n for n in groups[2])
+    assert all("pooler" in n for n in groups[3])
+
+
+def test_electra_with_its_tokenizer(tmp_path, offline):
+    electra = build_text_checkpoint(str(tmp_path / "electra"), kind="electra")
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "m"))
+    predictor.fit(reviews(200, 4)[["review", "label"]], hyperparameters=fast(**{
+        **TEXT, "model.hf_text.checkpoint_name": electra, "model.hf_text.tokenizer_name": "electra",
+        "optimization.max_epochs": 1}))
+    import transformers
+
+    processor = predictor._model.pipeline.processors["hf_text"]
+    assert processor.tokenizer_name == "electra"
+    assert isinstance(processor.tokenizer, transformers.ElectraTokenizerFast)
+
+
+def test_categorical_columns_join_the_text_when_convert_to_text(bert_dir, offline, tmp_path):
+    frame = reviews(200, 5).assign(shop=lambda f: np.where(f.index % 2, "north", "south"))
+    converted = MultiModalPredictor(label="label", path=str(tmp_path / "a"))
+    converted.fit(frame, hyperparameters=fast(**{**TEXT, "model.hf_text.checkpoint_name": bert_dir,
+                                                 "optimization.max_epochs": 1}))
+    assert converted.column_types["shop"] == "text"
+    assert "categorical_mlp" not in converted.fit_summary()["models"]
+    kept = MultiModalPredictor(label="label", path=str(tmp_path / "b"))
+    kept.fit(frame, hyperparameters=fast(**{**TEXT, "model.hf_text.checkpoint_name": bert_dir,
+                                            "optimization.max_epochs": 1, "data.categorical.convert_to_text": False}))
+    assert kept.column_types["shop"] == "categorical"
+    assert "categorical_mlp" in kept.fit_summary()["models"]
+
+
+def test_missing_checkpoint_offline_names_it_and_says_how_to_provide_it(offline, tmp_path):
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "m"))
+    with pytest.raises(CheckpointNotFoundError, match="no-such-org/no-such-model.*huggingface-cli download"):
+        predictor.fit(reviews(50, 6)[["review", "label"]],
+                      hyperparameters=fast(**{"model.hf_text.checkpoint_name": "no-such-org/no-such-model"}))
+    with pytest.raises(CheckpointNotFoundError, match="does not exist"):
+        predictor.fit(reviews(50, 6)[["review", "label"]],
+                      hyperparameters=fast(**{"model.hf_text.checkpoint_name": str(tmp_path / "missing" / "dir")}))

@@ -1,0 +1,129 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from automodal.config import resolve_config
+from automodal.data.batches import BucketBatchSampler
+from automodal.data.text import TextProcessor, normalize_text
+from automodal.data.text_augment import (punctuation_insertion, random_deletion, random_swap, synonym_replacement,
+                                         trivial_augment)
+from checkpoints import build_text_checkpoint
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory):
+    return build_text_checkpoint(str(tmp_path_factory.mktemp("bert")), max_positions=64)
+
+
+def processor(bert_dir, frame, columns=("a", "b"), **keys):
+    config = resolve_config(hyperparameters={"model.hf_text.checkpoint_name": bert_dir, **keys})
+    return TextProcessor("hf_text", {c: "text" for c in columns}, config).fit(frame)
+
+
+FRAME = pd.DataFrame({"a": ["good dress " * 20, "bad", None], "b": ["the crew", "soft fabric fit", "seat"]})
+
+
+def collate(proc, frame=FRAME, training=False):
+    features = proc.features(frame)
+    return proc.collate(features, np.arange(len(frame)), training)
+
+
+def test_max_text_len_caps_the_tokens_and_nonpositive_means_the_model_maximum(bert_dir):
+    assert collate(processor(bert_dir, FRAME, **{"model.hf_text.max_text_len": 12}))["hf_text.input_ids"].shape[1] == 12
+    full = processor(bert_dir, FRAME, **{"model.hf_text.max_text_len": -1})
+    assert full.max_len == 64                                   # the model's max_position_embeddings
+    assert collate(full)["hf_text.input_ids"].shape[1] == 45     # padded to the longest row: 40 + 2 words + 3
+    long = pd.DataFrame({"a": ["good " * 100], "b": ["bad"]})
+    assert collate(full, long)["hf_text.input_ids"].shape[1] == 64
+    assert processor(bert_dir, FRAME, **{"model.hf_text.max_text_len": 1000}).max_len == 64
+
+
+def test_insert_sep_puts_sep_between_columns_and_segments_follow_columns(bert_dir):
+    with_sep = processor(bert_dir, FRAME)
+    tok = with_sep.tokenizer
+    batch = collate(with_sep)
+    row = batch["hf_text.input_ids"][1][batch["hf_text.attention_mask"][1].bool()].tolist()
+    assert row[0] == tok.cls_token_id and row.count(tok.sep_token_id) == 2
+    assert row == [tok.cls_token_id] + tok("bad", add_special_tokens=False)["input_ids"] + [tok.sep_token_id] \
+        + tok("soft fabric fit", add_special_tokens=False)["input_ids"] + [tok.sep_token_id]
+    types = batch["hf_text.token_type_ids"][1][: len(row)].tolist()
+    assert types == [0, 0, 0] + [1] * (len(row) - 3)              # [CLS] bad [SEP] | column b ...
+    no_sep = collate(processor(bert_dir, FRAME, **{"model.hf_text.insert_sep": False}))
+    row = no_sep["hf_text.input_ids"][1][no_sep["hf_text.attention_mask"][1].bool()].tolist()
+    assert row.count(tok.sep_token_id) == 1 and row[-1] == tok.sep_token_id
+    one_segment = collate(processor(bert_dir, FRAME, **{"model.hf_text.text_segment_num": 1}))
+    assert one_segment["hf_text.token_type_ids"].max() == 0
+
+
+def test_truncation_keeps_short_columns_and_cuts_the_longest(bert_dir):
+    proc = processor(bert_dir, FRAME, **{"model.hf_text.max_text_len": 16})
+    batch = collate(proc)
+    row = batch["hf_text.input_ids"][0].tolist()
+    b_ids = proc.tokenizer("the crew", add_special_tokens=False)["input_ids"]
+    assert row[-len(b_ids) - 1:-1] == b_ids                      # column b whole, column a truncated
+    assert proc._allot([100, 3], 10) == [7, 3] and proc._allot([5, 5], 7) in ([4, 3], [3, 4])
+
+
+def test_stochastic_chunk_samples_a_random_window_only_in_training(bert_dir):
+    long = pd.DataFrame({"a": [" ".join(["good", "bad", "soft", "hard", "small", "large"] * 10)]})
+    fixed = processor(bert_dir, long, ("a",), **{"model.hf_text.max_text_len": 8})
+    random_chunks = processor(bert_dir, long, ("a",), **{"model.hf_text.max_text_len": 8,
+                                                        "model.hf_text.stochastic_chunk": True})
+    first = {tuple(collate(fixed, long, training=True)["hf_text.input_ids"][0].tolist()) for _ in range(5)}
+    assert len(first) == 1
+    seen = {tuple(collate(random_chunks, long, training=True)["hf_text.input_ids"][0].tolist()) for _ in range(10)}
+    assert len(seen) > 1
+    assert len({tuple(collate(random_chunks, long)["hf_text.input_ids"][0].tolist()) for _ in range(3)}) == 1
+
+
+def test_trivial_augmentation_changes_long_texts_in_training_only(bert_dir):
+    frame = pd.DataFrame({"a": ["good dress very soft fabric and nice fit so love it", "bad"]})
+    proc = processor(bert_dir, frame, ("a",), **{"model.hf_text.text_trivial_aug_maxscale": 0.5,
+                                                  "model.hf_text.text_aug_detect_length": 5})
+    plain = collate(proc, frame)["hf_text.input_ids"]
+    changed_long, changed_short = False, False
+    for _ in range(10):
+        batch = collate(proc, frame, training=True)["hf_text.input_ids"]
+        changed_long |= batch[0].tolist() != plain[0].tolist()
+        changed_short |= batch[1][:3].tolist() != plain[1][:3].tolist()
+    assert changed_long and not changed_short
+    off = processor(bert_dir, frame, ("a",))
+    assert collate(off, frame, training=True)["hf_text.input_ids"].tolist() == collate(off, frame)["hf_text.input_ids"].tolist()
+
+
+def test_the_four_trivial_augmentations():
+    rng = np.random.default_rng(0)
+    words = "the dress is very good and soft".split()
+    assert synonym_replacement(words, 2, rng) != words and len(synonym_replacement(words, 2, rng)) == len(words)
+    swapped = random_swap(words, 3, np.random.default_rng(1))
+    assert sorted(swapped) == sorted(words) and swapped != words
+    assert len(random_deletion(words, 2, rng)) == len(words) - 2
+    inserted = punctuation_insertion(words, 2, rng)
+    assert len(inserted) == len(words) + 2 and sum(w in ".,;:?!" for w in inserted) == 2
+    assert trivial_augment("", 0.5, rng) == ""
+
+
+def test_normalize_text_repairs_wrongly_decoded_utf8():
+    assert normalize_text("cafÃ© crÃ¨me") == "café crème"
+    assert normalize_text("café") == "café"
+    assert normalize_text("ﬁne") == "fine"        # NFKC folds the ligature
+
+
+def test_buckets_group_similar_lengths_and_cover_every_row():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 500, size=2000)
+    bucketed = list(BucketBatchSampler(lengths, 16, seed=0))
+    assert sorted(i for b in bucketed for i in b) == list(range(2000))
+    padded = sum(len(b) * lengths[b].max() for b in map(np.asarray, bucketed))
+    random_batches = np.array_split(rng.permutation(2000), 125)
+    padded_random = sum(len(b) * lengths[b].max() for b in random_batches)
+    assert padded < 0.7 * padded_random
+    assert list(BucketBatchSampler(lengths, 16, seed=0)) == bucketed           # reproducible per seed and epoch
+
+
+def test_state_round_trip_uses_saved_assets(bert_dir, tmp_path):
+    proc = processor(bert_dir, FRAME)
+    proc.save_assets(str(tmp_path / "hf_text"))
+    restored = TextProcessor.from_dict(proc.to_dict(), str(tmp_path / "hf_text"))
+    assert restored.pretrained is False and restored.max_len == proc.max_len
+    assert collate(restored)["hf_text.input_ids"].tolist() == collate(proc)["hf_text.input_ids"].tolist()
