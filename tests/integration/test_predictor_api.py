@@ -13,7 +13,7 @@ from sklearn.metrics import accuracy_score, log_loss, mean_absolute_error, r2_sc
 from sklearn.model_selection import train_test_split
 
 from automodal import MultiModalPredictor
-from automodal.errors import AutomodalError
+from automodal.errors import AutomodalError, ConfigError
 from automodal.models.net import select_models
 from conftest import FAST, fast, record_calls
 
@@ -131,6 +131,14 @@ def test_select_models_drops_absent_modalities_and_adds_fusion_only_for_several_
     assert select_models(["numerical_mlp", "fusion_mlp"], both) == (["numerical_mlp"], None)
     transformers = ["categorical_transformer", "numerical_transformer", "fusion_transformer"]
     assert select_models(transformers, both) == (transformers[:2], "fusion_transformer")
+
+
+def test_default_model_names_cover_text_and_images_and_an_unbuildable_model_alone_is_an_error():
+    default = ["hf_text", "timm_image", "clip", "categorical_mlp", "numerical_mlp", "fusion_mlp"]
+    types = {"review": "text", "photo": "image_path", "x": "numerical"}
+    assert select_models(default, types) == (["hf_text", "timm_image", "numerical_mlp"], "fusion_mlp")
+    with pytest.raises(ConfigError, match=r"\['photo'\].*'clip'.*timm_image"):
+        select_models(["clip", "numerical_mlp", "fusion_mlp"], types)
 
 
 def mixed(n=400, seed=0):

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..config import Config
 from ..data.types import CATEGORICAL, NUMERICAL, TEXT
-from ..errors import AutomodalError, ConfigError
+from ..errors import ConfigError
 from .registry import FUSION, UNAVAILABLE, get_spec
 
 logger = logging.getLogger(__name__)
@@ -36,11 +36,16 @@ def select_models(names: list, column_types: dict) -> tuple[list, str | None]:
         if name in UNAVAILABLE:
             modality = UNAVAILABLE[name]
             if modality in present:
-                columns = [c for c, t in column_types.items() if t == modality]
-                raise AutomodalError(
-                    f"Column(s) {columns} hold {modality} data, which needs the '{name}' model; this version of "
-                    f"automodal trains numerical and categorical columns only. Drop those columns, or pass "
-                    f"column_types={{'{columns[0]}': 'categorical'}} (or 'null' to ignore it).")
+                covered = [n for n in names if n not in UNAVAILABLE and get_spec(n).modality == modality]
+                if not covered:
+                    columns = [c for c, t in column_types.items() if t == modality]
+                    raise ConfigError(
+                        f"Column(s) {columns} hold {modality} data and model.names offers only '{name}' for it, "
+                        f"which this version of automodal cannot build. Add "
+                        f"'{'timm_image' if modality == 'image_path' else 'hf_text'}' to model.names, or pass "
+                        f"column_types={{'{columns[0]}': 'null'}} to ignore the column.")
+                logger.warning("model.names lists '%s', which this version cannot build; %s columns go to %s.",
+                               name, modality, ", ".join(covered))
             continue
         spec = get_spec(name)
         if spec.modality == FUSION:

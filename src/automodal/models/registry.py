@@ -24,7 +24,7 @@ _REGISTRY: dict[str, ModelSpec] = {}
 # Families named in the seeds whose modules load on demand (they import heavy libraries).
 _LAZY_MODULES: dict = {}
 # Families named in the seeds that this version cannot build yet, with the column type each consumes.
-UNAVAILABLE = {"timm_image": "image_path", "clip": "image_path"}
+UNAVAILABLE = {"clip": "image_path"}
 
 
 def register(name: str, modality: str, config_group: str | None = None, processor: Callable | None = None):
@@ -35,7 +35,7 @@ def register(name: str, modality: str, config_group: str | None = None, processo
 
 
 def _load_families():
-    from . import fusion, hf_text, tabular  # noqa: F401  (registration happens at import)
+    from . import fusion, hf_text, tabular, timm_image  # noqa: F401  (registration happens at import)
 
 
 def known_names() -> list:

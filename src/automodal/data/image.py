@@ -1,0 +1,234 @@
+"""Image-path columns: which images each row has, whether they can be read, and batches of decoded images.
+
+A cell holds one path or several separated by ";" (a list of paths works too); an empty cell is one missing
+image. A row's images are those of all its image columns, in column order. An image is missing when its file
+does not exist or PIL cannot open and verify it. data.image.missing_value_strategy decides what training does
+with such rows: "skip" drops them (keep_mask), "zero" feeds a zero image in their place. Prediction cannot
+drop rows, so there a missing image is always a zero image.
+
+Saving: transform objects in train_transforms / val_transforms cannot be written as JSON, so processors.json
+keeps their repr. A loaded predictor only predicts, which needs the val transforms alone: named val transforms
+are rebuilt exactly; if the val list held objects, the loaded model falls back to the default val transforms
+(resize_shorter_side, center_crop) and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AutomodalError
+from .image_transforms import DEFAULT_VAL_TRANSFORMS, ImageTransform, all_named, describe
+from .types import IMAGE
+
+logger = logging.getLogger(__name__)
+
+SEPARATOR = ";"
+CONFIG_FILE = "config.json"       # the backbone's timm config, written by save_assets
+
+
+def cell_paths(value) -> list:
+    """The paths in one cell; a missing or empty cell is one missing image (None)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        paths = [str(v).strip() for v in value if isinstance(v, str) and v.strip()]
+    elif value is None or (not isinstance(value, str) and pd.isna(value)):
+        paths = []
+    else:
+        paths = [p.strip() for p in str(value).split(SEPARATOR) if p.strip()]
+    return paths or [None]
+
+
+def readable(path) -> bool:
+    if not path or not os.path.isfile(path):
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return True
+    except Exception:  # PIL reports bad files with many types (UnidentifiedImageError, OSError, SyntaxError, ...)
+        return False
+
+
+def load_image(path):
+    """The image as RGB, or None when it cannot be decoded (a zero image takes its place)."""
+    if path is None or not os.path.isfile(path):  # already counted by features(); no warning per batch
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except Exception:  # a file can pass verify() and still fail to decode (e.g. truncated data)
+        logger.warning("Cannot decode image '%s'; a zero image is used instead.", path)
+        return None
+
+
+def timm_data_config(pretrained_cfg: dict) -> dict:
+    """Input size, interpolation, mean and std the timm model was trained with."""
+    from timm.data import resolve_data_config
+
+    resolved = resolve_data_config(pretrained_cfg=pretrained_cfg)
+    return {"input_size": [int(v) for v in resolved["input_size"]], "interpolation": resolved["interpolation"],
+            "mean": [float(v) for v in resolved["mean"]], "std": [float(v) for v in resolved["std"]]}
+
+
+class ImageProcessor:
+    """Features: f"{name}.paths" (per row, the list of its image paths) and f"{name}.missing" (per row: any
+    image missing or unreadable). collate() decodes a batch into f"{name}.images" (B, N, 3, H, W) and
+    f"{name}.image_mask" (B, N), N being the most images a row of the batch has."""
+
+    def __init__(self, name: str, column_types: dict, config):
+        settings = config.group(f"model.{name}")
+        self._setup(name, [c for c, t in column_types.items() if t == IMAGE], settings["checkpoint_name"],
+                    settings["train_transforms"], settings["val_transforms"],
+                    config["data.image.missing_value_strategy"])
+
+    def _setup(self, name, columns, checkpoint_name, train_transforms, val_transforms, missing_value_strategy,
+               max_images=None, data_config=None, checkpoint=None):
+        self.name, self.columns = name, list(columns)
+        self.checkpoint_name = checkpoint_name
+        self.train_transforms, self.val_transforms = list(train_transforms), list(val_transforms)
+        self.missing_value_strategy = missing_value_strategy
+        self.max_images = max_images      # the most images a training row has; longer rows are cut to it
+        self.data_config = data_config
+        self.checkpoint = checkpoint      # models.timm_checkpoint.TimmCheckpoint
+        self._readable = {}               # (path, mtime, size) -> bool: each file is verified once
+        self._transforms = {}             # training -> ImageTransform, built on first use
+
+    # ---------------------------------------------------------------- fitting and features
+    def fit(self, frame: pd.DataFrame) -> "ImageProcessor":
+        from ..models.timm_checkpoint import resolve_checkpoint
+
+        self.checkpoint = resolve_checkpoint(self.checkpoint_name)
+        self.data_config = timm_data_config(self.checkpoint.pretrained_cfg)
+        self.max_images = max((len(row) for row in self._rows(frame)), default=1)
+        self._transforms = {}
+        self._transform(True)   # unknown transform names fail now, not at the first batch
+        self._transform(False)
+        return self
+
+    def _rows(self, frame: pd.DataFrame) -> list:
+        columns = [frame[c].to_numpy(dtype=object) for c in self.columns]
+        return [[p for cell in cells for p in cell_paths(cell)] for cells in zip(*columns)]
+
+    def _check(self, paths) -> dict:
+        """{path: readable}, verifying files in threads (mostly file reads) and remembering the answers."""
+        keys = {}
+        for path in paths:
+            try:
+                stat = os.stat(path)
+                keys[path] = (path, stat.st_mtime_ns, stat.st_size)
+            except (OSError, TypeError, ValueError):
+                keys[path] = None
+        if len(self._readable) > 1_000_000:  # a long-lived predictor must not grow without bound
+            self._readable = {}
+        todo = [k for k in set(keys.values()) if k is not None and k not in self._readable]
+        if len(todo) > 64:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+                self._readable.update(zip(todo, pool.map(lambda k: readable(k[0]), todo)))
+        else:
+            self._readable.update((k, readable(k[0])) for k in todo)
+        return {path: key is not None and self._readable[key] for path, key in keys.items()}
+
+    def features(self, frame: pd.DataFrame) -> dict:
+        rows = self._rows(frame)
+        too_many = sum(len(row) > self.max_images for row in rows)
+        if too_many:
+            logger.warning("%d rows have more than %d images (the most a training row had); only their first %d "
+                           "are used.", too_many, self.max_images, self.max_images)
+        paths = np.empty(len(rows), dtype=object)
+        for i, row in enumerate(rows):
+            paths[i] = row[:self.max_images]
+        ok = self._check({p for row in paths for p in row if p is not None})
+        missing = np.array([not all(p is not None and ok[p] for p in row) for row in paths], dtype=bool)
+        if missing.any():
+            example = next(p for row in paths for p in row if p is None or not ok[p])
+            logger.warning("Image column(s) %s: %d of %d rows have a missing or unreadable image (e.g. %s).",
+                           self.columns, int(missing.sum()), len(rows),
+                           "an empty cell" if example is None else f"'{example}'")
+        return {f"{self.name}.paths": paths, f"{self.name}.missing": missing}
+
+    def keep_mask(self, features: dict):
+        """Training rows to keep: with the "skip" strategy, those whose images can all be read."""
+        missing = features[f"{self.name}.missing"]
+        if not missing.any():
+            return None
+        if self.missing_value_strategy == "skip":
+            return ~missing
+        logger.warning("%d of %d rows get a zero image for each missing or unreadable image "
+                       "(data.image.missing_value_strategy: zero).", int(missing.sum()), len(missing))
+        return None
+
+    # ---------------------------------------------------------------- batches
+    def _transform(self, training: bool) -> ImageTransform:
+        if training not in self._transforms:
+            kind = "train" if training else "val"
+            listed = self.train_transforms if training else self.val_transforms
+            key = f"model.{self.name}.{kind}_transforms"
+            self._transforms[training] = ImageTransform(listed, self.data_config, key)
+        return self._transforms[training]
+
+    def collate(self, features: dict, indices, training: bool) -> dict:
+        import torch
+
+        rows = features[f"{self.name}.paths"][indices]
+        transform = self._transform(training)
+        count = max((len(row) for row in rows), default=1)
+        images = torch.zeros(len(rows), count, 3, *transform.size)
+        mask = torch.zeros(len(rows), count, dtype=torch.bool)
+        for i, row in enumerate(rows):
+            for j, path in enumerate(row):
+                mask[i, j] = True       # a missing image stays in the mask as a zero image
+                image = load_image(path)
+                if image is not None:
+                    images[i, j] = transform(image)
+        return {f"{self.name}.images": images, f"{self.name}.image_mask": mask}
+
+    # ---------------------------------------------------------------- model and persistence
+    def model_inputs(self) -> dict:
+        if self.checkpoint is None:
+            raise AutomodalError(f"The {self.name} image processor is not fitted; call fit() first.")
+        c = self.checkpoint
+        return {self.name: {"architecture": c.architecture, "model_args": c.model_args,
+                            "pretrained_cfg": c.to_config()["pretrained_cfg"], "weights": c.weights}}
+
+    def save_assets(self, directory: str):
+        """The backbone's timm config.json, so loading rebuilds the architecture without the original checkpoint."""
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, CONFIG_FILE), "w", encoding="utf-8") as f:
+            json.dump(self.checkpoint.to_config(), f, indent=2)
+
+    def to_dict(self) -> dict:
+        return {"kind": "image", "name": self.name, "columns": self.columns,
+                "checkpoint_name": self.checkpoint_name, "train_transforms": describe(self.train_transforms),
+                "val_transforms": describe(self.val_transforms),
+                "missing_value_strategy": self.missing_value_strategy, "max_images": self.max_images,
+                "data_config": self.data_config}
+
+    @classmethod
+    def from_dict(cls, state: dict, directory: str | None = None) -> "ImageProcessor":
+        from ..models.timm_checkpoint import from_directory
+
+        if directory is None:
+            raise AutomodalError(f"The {state['name']} image processor is loaded from a saved predictor directory, "
+                                 "which holds its config.json; none was given.")
+        checkpoint = from_directory(directory, weights_required=False, what=f"saved predictor part '{directory}'")
+        checkpoint.weights = None  # the trained weights come from the predictor's model.safetensors
+        val_transforms = state["val_transforms"]
+        if not all_named(val_transforms):
+            logger.warning("val_transforms %s held transform objects, which are saved only by their description; "
+                           "the loaded model predicts with %s instead.", val_transforms, DEFAULT_VAL_TRANSFORMS)
+            val_transforms = DEFAULT_VAL_TRANSFORMS
+        processor = cls.__new__(cls)
+        processor._setup(state["name"], state["columns"], state["checkpoint_name"], state["train_transforms"],
+                         val_transforms, state["missing_value_strategy"], state["max_images"],
+                         state["data_config"], checkpoint)
+        return processor
