@@ -111,15 +111,17 @@ class TextProcessor:
         return self.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
 
     def features(self, frame: pd.DataFrame) -> dict:
+        texts = [render_column(frame[column], self.normalize) for column in self.columns]
+        # One tokenizer call for every column: the fast tokenizer batches internally, per-call overhead is paid once.
+        tokens = self._tokenize([t for column in texts for t in column])
         features = {}
-        for i, column in enumerate(self.columns):
-            texts = render_column(frame[column], self.normalize)
-            ids = np.empty(len(texts), dtype=object)
-            ids[:] = [np.asarray(t, dtype=np.int64) for t in self._tokenize(texts)]
+        for i, column_texts in enumerate(texts):
+            ids = np.empty(len(column_texts), dtype=object)
+            ids[:] = [np.asarray(t, dtype=np.int64) for t in tokens[i * len(frame):(i + 1) * len(frame)]]
             features[f"{self.name}.ids.{i}"] = ids
             if self.aug_max_scale > 0:
-                raw = np.empty(len(texts), dtype=object)
-                raw[:] = texts
+                raw = np.empty(len(column_texts), dtype=object)
+                raw[:] = column_texts
                 features[f"{self.name}.text.{i}"] = raw
         return features
 
