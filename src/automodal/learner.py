@@ -16,7 +16,7 @@ from .config import Config
 from .data.infer import check_problem_type, infer_column_types, infer_problem_type
 from .data.pipeline import FeaturePipeline
 from .data.processors import LabelProcessor, require_columns
-from .data.types import CLASSIFICATION, REGRESSION
+from .data.types import CLASSIFICATION, IMAGE, REGRESSION
 from .errors import DataError
 from .metrics import DEFAULT_METRICS, get_metric, score, signed
 
@@ -207,6 +207,19 @@ def select_weights(net, fitted, data: PreparedData, label: str, entries: list, m
     return info
 
 
+def _mixer(config: Config, data: PreparedData):
+    """data.mixup.*: mix images and labels of classification tasks with image columns."""
+    if not config["data.mixup.turn_on"] or IMAGE not in data.column_types.values():
+        return None
+    if data.problem_type not in CLASSIFICATION:
+        logger.warning("data.mixup.turn_on mixes class labels; this task is %s, so no mixing happens.",
+                       data.problem_type)
+        return None
+    from .training.mixup import BatchMixer
+
+    return BatchMixer(config, data.label_processor.num_outputs)
+
+
 def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, config: Config,
         problem_type: str | None, eval_metric: str | None, column_types: dict | None, holdout_frac: float | None,
         seed: int, time_limit: float | None, verbosity: int, teacher=None) -> FitResult:
@@ -230,7 +243,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
 
     distillation = Distillation(config, data.problem_type) if teacher is not None else None
     module = TrainingModule(net, config, data.problem_type, data.metric, data.label_processor, forward_net,
-                            distillation)
+                            distillation, _mixer(config, data))
     batch_size = config["env.per_gpu_batch_size"]
     eval_batch_size = batch_size * config["env.eval_batch_size_ratio"]
     collators = data.pipeline.collators

@@ -107,3 +107,22 @@ def test_saved_predictor_loads_offline_without_its_checkpoint(image_only, frames
     assert (loaded.predict(test) == image_only.predict(test)).all()
     resaved = MultiModalPredictor.load(loaded.save(str(root / "resaved")).path)   # a loaded model saves again
     pd.testing.assert_frame_equal(resaved.predict_proba(test), expected, atol=1e-6, rtol=0)
+
+
+def test_mixup_trains_on_mixed_images_with_soft_targets(root, frames, checkpoint, monkeypatch):
+    from automodal.training import mixup
+
+    calls = []
+    original = mixup.soft_cross_entropy
+    monkeypatch.setattr("automodal.training.module.soft_cross_entropy",
+                        lambda logits, targets: calls.append(targets) or original(logits, targets))
+    predictor = MultiModalPredictor(label="label", path=str(root / "mixup"), verbosity=0)
+    predictor.fit(frames[0], hyperparameters=image_keys(checkpoint, **{
+        "data.mixup.turn_on": True, "data.mixup.turn_off_epoch": 1, "optimization.max_epochs": 2}))
+    batches_per_epoch = -(-int(len(frames[0]) * 0.8) // 16)
+    assert len(calls) == batches_per_epoch                      # epoch 0 mixes, epoch 1 (turn_off_epoch) does not
+    assert all(t.shape[1] == 2 and torch_is_soft(t) for t in calls)
+
+
+def torch_is_soft(targets) -> bool:
+    return bool((targets.max(dim=1).values < 1).all())

@@ -14,6 +14,7 @@ from ..data.types import REGRESSION
 from ..errors import AutomodalError
 from ..inference import outputs_from_logits
 from ..metrics import Metric, score, signed
+from .mixup import soft_cross_entropy
 from .optim import build_optimizer, build_scheduler, param_groups
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class Distillation:
 
 class TrainingModule(pl.LightningModule):
     def __init__(self, net, config: Config, problem_type: str, metric: Metric, label_processor,
-                 forward_net=None, distillation: Distillation | None = None):
+                 forward_net=None, distillation: Distillation | None = None, mixer=None):
         super().__init__()
         self.net = net
         # forward_net may be a compiled or DataParallel wrapper of net; weights always live in net.
@@ -49,6 +50,7 @@ class TrainingModule(pl.LightningModule):
         self.config, self.problem_type, self.metric = config, problem_type, metric
         self.label_processor = label_processor
         self.distillation = distillation
+        self.mixer = mixer                  # training.mixup.BatchMixer when data.mixup.turn_on
         self.grad_norm_type = config["optimization.track_grad_norm"]
         self._val_logits, self._val_labels = [], []
 
@@ -70,8 +72,13 @@ class TrainingModule(pl.LightningModule):
         return F.cross_entropy(logits.float(), labels)
 
     def training_step(self, batch, batch_idx):
-        logits = self.forward_net(batch)
-        loss = self.hard_loss(logits, batch["label"])
+        if self.mixer is not None and self.mixer.applies(batch, self.current_epoch):
+            batch, targets = self.mixer(batch)
+            logits = self.forward_net(batch)
+            loss = soft_cross_entropy(logits, targets)
+        else:
+            logits = self.forward_net(batch)
+            loss = self.hard_loss(logits, batch["label"])
         if self.distillation is not None:
             loss = self.distillation(loss, logits.float(), batch["teacher_logits"])
         if self._logging_step():
