@@ -10,13 +10,13 @@ trained from scratch on 244 images: the score measures the pipeline, not transfe
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import tempfile
 import time
 
 import pandas as pd
+
+from common import one_row_latency_ms, write_results
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "hymenoptera")
 
@@ -57,24 +57,15 @@ def main():
     fit_seconds = time.perf_counter() - started
     summary = predictor.fit_summary()
     loaded = MultiModalPredictor.load(os.path.join(work, "model"), verbosity=1)
-    loaded.predict(test.iloc[[0]])
-    latencies = []
-    for i in range(50):
-        start = time.perf_counter()
-        loaded.predict(test.iloc[[i]])
-        latencies.append(time.perf_counter() - start)
     result = {
         "dataset": "hymenoptera", "train_rows": len(train), "test_rows": len(test),
         "accuracy": round(loaded.evaluate(test, "accuracy")["accuracy"], 4),
         "majority_baseline": round(test["label"].value_counts(normalize=True).max(), 4),
         "train_rows_used": summary["train_rows"], "epochs": args.epochs, "input_size": args.size,
         "fit_seconds": round(fit_seconds, 1), "train_samples_per_s": summary["train_samples_per_second"],
-        "predict_1_row_ms_median": round(1000 * statistics.median(latencies), 2),
+        **one_row_latency_ms(loaded, test, 50),
     }
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(json.dumps(result, indent=2))
+    write_results(args.out, result)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ compared as a ratio within one run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -22,6 +21,8 @@ import time
 
 import numpy as np
 import pandas as pd
+
+from common import one_row_latency_ms, write_results
 
 MODELS = {
     "mlp": ["numerical_mlp", "categorical_mlp", "fusion_mlp"],
@@ -107,13 +108,7 @@ def run_model(kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, r
         ratios.append(ours_rates[-1] / bare_rates[-1])
 
     loaded = MultiModalPredictor.load(path, verbosity=1)
-    one_row = [test.iloc[[i]] for i in range(200)]
-    loaded.predict(one_row[0])  # first call warms up allocator and kernels
-    latencies = []
-    for row in one_row:
-        start = time.perf_counter()
-        loaded.predict(row)
-        latencies.append(time.perf_counter() - start)
+    latency = one_row_latency_ms(loaded, test, 200)
     batch = test.head(10_000)
     start = time.perf_counter()
     loaded.predict(batch)
@@ -126,8 +121,7 @@ def run_model(kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, r
         "bare_loop_samples_per_s": round(statistics.median(bare_rates), 1),
         "loop_ratio_median": round(statistics.median(ratios), 3),
         "loop_ratios": [round(r, 3) for r in ratios],
-        "predict_1_row_ms_median": round(1000 * statistics.median(latencies), 2),
-        "predict_1_row_ms_p95": round(1000 * sorted(latencies)[int(0.95 * len(latencies))], 2),
+        **latency,
         "predict_10k_rows_per_s": round(len(batch) / batch_seconds, 1),
     }
 
@@ -146,10 +140,7 @@ def main():
     train, test = frame.iloc[: args.rows], frame.iloc[args.rows:]
     results["runs"] = [run_model(kind, train, test, args.epochs, args.repeats) for kind in args.models]
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=2)
-    print(json.dumps(results, indent=2))
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

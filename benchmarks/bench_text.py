@@ -13,14 +13,14 @@ each padded to its longest row, same optimiser and batch size.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import tempfile
 import time
 
 import numpy as np
 import pandas as pd
+
+from common import one_row_latency_ms, write_results
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 AIRLINE_LEAKS = ["airline_sentiment_confidence", "negativereason", "negativereason_confidence",
@@ -97,12 +97,7 @@ def run(name: str, train_rows: int, test_rows: int, epochs: int, loop_steps: int
     score = predictor.evaluate(test, metric)[metric]
 
     loaded = MultiModalPredictor.load(path, verbosity=1)
-    loaded.predict(test.iloc[[0]])
-    latencies = []
-    for i in range(100):
-        start = time.perf_counter()
-        loaded.predict(test.iloc[[i]])
-        latencies.append(time.perf_counter() - start)
+    latency = one_row_latency_ms(loaded, test, 100)
     ours, bare = loop_throughputs(loaded, train, loop_steps)
     return {
         "dataset": name, "label": label, "metric": metric, "score": round(score, 4),
@@ -111,8 +106,7 @@ def run(name: str, train_rows: int, test_rows: int, epochs: int, loop_steps: int
         "fit_seconds": round(fit_seconds, 1), "train_samples_per_s": summary["train_samples_per_second"],
         "bucketed_samples_per_s": round(ours, 2), "bare_random_batches_samples_per_s": round(bare, 2),
         "bucketing_speedup": round(ours / bare, 3),
-        "predict_1_row_ms_median": round(1000 * statistics.median(latencies), 2),
-        "predict_1_row_ms_p95": round(1000 * sorted(latencies)[94], 2),
+        **latency,
     }
 
 
@@ -127,10 +121,7 @@ def main():
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     results = [run(name, args.train_rows, args.test_rows, args.epochs, args.loop_steps) for name in args.datasets]
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=2)
-    print(json.dumps(results, indent=2))
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,28 @@
+"""Pieces every benchmark shares: one-row latency and writing results."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+
+
+def one_row_latency_ms(predictor, frame, count: int) -> dict:
+    """Median and 95th percentile of predict() on single rows; the first call warms up and is not counted."""
+    predictor.predict(frame.iloc[[0]])
+    latencies = []
+    for i in range(count):
+        start = time.perf_counter()
+        predictor.predict(frame.iloc[[i % len(frame)]])
+        latencies.append(1000 * (time.perf_counter() - start))
+    latencies.sort()
+    return {"predict_1_row_ms_median": round(statistics.median(latencies), 2),
+            "predict_1_row_ms_p95": round(latencies[int(0.95 * (len(latencies) - 1))], 2)}
+
+
+def write_results(path: str, results):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2)
+    print(json.dumps(results, indent=2))
