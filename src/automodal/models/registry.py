@@ -21,8 +21,6 @@ class ModelSpec:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
-# Families named in the seeds whose modules load on demand (they import heavy libraries).
-_LAZY_MODULES: dict = {}
 # Families named in the seeds that this version cannot build yet, with the column type each consumes.
 UNAVAILABLE = {"clip": "image_path"}
 
@@ -40,13 +38,11 @@ def _load_families():
 
 def known_names() -> list:
     _load_families()
-    return sorted(set(_REGISTRY) | set(_LAZY_MODULES) | set(UNAVAILABLE))
+    return sorted(set(_REGISTRY) | set(UNAVAILABLE))
 
 
 def get_spec(name: str) -> ModelSpec:
     _load_families()
-    if name in _LAZY_MODULES and name not in _REGISTRY:
-        __import__(_LAZY_MODULES[name], fromlist=["_"])
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, known_names(), n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
