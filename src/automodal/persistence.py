@@ -69,4 +69,7 @@ def read(path: str) -> tuple[dict, Config, dict, dict]:
         config = Config.from_nested(yaml.safe_load(f))
     with open(os.path.join(path, PROCESSORS_FILE), encoding="utf-8") as f:
         processors = json.load(f)
+    if "processors" not in processors.get("features", {}):
+        raise AutomodalError(f"'{path}' was saved by an earlier automodal format (automodal {meta.get('version')}) "
+                             "that this version cannot read; fit the predictor again.")
     return meta, config, processors, load_file(os.path.join(path, WEIGHTS_FILE))

@@ -246,3 +246,16 @@ def test_fit_and_predict_from_a_parquet_path(parquet_fitted, csv_fitted, data_di
     reloaded = MultiModalPredictor.load(parquet_fitted.path)
     # (the fitted model may sit on a GPU, the reloaded one on the CPU: equal up to float rounding)
     np.testing.assert_allclose(reloaded.predict_proba(str(parquet), as_multiclass=False), proba, atol=1e-4)
+
+
+def test_a_predictor_saved_in_an_older_format_gets_a_clear_error(tmp_path, mixed_frame):
+    import json
+
+    path = tmp_path / "old"
+    MultiModalPredictor(label="label", path=str(path), verbosity=0).fit(mixed_frame, hyperparameters=fast(
+        **{"optimization.max_epochs": 1}))
+    processors = json.loads((path / "processors.json").read_text())
+    processors["features"] = processors["features"]["processors"]     # the layout before named processors
+    (path / "processors.json").write_text(json.dumps(processors))
+    with pytest.raises(AutomodalError, match="earlier automodal format.*fit the predictor again"):
+        MultiModalPredictor.load(str(path))
