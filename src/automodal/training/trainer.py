@@ -83,6 +83,8 @@ def quiet_lightning(verbosity: int):
     warnings.filterwarnings("ignore", message=".*treespec.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*Experiment logs directory.*")
+    # small data: fewer batches than log_every_n_steps just means fewer log rows, as the key says
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
 def build_trainer(config: Config, plan: DevicePlan, callbacks: list, log_dir: str,
