@@ -26,6 +26,11 @@ def inference_device(config) -> str:
     return "cuda:0" if use_gpu else "cpu"
 
 
+def eval_batch_size(config) -> int:
+    """env.per_gpu_batch_size * env.eval_batch_size_ratio: the batch size of validation and prediction."""
+    return config["env.per_gpu_batch_size"] * config["env.eval_batch_size_ratio"]
+
+
 class FittedModel:
     """Everything prediction needs: processors, network, and how to batch."""
 
@@ -36,6 +41,12 @@ class FittedModel:
         self.problem_type = problem_type
         self.batch_size, self.num_workers = batch_size, num_workers
         self.device = next(net.parameters()).device
+
+    @classmethod
+    def from_config(cls, net, pipeline: FeaturePipeline, label_processor: LabelProcessor, problem_type: str,
+                    config) -> "FittedModel":
+        return cls(net, pipeline, label_processor, problem_type, eval_batch_size(config),
+                   config["env.num_workers_evaluation"])
 
     def to(self, device) -> "FittedModel":
         self.net.to(device)

@@ -114,6 +114,10 @@ class PreparedData:
     train_arrays: dict
     val_arrays: dict
 
+    @property
+    def models(self) -> list:
+        return self.backbones + ([self.fusion] if self.fusion else [])
+
 
 def _keep_usable_rows(pipeline: FeaturePipeline, frame: pd.DataFrame, features: dict, what: str):
     """Drop the rows a processor asks to skip (data.image.missing_value_strategy: skip)."""
@@ -170,9 +174,8 @@ def build_network(data: PreparedData, config: Config, plan):
     from .models.net import build_net, warn_unused_keys
     from .training.finetune import apply_efficient_finetune
 
-    backbones, fusion = data.backbones, data.fusion
-    warn_unused_keys(config, backbones + ([fusion] if fusion else []), data.column_types)
-    architecture = {"backbones": backbones, "fusion": fusion, "inputs": data.pipeline.model_inputs(),
+    warn_unused_keys(config, data.models, data.column_types)
+    architecture = {"backbones": data.backbones, "fusion": data.fusion, "inputs": data.pipeline.model_inputs(),
                     "num_outputs": data.label_processor.num_outputs}
     net = apply_efficient_finetune(build_net(architecture, config), config["optimization.efficient_finetune"])
     forward_net = net
@@ -228,7 +231,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     from lightning.pytorch.callbacks import EarlyStopping
 
     from .data.batches import make_loader
-    from .inference import FittedModel
+    from .inference import FittedModel, eval_batch_size
     from .training.checkpoints import TopKCheckpoints
     from .training.meter import ThroughputMeter
     from .training.module import Distillation, TrainingModule
@@ -245,12 +248,11 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     module = TrainingModule(net, config, data.problem_type, data.metric, data.label_processor, forward_net,
                             distillation, _mixer(config, data))
     batch_size = config["env.per_gpu_batch_size"]
-    eval_batch_size = batch_size * config["env.eval_batch_size_ratio"]
     collators = data.pipeline.collators
     train_loader = make_loader(data.train_arrays, batch_size, shuffle=True, num_workers=config["env.num_workers"],
                                seed=seed, collators=collators, lengths=data.pipeline.lengths(data.train_arrays))
-    val_loader = make_loader(data.val_arrays, eval_batch_size, num_workers=config["env.num_workers_evaluation"],
-                             collators=collators)
+    val_loader = make_loader(data.val_arrays, eval_batch_size(config),
+                             num_workers=config["env.num_workers_evaluation"], collators=collators)
 
     workdir = tempfile.mkdtemp(prefix="automodal-fit-")
     try:
@@ -263,8 +265,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         net.train()  # pretrained backbones load in eval mode; Lightning keeps the mode it finds (dropout off)
         trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
         net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
-        fitted = FittedModel(net, data.pipeline, data.label_processor, data.problem_type, eval_batch_size,
-                             config["env.num_workers_evaluation"])
+        fitted = FittedModel.from_config(net, data.pipeline, data.label_processor, data.problem_type, config)
         soup_info = select_weights(net, fitted, data, label, topk.entries,
                                    config["optimization.top_k_average_method"])
         shutil.rmtree(topk.directory, ignore_errors=True)   # merged into net by now
@@ -281,7 +282,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         "epochs": trainer.current_epoch, "global_step": trainer.global_step,
         "stop_reason": _stop_reason(trainer, stopper, config, remaining, started),
         "train_rows": len(data.train_part), "tuning_rows": len(data.val_part),
-        "models": architecture["backbones"] + ([architecture["fusion"]] if architecture["fusion"] else []),
+        "models": data.models,
         "num_parameters": sum(p.numel() for p in net.parameters()),
         "trainable_parameters": sum(p.numel() for p in net.parameters() if p.requires_grad),
         "accelerator": plan.accelerator, "precision": plan.precision,

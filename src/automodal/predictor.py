@@ -235,6 +235,7 @@ class MultiModalPredictor:
         from .data.processors import LabelProcessor
         from .inference import FittedModel, inference_device
         from .models.net import build_net
+        from .training.finetune import apply_efficient_finetune
         from .training.soup import load_state
 
         meta, config, processors, weights = persistence.read(path)
@@ -244,16 +245,11 @@ class MultiModalPredictor:
         predictor._meta = meta
         pipeline = FeaturePipeline.from_dict(processors["features"], path)
         # Backbones with their own assets (tokenizer, model config) are rebuilt from the saved directory.
-        net = build_net(dict(meta["architecture"], inputs=pipeline.model_inputs()), config)
-        if config["optimization.efficient_finetune"]:
-            from .training.finetune import apply_efficient_finetune
-
-            net = apply_efficient_finetune(net, config["optimization.efficient_finetune"])
+        net = apply_efficient_finetune(build_net(dict(meta["architecture"], inputs=pipeline.model_inputs()), config),
+                                       config["optimization.efficient_finetune"])
         load_state(net, weights)
-        batch_size = config["env.per_gpu_batch_size"] * config["env.eval_batch_size_ratio"]
-        predictor._model = FittedModel(net, pipeline,
-                                       LabelProcessor.from_dict(processors["label"]), meta["problem_type"],
-                                       batch_size, config["env.num_workers_evaluation"]).to(inference_device(config))
+        predictor._model = FittedModel.from_config(net, pipeline, LabelProcessor.from_dict(processors["label"]),
+                                                   meta["problem_type"], config).to(inference_device(config))
         return predictor
 
     def __repr__(self):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 
+import numpy as np
 import pandas as pd
 
 from .processors import CategoricalProcessor, NumericalProcessor, require_columns
@@ -73,12 +74,7 @@ class FeaturePipeline:
         """Rows to keep (a boolean array) when a processor asks to skip some, else None."""
         masks = [p.keep_mask(features) for p in self.processors.values() if hasattr(p, "keep_mask")]
         masks = [m for m in masks if m is not None]
-        if not masks:
-            return None
-        keep = masks[0]
-        for mask in masks[1:]:
-            keep = keep & mask
-        return keep
+        return np.logical_and.reduce(masks) if masks else None
 
     def model_inputs(self) -> dict:
         inputs = {"num_numerical": 0, "num_categories": []}
