@@ -1,5 +1,7 @@
 """Shared fixtures: small generated frames and hyperparameters that keep each fit to a few seconds."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,6 +34,18 @@ def record_calls(monkeypatch, owner, name: str, keep=lambda result: result) -> l
 
     monkeypatch.setattr(owner, name, recording)
     return recorded
+
+
+@pytest.fixture(scope="module")
+def offline():
+    """The Hugging Face hub unreachable, as on a machine without network, for a whole test module."""
+    previous = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    yield
+    if previous is None:
+        os.environ.pop("HF_HUB_OFFLINE")
+    else:
+        os.environ["HF_HUB_OFFLINE"] = previous
 
 
 def fast(**overrides):

@@ -144,7 +144,7 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
     metric = get_metric(eval_metric or DEFAULT_METRICS[problem_type], problem_type)
     types, dropped = infer_column_types(train_data, label, column_types)
     types = text_conversion(types, config)
-    backbones, fusion = select_models(config["model.names"], types)
+    reads, fusion = select_models(config["model.names"], types)
     if tuning_data is not None:
         tuning_data = clean_labels(tuning_data, label, "tuning_data")
         require_columns(tuning_data, list(types), "tuning_data")
@@ -152,7 +152,7 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
     else:
         train_part, val_part = holdout_split(train_data, label, problem_type, holdout_frac, seed)
 
-    pipeline = FeaturePipeline.fit(train_part, types, config, backbones)
+    pipeline = FeaturePipeline.fit(train_part, types, config, reads)
     train_features = pipeline.transform(train_part, "train_data")
     val_features = pipeline.transform(val_part, "tuning data")
     train_part, train_features = _keep_usable_rows(pipeline, train_part, train_features, "train_data")
@@ -163,7 +163,7 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
     val_arrays = dict(val_features, label=label_processor.transform(val_part[label]))
     if teacher is not None:
         train_arrays["teacher_logits"] = _teacher_targets(teacher, train_part, label_processor, problem_type)
-    return PreparedData(problem_type, metric, types, dropped, backbones, fusion, train_part, val_part,
+    return PreparedData(problem_type, metric, types, dropped, list(reads), fusion, train_part, val_part,
                         label_processor, pipeline, train_arrays, val_arrays)
 
 

@@ -125,20 +125,30 @@ def test_reload_predicts_identically_on_each_problem_type(which, request):
 def test_select_models_drops_absent_modalities_and_adds_fusion_only_for_several_backbones():
     default = ["hf_text", "timm_image", "clip", "categorical_mlp", "numerical_mlp", "fusion_mlp"]
     both = {"x": "numerical", "c": "categorical"}
-    assert select_models(default, both) == (["categorical_mlp", "numerical_mlp"], "fusion_mlp")
-    assert select_models(default, {"x": "numerical"}) == (["numerical_mlp"], None)
-    assert select_models(default, {"c": "categorical"}) == (["categorical_mlp"], None)
-    assert select_models(["numerical_mlp", "fusion_mlp"], both) == (["numerical_mlp"], None)
+    assert select_models(default, both) == ({"categorical_mlp": ("categorical",), "numerical_mlp": ("numerical",)},
+                                            "fusion_mlp")
+    assert select_models(default, {"x": "numerical"}) == ({"numerical_mlp": ("numerical",)}, None)
+    assert select_models(default, {"c": "categorical"}) == ({"categorical_mlp": ("categorical",)}, None)
+    assert select_models(["numerical_mlp", "fusion_mlp"], both) == ({"numerical_mlp": ("numerical",)}, None)
     transformers = ["categorical_transformer", "numerical_transformer", "fusion_transformer"]
-    assert select_models(transformers, both) == (transformers[:2], "fusion_transformer")
+    assert list(select_models(transformers, both)[0]) == transformers[:2]
+    assert select_models(transformers, both)[1] == "fusion_transformer"
 
 
-def test_default_model_names_cover_text_and_images_and_an_unbuildable_model_alone_is_an_error():
+def test_clip_reads_the_images_and_text_no_dedicated_backbone_reads():
     default = ["hf_text", "timm_image", "clip", "categorical_mlp", "numerical_mlp", "fusion_mlp"]
     types = {"review": "text", "photo": "image_path", "x": "numerical"}
-    assert select_models(default, types) == (["hf_text", "timm_image", "numerical_mlp"], "fusion_mlp")
-    with pytest.raises(ConfigError, match=r"\['photo'\].*'clip'.*timm_image"):
-        select_models(["clip", "numerical_mlp", "fusion_mlp"], types)
+    reads, fusion = select_models(default, types)
+    assert list(reads) == ["hf_text", "timm_image", "numerical_mlp"] and fusion == "fusion_mlp"
+    reads, _ = select_models(["hf_text", "clip", "numerical_mlp", "fusion_mlp"], types)
+    assert reads["clip"] == ("image_path",) and reads["hf_text"] == ("text",)
+    reads, _ = select_models(["timm_image", "clip", "numerical_mlp", "fusion_mlp"], types)
+    assert reads["clip"] == ("text",) and reads["timm_image"] == ("image_path",)
+    reads, _ = select_models(["clip", "numerical_mlp", "fusion_mlp"], types)
+    assert reads["clip"] == ("image_path", "text")
+    assert select_models(["clip"], {"photo": "image_path"}) == ({"clip": ("image_path",)}, None)
+    with pytest.raises(ConfigError, match="no model for the column types"):
+        select_models(["clip"], {"x": "numerical"})
 
 
 def mixed(n=400, seed=0):

@@ -37,17 +37,6 @@ def bert_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def offline():
-    previous = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    yield
-    if previous is None:
-        os.environ.pop("HF_HUB_OFFLINE")
-    else:
-        os.environ["HF_HUB_OFFLINE"] = previous
-
-
-@pytest.fixture(scope="module")
 def text_fit(bert_dir, offline, tmp_path_factory):
     train, test = reviews(400, 0), reviews(150, 1)
     predictor = MultiModalPredictor(label="label", path=str(tmp_path_factory.mktemp("text") / "model"))

@@ -89,6 +89,9 @@ SPECIAL_TYPES = {
     "model.ft_transformer.checkpoint_name": "optional_str",
     "model.timm_image.train_transforms": "transforms",
     "model.timm_image.val_transforms": "transforms",
+    "model.clip.train_transforms": "transforms",
+    "model.clip.val_transforms": "transforms",
+    "model.clip.max_text_len": "int",
     "model.hf_text.text_trivial_aug_maxscale": "number",
     "model.hf_text.max_text_len": "int",
 }

@@ -84,6 +84,7 @@ class ImageProcessor:
     f"{name}.image_mask" (B, N), N being the most images a row of the batch has."""
 
     def __init__(self, name: str, column_types: dict, config):
+        """Reads model.<name>.checkpoint_name / train_transforms / val_transforms and data.image.*."""
         settings = config.group(f"model.{name}")
         self._setup(name, [c for c, t in column_types.items() if t == IMAGE], settings["checkpoint_name"],
                     settings["train_transforms"], settings["val_transforms"],
@@ -102,11 +103,15 @@ class ImageProcessor:
         self._transforms = {}             # training -> ImageTransform, built on first use
 
     # ---------------------------------------------------------------- fitting and features
-    def fit(self, frame: pd.DataFrame) -> "ImageProcessor":
-        from ..models.timm_checkpoint import resolve_checkpoint
+    def fit(self, frame: pd.DataFrame, data_config: dict | None = None) -> "ImageProcessor":
+        """data_config: input_size, interpolation, mean and std, when the backbone is not a timm model (clip);
+        None resolves the timm checkpoint and takes its own."""
+        if data_config is None:
+            from ..models.timm_checkpoint import resolve_checkpoint
 
-        self.checkpoint = resolve_checkpoint(self.checkpoint_name)
-        self.data_config = timm_data_config(self.checkpoint.pretrained_cfg)
+            self.checkpoint = resolve_checkpoint(self.checkpoint_name)
+            data_config = timm_data_config(self.checkpoint.pretrained_cfg)
+        self.data_config = data_config
         self.max_images = max((len(row) for row in self._rows(frame)), default=1)
         self._transforms = {}
         self._transform(True)   # unknown transform names fail now, not at the first batch
@@ -222,6 +227,11 @@ class ImageProcessor:
                                  "which holds its config.json; none was given.")
         checkpoint = from_directory(directory, weights_required=False, what=f"saved predictor part '{directory}'")
         checkpoint.weights = None  # the trained weights come from the predictor's model.safetensors
+        return cls.restore(state, checkpoint)
+
+    @classmethod
+    def restore(cls, state: dict, checkpoint=None) -> "ImageProcessor":
+        """The processor of to_dict()'s state, for prediction."""
         val_transforms = state["val_transforms"]
         if not all_named(val_transforms):
             logger.warning("val_transforms %s held transform objects, which are saved only by their description; "

@@ -26,6 +26,7 @@ PROCESSOR_KINDS = {
     "categorical": ("automodal.data.processors", "CategoricalProcessor"),
     "text": ("automodal.data.text", "TextProcessor"),
     "image": ("automodal.data.image", "ImageProcessor"),
+    "clip": ("automodal.data.clip", "ClipProcessor"),
 }
 
 
@@ -40,11 +41,12 @@ class FeaturePipeline:
         self.processors = dict(processors)      # name -> processor; names prefix the features they produce
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, column_types: dict, config, backbones: list) -> "FeaturePipeline":
-        """Shared processors for numerical / categorical columns, plus one per backbone that needs its own."""
+    def fit(cls, frame: pd.DataFrame, column_types: dict, config, reads: dict) -> "FeaturePipeline":
+        """Shared processors for numerical / categorical columns, plus one per backbone that needs its own.
+        reads: {backbone: the column types it reads} (models.net.select_models)."""
         from ..models.registry import get_spec
 
-        modalities = {get_spec(name).modality for name in backbones}
+        modalities = {m for read in reads.values() for m in read}
         processors = {}
         numerical = [c for c, t in column_types.items() if t == NUMERICAL]
         categorical = [c for c, t in column_types.items() if t == CATEGORICAL]
@@ -53,10 +55,11 @@ class FeaturePipeline:
                                                          config["data.numerical.scaler_with_std"]).fit(frame)
         if categorical and CATEGORICAL in modalities:
             processors["categorical"] = CategoricalProcessor(categorical).fit(frame)
-        for name in backbones:
+        for name, read in reads.items():
             spec = get_spec(name)
             if spec.processor is not None:
-                processors[name] = spec.processor(name, column_types, config).fit(frame)
+                columns = {c: t for c, t in column_types.items() if t in read}
+                processors[name] = spec.processor(name, columns, config).fit(frame)
         return cls(column_types, processors)
 
     @property
@@ -66,8 +69,9 @@ class FeaturePipeline:
     def lengths(self, features: dict):
         """Per-row sequence lengths for length-sorted batching, from the first processor that has them."""
         for processor in self.processors.values():
-            if hasattr(processor, "lengths"):
-                return processor.lengths(features)
+            lengths = processor.lengths(features) if hasattr(processor, "lengths") else None
+            if lengths is not None:
+                return lengths
         return None
 
     def keep_mask(self, features: dict):

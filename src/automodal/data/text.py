@@ -43,26 +43,29 @@ def render_column(series: pd.Series, normalize: bool) -> list:
 
 
 class TextProcessor:
-    def __init__(self, name: str, column_types: dict | None = None, config=None, state: dict | None = None):
+    def __init__(self, name: str, column_types: dict | None = None, config=None, state: dict | None = None,
+                 settings: dict | None = None):
+        """settings: the model.hf_text.* keys (without prefix) plus normalize_text; read from config when None."""
         self.name = name
         self._tokenizer = None
         self._rng = np.random.default_rng(0)
         if state is not None:
             self.__dict__.update({k: v for k, v in state.items() if k != "kind"})
             return
-        group = config.group("model.hf_text")
+        if settings is None:
+            settings = dict(config.group("model.hf_text"), normalize_text=config["data.text.normalize_text"])
         self.columns = [c for c, t in column_types.items() if t == TEXT]
-        self.checkpoint_name = group["checkpoint_name"]
+        self.checkpoint_name = settings["checkpoint_name"]
         self.checkpoint_dir = None
         self.pretrained = True
-        self.tokenizer_name = group["tokenizer_name"]
-        self.requested_max_len = group["max_text_len"]
-        self.insert_sep = group["insert_sep"]
-        self.requested_segments = group["text_segment_num"]
-        self.stochastic_chunk = group["stochastic_chunk"]
-        self.aug_detect_length = group["text_aug_detect_length"]
-        self.aug_max_scale = group["text_trivial_aug_maxscale"]
-        self.normalize = config["data.text.normalize_text"]
+        self.tokenizer_name = settings["tokenizer_name"]
+        self.requested_max_len = settings["max_text_len"]
+        self.insert_sep = settings["insert_sep"]
+        self.requested_segments = settings["text_segment_num"]
+        self.stochastic_chunk = settings["stochastic_chunk"]
+        self.aug_detect_length = settings["text_aug_detect_length"]
+        self.aug_max_scale = settings["text_trivial_aug_maxscale"]
+        self.normalize = settings["normalize_text"]
 
     # ------------------------------------------------------------------ fitting and state
     @property
@@ -71,13 +74,16 @@ class TextProcessor:
             self._tokenizer = load_tokenizer(self.checkpoint_dir, self.tokenizer_name)
         return self._tokenizer
 
-    def fit(self, frame: pd.DataFrame) -> "TextProcessor":
+    def fit(self, frame: pd.DataFrame, checkpoint_dir: str | None = None) -> "TextProcessor":
+        """checkpoint_dir: the already resolved checkpoint (a backbone sharing it with other processors)."""
         from transformers import AutoConfig
 
         from ..models.checkpoints import resolve_hf_checkpoint
 
-        self.checkpoint_dir = resolve_hf_checkpoint(self.checkpoint_name, "model.hf_text.checkpoint_name")
+        self.checkpoint_dir = checkpoint_dir or resolve_hf_checkpoint(self.checkpoint_name,
+                                                                      "model.hf_text.checkpoint_name")
         model_config = AutoConfig.from_pretrained(self.checkpoint_dir)
+        model_config = getattr(model_config, "text_config", None) or model_config   # image-text models (CLIP)
         limits = [getattr(model_config, "max_position_embeddings", None), self.tokenizer.model_max_length]
         model_max = min(v for v in limits if v and v < UNBOUNDED) if any(v and v < UNBOUNDED for v in limits) else 512
         self.max_len = min(self.requested_max_len, model_max) if self.requested_max_len > 0 else model_max

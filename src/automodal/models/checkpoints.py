@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from ..errors import CheckpointNotFoundError
@@ -42,3 +43,17 @@ def resolve_hf_checkpoint(name: str, key: str) -> str:
     except Exception as exc:
         raise CheckpointNotFoundError(f"{key}: checkpoint '{name}' is not available locally and could not be "
                                       f"downloaded ({type(exc).__name__}). {_how_to_provide(name, key)}") from exc
+
+
+@contextlib.contextmanager
+def quiet_loading():
+    """transformers draws a progress bar per from_pretrained(); the fit's own log reports what matters."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..data.text import TextProcessor
 from ..data.types import TEXT
+from .checkpoints import quiet_loading
 from .registry import register
 
 LAYER_INDEX = re.compile(r"\.(?:layer|layers|h|block)\.(\d+)\.")
@@ -22,7 +23,8 @@ class HFTextBackbone(nn.Module):
 
         self.name, self.pooling_mode = name, pooling_mode
         if pretrained:
-            self.model = AutoModel.from_pretrained(checkpoint)
+            with quiet_loading():
+                self.model = AutoModel.from_pretrained(checkpoint)
         else:
             self.model = AutoModel.from_config(AutoConfig.from_pretrained(checkpoint))
         if gradient_checkpointing:
@@ -45,18 +47,23 @@ class HFTextBackbone(nn.Module):
         return hidden[:, 0]
 
     def layer_groups(self) -> list:
-        """Embeddings, then each transformer layer in order, then whatever follows (pooler, final norm)."""
-        embeddings, layers, rest = [], {}, []
-        for name, param in self.model.named_parameters():
-            match = LAYER_INDEX.search("." + name)
-            if match:
-                layers.setdefault(int(match.group(1)), []).append(param)
-            elif "embed" in name:
-                embeddings.append(param)
-            else:
-                rest.append(param)
-        groups = [embeddings] + [layers[i] for i in sorted(layers)] + [rest]
-        return [g for g in groups if g]
+        return transformer_layer_groups(self.model)
+
+
+def transformer_layer_groups(model: nn.Module) -> list:
+    """Embeddings (and whatever precedes the first layer), then each transformer layer in order, then whatever
+    follows (pooler, final norm, projection)."""
+    embeddings, layers, rest = [], {}, []
+    for name, param in model.named_parameters():
+        match = LAYER_INDEX.search("." + name)
+        if match:
+            layers.setdefault(int(match.group(1)), []).append(param)
+        elif "embed" in name or not layers:
+            embeddings.append(param)
+        else:
+            rest.append(param)
+    groups = [embeddings] + [layers[i] for i in sorted(layers)] + [rest]
+    return [g for g in groups if g]
 
 
 @register("hf_text", TEXT, processor=TextProcessor)

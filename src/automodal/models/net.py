@@ -10,15 +10,16 @@ from torch import nn
 from ..config import Config
 from ..data.types import CATEGORICAL, NUMERICAL, TEXT
 from ..errors import ConfigError
-from .registry import FUSION, UNAVAILABLE, get_spec
+from .registry import FUSION, get_spec
 
 logger = logging.getLogger(__name__)
 
 
 def text_conversion(column_types: dict, config: Config) -> dict:
-    """data.categorical / numerical.convert_to_text: when the data has text for hf_text to read, those columns are
-    rendered into its text instead of going to their own models."""
-    if TEXT not in column_types.values() or "hf_text" not in config["model.names"]:
+    """data.categorical / numerical.convert_to_text: when the data has text for a text backbone (hf_text, or clip's
+    text tower) to read, those columns are rendered into its text instead of going to their own models."""
+    names = config["model.names"]
+    if TEXT not in column_types.values() or not {"hf_text", "clip"} & set(names):
         return column_types
     convert = set()
     if config["data.categorical.convert_to_text"]:
@@ -28,44 +29,40 @@ def text_conversion(column_types: dict, config: Config) -> dict:
     return {c: TEXT if t in convert else t for c, t in column_types.items()}
 
 
-def select_models(names: list, column_types: dict) -> tuple[list, str | None]:
-    """Backbones whose modality is present, and a fusion model when more than one backbone remains."""
+def select_models(names: list, column_types: dict) -> tuple[dict, str | None]:
+    """{backbone: the column types it reads} for the backbones whose modality is present, and a fusion model when
+    more than one backbone remains. A backbone of several modalities (clip: images and text) reads those that no
+    single-modality backbone in model.names reads, and is left out when none remain."""
     present = set(column_types.values())
-    backbones, fusions = [], []
-    for name in names:
-        if name in UNAVAILABLE:
-            modality = UNAVAILABLE[name]
-            if modality in present:
-                covered = [n for n in names if n not in UNAVAILABLE and get_spec(n).modality == modality]
-                if not covered:
-                    columns = [c for c, t in column_types.items() if t == modality]
-                    raise ConfigError(
-                        f"Column(s) {columns} hold {modality} data and model.names offers only '{name}' for it, "
-                        f"which this version of automodal cannot build. Add "
-                        f"'{'timm_image' if modality == 'image_path' else 'hf_text'}' to model.names, or pass "
-                        f"column_types={{'{columns[0]}': 'null'}} to ignore the column.")
-                logger.warning("model.names lists '%s', which this version cannot build; %s columns go to %s.",
-                               name, modality, ", ".join(covered))
-            continue
-        spec = get_spec(name)
+    specs = [get_spec(name) for name in dict.fromkeys(names)]
+    single = {s.modality for s in specs if s.modality != FUSION and len(s.modalities) == 1}
+    reads, fusions = {}, []
+    for spec in specs:
         if spec.modality == FUSION:
-            fusions.append(name)
-        elif spec.modality in present:
-            backbones.append(name)
-    if not backbones:
+            fusions.append(spec.name)
+            continue
+        shared = len(spec.modalities) > 1
+        modalities = tuple(m for m in spec.modalities if m in present and not (shared and m in single))
+        if modalities:
+            reads[spec.name] = modalities
+        elif shared and present & set(spec.modalities):
+            others = [s.name for s in specs if s.modality in present & set(spec.modalities)]
+            logger.info("'%s' is not trained: %s read its column types. Remove them from model.names to train "
+                        "'%s' instead.", spec.name, ", ".join(others), spec.name)
+    if not reads:
         raise ConfigError(f"model.names {names} has no model for the column types in the data "
                           f"({sorted(present)}). Add e.g. 'numerical_mlp' or 'categorical_mlp' to model.names.")
-    if len(backbones) == 1:
-        return backbones, None
+    unused = present - {m for modalities in reads.values() for m in modalities}
+    if unused:
+        logger.warning("No model in model.names for column type(s) %s; those columns are not used.", sorted(unused))
+    if len(reads) == 1:
+        return reads, None
     if not fusions:
-        raise ConfigError(f"model.names selects several backbones {backbones} but no fusion model; add "
+        raise ConfigError(f"model.names selects several backbones {list(reads)} but no fusion model; add "
                           "'fusion_mlp' or 'fusion_transformer' to model.names.")
     if len(fusions) > 1:
         raise ConfigError(f"model.names lists more than one fusion model {fusions}; keep one.")
-    unused = set(present) - {get_spec(b).modality for b in backbones}
-    if unused:
-        logger.warning("No model in model.names for column type(s) %s; those columns are not used.", sorted(unused))
-    return backbones, fusions[0]
+    return reads, fusions[0]
 
 
 def warn_unused_keys(config: Config, selected: list, column_types: dict):

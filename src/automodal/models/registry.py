@@ -14,15 +14,17 @@ FUSION = "fusion"
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    modality: str            # the column type it consumes, or FUSION
+    modality: str | tuple    # the column type(s) it consumes, or FUSION
     builder: Callable        # builder(config: dict of model.<name>.* or shared keys, inputs: dict) -> nn.Module
     config_group: str        # the model.<group>.* keys it reads
     processor: Callable | None = None  # processor(name, column_types, config) for backbones with their own inputs
 
+    @property
+    def modalities(self) -> tuple:
+        return self.modality if isinstance(self.modality, tuple) else (self.modality,)
+
 
 _REGISTRY: dict[str, ModelSpec] = {}
-# Families named in the seeds that this version cannot build yet, with the column type each consumes.
-UNAVAILABLE = {"clip": "image_path"}
 
 
 def register(name: str, modality: str, config_group: str | None = None, processor: Callable | None = None):
@@ -33,12 +35,12 @@ def register(name: str, modality: str, config_group: str | None = None, processo
 
 
 def _load_families():
-    from . import fusion, hf_text, tabular, timm_image  # noqa: F401  (registration happens at import)
+    from . import clip, fusion, hf_text, tabular, timm_image  # noqa: F401  (registration happens at import)
 
 
 def known_names() -> list:
     _load_families()
-    return sorted(set(_REGISTRY) | set(UNAVAILABLE))
+    return sorted(_REGISTRY)
 
 
 def get_spec(name: str) -> ModelSpec:

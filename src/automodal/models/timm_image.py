@@ -39,6 +39,17 @@ def create_timm_model(source: dict) -> nn.Module:
                         "checkpoint's config.json matches its weights.") from error
 
 
+def mean_image_features(encode, batch: dict, prefix: str) -> torch.Tensor:
+    """Each row's mean feature over its images; encode maps (M, 3, H, W) images to (M, D) features."""
+    images = batch[f"{prefix}.images"]             # (B, N, 3, H, W)
+    mask = batch[f"{prefix}.image_mask"]           # (B, N): False where a row has fewer than N images
+    features = encode(images[mask])                # the padding slots are never computed
+    per_slot = features.new_zeros(*mask.shape, features.shape[-1])
+    per_slot[mask] = features
+    weights = mask.unsqueeze(-1).to(features.dtype)
+    return (per_slot * weights).sum(1) / weights.sum(1).clamp(min=1)
+
+
 class TimmImage(nn.Module):
     def __init__(self, model: nn.Module, prefix: str = NAME):
         super().__init__()
@@ -48,13 +59,7 @@ class TimmImage(nn.Module):
         self.out_features = getattr(model, "head_hidden_size", None) or model.num_features
 
     def forward(self, batch: dict) -> torch.Tensor:
-        images = batch[f"{self.prefix}.images"]             # (B, N, 3, H, W)
-        mask = batch[f"{self.prefix}.image_mask"]           # (B, N): False where a row has fewer than N images
-        features = self.model(images[mask])                 # the padding slots are never computed
-        per_slot = features.new_zeros(*mask.shape, features.shape[-1])
-        per_slot[mask] = features
-        weights = mask.unsqueeze(-1).to(features.dtype)
-        return (per_slot * weights).sum(1) / weights.sum(1).clamp(min=1)
+        return mean_image_features(self.model, batch, self.prefix)
 
     def layer_groups(self) -> list:
         """Stem, then each block in order, then the final norm: timm's grouping (the one its layer-decay optimiser

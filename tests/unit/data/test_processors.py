@@ -231,7 +231,7 @@ def test_pipeline_uses_the_scaler_keys_and_round_trips():
     config = resolve_config(hyperparameters={"data.numerical.scaler_with_mean": False,
                                              "data.numerical.scaler_with_std": False})
     pipeline = FeaturePipeline.fit(frame, {"a": "numerical", "c": "categorical"}, config,
-                                   ["numerical_mlp", "categorical_mlp"])
+                                   {"numerical_mlp": ("numerical",), "categorical_mlp": ("categorical",)})
     assert set(pipeline.processors) == {"numerical", "categorical"}
     assert pipeline.model_inputs() == {"num_numerical": 1, "num_categories": [3]}
     arrays = pipeline.transform(frame)
