@@ -65,7 +65,8 @@ class FittedModel:
             workers = self.num_workers if collators else 0
             batches = make_loader(features, self.batch_size, num_workers=workers, collators=collators, order=order)
         outputs = []
-        self.net.eval()
+        if self.net.training:   # e.g. after further training; eval() walks every module, so not on each call
+            self.net.eval()
         with torch.inference_mode():
             for batch in batches:
                 batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}

@@ -8,7 +8,7 @@ import torch
 
 from automodal import MultiModalPredictor
 from automodal.errors import CheckpointNotFoundError
-from automodal.models.hf_text import HFTextBackbone
+from automodal.models.hf_text import HFTextBackbone, padding_mask
 from checkpoints import build_text_checkpoint
 from conftest import fast
 
@@ -84,6 +84,20 @@ def test_pooling_modes_give_different_features(bert_dir):
         torch.testing.assert_close(cls(batch), hidden[:, 0])
         torch.testing.assert_close(mean(batch), hidden[:, :4].mean(dim=1))   # the padding token is left out
     assert not torch.allclose(cls(batch), mean(batch))
+
+
+def test_a_row_gets_the_same_feature_alone_and_padded_in_a_batch(bert_dir):
+    """Unpadded CPU batches skip the attention mask (a faster kernel); padded ones must keep it."""
+    assert padding_mask(torch.ones(2, 3, dtype=torch.long)) is None
+    assert padding_mask(torch.tensor([[1, 1, 0]])) is not None
+    padded = {"hf_text.input_ids": torch.tensor([[2, 10, 11, 3, 0], [2, 12, 13, 14, 3]]),
+              "hf_text.attention_mask": torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]),
+              "hf_text.token_type_ids": torch.zeros(2, 5, dtype=torch.long)}
+    alone = {k: v[:1, :4] for k, v in padded.items()}
+    for pooling in ("cls", "mean"):
+        backbone = HFTextBackbone("hf_text", bert_dir, True, pooling, False).eval()
+        with torch.no_grad():
+            torch.testing.assert_close(backbone(alone), backbone(padded)[:1])
 
 
 def checkpointing(model) -> bool:

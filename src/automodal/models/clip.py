@@ -12,7 +12,7 @@ from torch import nn
 from ..data.clip import ClipProcessor
 from ..data.types import IMAGE, TEXT
 from .checkpoints import quiet_loading
-from .hf_text import transformer_layer_groups
+from .hf_text import padding_mask, transformer_layer_groups
 from .registry import register
 from .timm_image import mean_image_features
 
@@ -45,7 +45,8 @@ class ClipBackbone(nn.Module):
             features.append(mean_image_features(self._encode_images, batch, self.name))
         if self.text is not None:
             mask = batch[f"{self.name}.attention_mask"]
-            hidden = self.text(input_ids=batch[f"{self.name}.input_ids"], attention_mask=mask).last_hidden_state
+            hidden = self.text(input_ids=batch[f"{self.name}.input_ids"],
+                               attention_mask=padding_mask(mask)).last_hidden_state
             # The processor ends every sequence with the end token, right before its padding.
             end = mask.sum(dim=1) - 1
             features.append(self.text_projection(hidden[torch.arange(len(hidden), device=hidden.device), end]))

@@ -37,7 +37,7 @@ class HFTextBackbone(nn.Module):
 
     def forward(self, batch: dict) -> torch.Tensor:
         mask = batch[f"{self.name}.attention_mask"]
-        inputs = {"input_ids": batch[f"{self.name}.input_ids"], "attention_mask": mask}
+        inputs = {"input_ids": batch[f"{self.name}.input_ids"], "attention_mask": padding_mask(mask)}
         if self.uses_token_types:
             inputs["token_type_ids"] = batch[f"{self.name}.token_type_ids"]
         hidden = self.model(**inputs).last_hidden_state
@@ -48,6 +48,15 @@ class HFTextBackbone(nn.Module):
 
     def layer_groups(self) -> list:
         return transformer_layer_groups(self.model)
+
+
+def padding_mask(mask: torch.Tensor) -> torch.Tensor | None:
+    """The attention mask, or None when a CPU batch has no padding (one row, or rows of one length): attention
+    without a mask takes a faster kernel, about a fifth of a short sequence's forward time on CPU. On GPUs the check
+    would cost a device sync, so the mask stays."""
+    if mask.device.type == "cpu" and bool(mask.all()):
+        return None
+    return mask
 
 
 def transformer_layer_groups(model: nn.Module) -> list:
