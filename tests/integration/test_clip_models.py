@@ -19,10 +19,7 @@ from automodal.models.net import text_conversion
 from checkpoints import build_clip_checkpoint, build_text_checkpoint
 from conftest import fast
 from image_helpers import bright_dark_frame, write_image
-
-POSITIVE = ["good", "great", "nice", "love", "perfect", "fine"]
-NEGATIVE = ["bad", "awful", "poor", "hate", "terrible", "broken"]
-FILLER = ["the", "dress", "shirt", "fabric", "color", "fit", "size", "very", "really", "and", "it", "was"]
+from text_helpers import review
 
 
 def image_text_frame(directory, n: int, seed: int) -> pd.DataFrame:
@@ -32,11 +29,7 @@ def image_text_frame(directory, n: int, seed: int) -> pd.DataFrame:
     bright, positive, x = rng.random(n) < 0.5, rng.random(n) < 0.5, rng.normal(size=n)
     photos = [write_image(os.path.join(directory, f"{seed}_{i}.png"), 190 if b else 60, rng)
               for i, b in enumerate(bright)]
-    reviews = []
-    for p in positive:
-        words = list(rng.choice(FILLER, size=rng.integers(2, 6)))
-        words.insert(int(rng.integers(len(words) + 1)), rng.choice(POSITIVE if p else NEGATIVE))
-        reviews.append(" ".join(words))
+    reviews = [review(rng, p, filler_words=(2, 6)) for p in positive]
     score = np.where(bright, 1.5, -1.5) + np.where(positive, 1.5, -1.5) + x
     return pd.DataFrame({"photo": photos, "review": reviews, "x": x, "label": np.where(score > 0, "yes", "no")})
 

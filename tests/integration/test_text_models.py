@@ -11,20 +11,14 @@ from automodal.errors import CheckpointNotFoundError
 from automodal.models.hf_text import HFTextBackbone, padding_mask
 from checkpoints import build_text_checkpoint
 from conftest import fast
+from text_helpers import review
 
-POSITIVE = ["good", "great", "nice", "love", "perfect", "fine"]
-NEGATIVE = ["bad", "awful", "poor", "hate", "terrible", "broken"]
-FILLER = ["the", "dress", "shirt", "fabric", "color", "fit", "size", "very", "really", "and", "it", "was"]
 
 
 def reviews(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     label = rng.integers(0, 2, size=n)
-    texts = []
-    for y in label:
-        words = list(rng.choice(FILLER, size=rng.integers(3, 9)))
-        words.insert(int(rng.integers(len(words) + 1)), rng.choice(POSITIVE if y else NEGATIVE))
-        texts.append(" ".join(words))
+    texts = [review(rng, bool(y)) for y in label]
     return pd.DataFrame({"review": texts, "price": rng.normal(size=n), "label": np.where(label, "pos", "neg")})
 
 
