@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .dates import looks_like_dates
 from .types import (BINARY, CATEGORICAL, COLUMN_TYPE_ALIASES, COLUMN_TYPES, IGNORE, IMAGE, MULTICLASS, NUMERICAL,
                     PROBLEM_TYPES, REGRESSION, TEXT)
 
@@ -59,6 +60,8 @@ def infer_column_type(series: pd.Series) -> tuple[str, str | None]:
         return NUMERICAL, None
     if _looks_like_image_paths(strings):
         return IMAGE, None
+    if looks_like_dates(strings):
+        return NUMERICAL, None     # seconds since 1970, see data.dates
     # Word counts settle quickly; a sample keeps inference cheap on large frames.
     words = strings.sample(min(len(strings), 5000), random_state=0).str.split().str.len().mean()
     if n_unique == len(values) and words < 2 and len(values) > 20:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import dates
 from ..errors import DataError
 from .types import BINARY, CATEGORICAL, CLASSIFICATION, NUMERICAL, REGRESSION
 
@@ -20,12 +21,29 @@ def _class_value(value):
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
+def _holds_date_strings(series: pd.Series) -> bool:
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
+        return False
+    strings = series.dropna().astype(str)
+    return len(strings) > 0 and not pd.to_numeric(strings, errors="coerce").notna().all() \
+        and dates.looks_like_dates(strings)
+
+
+def _numeric_column(frame: pd.DataFrame, column: str, day_first: bool | None = None) -> np.ndarray:
+    """The column as float64: numbers as they are, timestamps and date strings (day_first not None) as seconds."""
     series = frame[column]
     if pd.api.types.is_datetime64_any_dtype(series):
-        return series.astype("int64").to_numpy(dtype=np.float64) / 1e9
+        return dates.seconds(series)
     if pd.api.types.is_bool_dtype(series):
         return series.to_numpy(dtype=np.float64)
+    if day_first is not None:
+        parsed = dates.parse(series, day_first)
+        bad = parsed.isna() & series.notna()
+        if bad.any():
+            raise DataError(f"Column '{column}' holds dates, but {series[bad].iloc[0]!r} is not one "
+                            f"({int(bad.sum())} such rows). Correct those values, or leave them empty to count "
+                            "as missing.")
+        return dates.seconds(parsed)
     numbers = pd.to_numeric(series, errors="coerce")
     bad = numbers.isna() & series.notna()
     if bad.any():
@@ -44,13 +62,16 @@ def require_columns(frame: pd.DataFrame, columns, what: str = "data"):
 
 
 class NumericalProcessor:
-    """Standardise numbers column-wise; missing values become the training mean."""
+    """Standardise numbers column-wise; missing values become the training mean. Timestamps and date strings
+    count as seconds since 1970 (data.dates)."""
 
-    def __init__(self, columns, with_mean=True, with_std=True, mean=None, scale=None):
+    def __init__(self, columns, with_mean=True, with_std=True, mean=None, scale=None, day_first=None):
         self.columns = list(columns)
         self.with_mean, self.with_std = with_mean, with_std
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
+        # per column: None for numbers, else whether its date strings put the day first
+        self.day_first = list(day_first) if day_first is not None else [None] * len(self.columns)
 
     def _matrix(self, frame):
         if not self.columns:
@@ -61,9 +82,11 @@ class NumericalProcessor:
                 return block.to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError):
             pass
-        return np.column_stack([_numeric_column(frame, c) for c in self.columns])
+        return np.column_stack([_numeric_column(frame, c, d) for c, d in zip(self.columns, self.day_first)])
 
     def fit(self, frame: pd.DataFrame) -> "NumericalProcessor":
+        self.day_first = [dates.day_first(frame[c]) if _holds_date_strings(frame[c]) else None
+                          for c in self.columns]
         values = self._matrix(frame)
         mean = np.nanmean(values, axis=0)
         std = np.nanstd(values, axis=0)
@@ -86,7 +109,8 @@ class NumericalProcessor:
 
     def to_dict(self):
         return {"kind": "numerical", "columns": self.columns, "with_mean": self.with_mean,
-                "with_std": self.with_std, "mean": self.mean.tolist(), "scale": self.scale.tolist()}
+                "with_std": self.with_std, "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "day_first": self.day_first}
 
     @classmethod
     def from_dict(cls, state, directory=None):

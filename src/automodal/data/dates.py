@@ -1,0 +1,53 @@
+"""Date and time strings ("2015-02-24 11:35:52 -0800", "24/02/2015") as numbers: seconds since 1970 (UTC).
+
+A string column is read as dates when nearly every value names a four-digit year and parses as a date, so that
+ranges ("10-12") and sizes stay categories. Whether "03/04/2015" is the 3rd of April or the 4th of March is decided
+once per column at fit time: day first when some value can only be read that way ("24/02/2015").
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+
+YEAR = re.compile(r"(?<!\d)(?:1[89]|2[01])\d\d(?!\d)")
+MAX_DATE_LENGTH = 40          # longer strings are sentences that mention a date
+SAMPLE = 200
+NEEDED = 0.95                 # share of sampled values that must be dates
+
+
+def parse(values: pd.Series, day_first: bool) -> pd.Series:
+    """Timezone-aware UTC timestamps; NaT where a value is not a date."""
+    with warnings.catch_warnings():   # pandas warns about mixed formats it then parses one by one
+        warnings.simplefilter("ignore")
+        return pd.to_datetime(values.astype(object), errors="coerce", utc=True, format="mixed", dayfirst=day_first)
+
+
+def seconds(timestamps: pd.Series) -> np.ndarray:
+    """Seconds since 1970-01-01 UTC as float64 (naive timestamps count as UTC); NaN where one is missing."""
+    if timestamps.dt.tz is not None:
+        timestamps = timestamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    nanoseconds = timestamps.to_numpy(dtype="datetime64[ns]")
+    result = nanoseconds.astype(np.int64).astype(np.float64) / 1e9
+    result[np.isnat(nanoseconds)] = np.nan
+    return result
+
+
+def looks_like_dates(strings: pd.Series) -> bool:
+    """Strings (no missing values) that are dates: short, with a year, and parsed as dates."""
+    sample = strings.sample(min(len(strings), SAMPLE), random_state=0)
+    if sample.str.len().max() > MAX_DATE_LENGTH or sample.str.contains(YEAR).mean() < NEEDED:
+        return False
+    return parse(sample, day_first(sample)).notna().mean() >= NEEDED
+
+
+def day_first(strings: pd.Series) -> bool:
+    """Whether numeric dates put the day first: some value's first number exceeds 12 and no second one does."""
+    parts = strings.dropna().astype(str).str.extract(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d").dropna()
+    if parts.empty:             # ISO dates and named months are unambiguous
+        return False
+    first, second = parts[0].astype(int), parts[1].astype(int)
+    return bool((first > 12).any() and not (second > 12).any())

@@ -1,0 +1,77 @@
+"""Date strings and timestamps: recognised as dates, read as seconds since 1970, day-first decided per column."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automodal import MultiModalPredictor
+from automodal.data.infer import infer_column_type
+from automodal.data.processors import NumericalProcessor
+from automodal.errors import DataError
+
+N = 40
+TWEETS = pd.Series([f"2015-02-{d:02d} 11:35:52 -0800" for d in range(1, 21)] * 2)
+
+
+@pytest.mark.parametrize("values, expected", [
+    (TWEETS, "numerical"),                                                   # timestamps with a UTC offset
+    (pd.Series(["24/02/2015", "03/04/2015", "11/12/2016", "30/01/2017"] * 10), "numerical"),
+    (pd.Series(["Feb 3, 2015", "March 9 2016", "1 Jan 2017", "Dec 24 2018"] * 10), "numerical"),
+    (pd.Series(["10-12", "3-4", "5-6", "7-8"] * 10), "categorical"),          # ranges have no year
+    (pd.Series([f"the {y} edition was good" for y in range(1990, 2030)]), "text"),   # sentences with a year
+])
+def test_date_strings_are_numerical_and_look_alikes_are_not(values, expected):
+    assert infer_column_type(values.rename("c"))[0] == expected
+
+
+def test_date_strings_become_seconds_in_time_order():
+    frame = pd.DataFrame({"t": ["2015-02-24 11:35:52 -0800", "2015-02-24 20:35:52 +0000", None, "2016-01-01"]})
+    processor = NumericalProcessor(["t"]).fit(frame)
+    seconds = processor.transform(frame)[:, 0].astype(np.float64) * processor.scale[0] + processor.mean[0]
+    expected = pd.Timestamp("2015-02-24 19:35:52", tz="UTC").timestamp()
+    assert seconds[0] == pytest.approx(expected, abs=10)          # the UTC offset is applied
+    assert seconds[1] - seconds[0] == pytest.approx(3600, abs=10)
+    assert seconds[2] == pytest.approx(np.mean(seconds[[0, 1, 3]]), abs=10)   # missing: the training mean
+    assert seconds[3] > seconds[1]
+
+
+def test_day_first_is_decided_at_fit_and_kept_by_the_saved_processor():
+    train = pd.DataFrame({"d": ["24/02/2015", "03/04/2015"], "m": ["02/24/2015", "03/04/2015"]})
+    processor = NumericalProcessor(["d", "m"]).fit(train)
+    assert processor.day_first == [True, False]
+    restored = NumericalProcessor.from_dict(json.loads(json.dumps(processor.to_dict())))
+    ambiguous = pd.DataFrame({"d": ["03/04/2015"], "m": ["03/04/2015"]})
+    april_3, march_4 = restored.transform(ambiguous)[0].astype(np.float64) * restored.scale + restored.mean
+    assert april_3 == pytest.approx(pd.Timestamp("2015-04-03", tz="UTC").timestamp(), abs=10)
+    assert march_4 == pytest.approx(pd.Timestamp("2015-03-04", tz="UTC").timestamp(), abs=10)
+
+
+def test_a_value_that_is_not_a_date_names_the_column():
+    processor = NumericalProcessor(["when"]).fit(pd.DataFrame({"when": TWEETS}))
+    with pytest.raises(DataError, match=r"Column 'when' holds dates, but 'soon' is not one"):
+        processor.transform(pd.DataFrame({"when": ["soon"]}))
+
+
+def test_missing_timestamps_count_as_missing():
+    frame = pd.DataFrame({"t": pd.to_datetime(["2020-01-01", None, "2020-01-03"])})
+    values = NumericalProcessor(["t"], with_mean=False, with_std=False).fit(frame).transform(frame)[:, 0]
+    assert values[1] == pytest.approx((values[0] + values[2]) / 2)   # NaT is imputed, not read as year -292
+
+
+def test_a_model_learns_from_a_date_string_column():
+    rng = np.random.default_rng(0)
+    days = rng.integers(0, 365, size=300)
+    frame = pd.DataFrame({
+        "created": [str(pd.Timestamp("2015-01-01") + pd.Timedelta(days=int(d), hours=int(h)))
+                    for d, h in zip(days, rng.integers(0, 24, size=300))],
+        "noise": rng.normal(size=300),
+        "label": np.where(days > 180, "late", "early"),
+    })
+    train, test = frame.iloc[:240], frame.iloc[240:]
+    predictor = MultiModalPredictor(label="label", verbosity=0).fit(train, hyperparameters={
+        "optimization.learning_rate": 3e-3, "optimization.max_epochs": 15, "env.per_gpu_batch_size": 32,
+        "env.batch_size": 32})
+    assert predictor.column_types["created"] == "numerical"
+    assert predictor.evaluate(test, metrics=["accuracy"])["accuracy"] > 0.85
