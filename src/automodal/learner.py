@@ -144,7 +144,7 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
     metric = get_metric(eval_metric or DEFAULT_METRICS[problem_type], problem_type)
     types, dropped = infer_column_types(train_data, label, column_types)
     types = text_conversion(types, config)
-    reads, fusion = select_models(config["model.names"], types)
+    reads, fusion = select_models(config["model.names"], types, "model.names" in config.explicit)
     if tuning_data is not None:
         tuning_data = clean_labels(tuning_data, label, "tuning_data")
         require_columns(tuning_data, list(types), "tuning_data")

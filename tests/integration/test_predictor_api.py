@@ -1,6 +1,7 @@
 """MultiModalPredictor end to end: scores on scikit-learn's bundled data, model.names variants, the prediction API,
 fit_summary, properties, and save / load."""
 
+import logging
 import os
 import pickle
 
@@ -149,6 +150,16 @@ def test_clip_reads_the_images_and_text_no_dedicated_backbone_reads():
     assert select_models(["clip"], {"photo": "image_path"}) == ({"clip": ("image_path",)}, None)
     with pytest.raises(ConfigError, match="no model for the column types"):
         select_models(["clip"], {"x": "numerical"})
+
+
+def test_an_untrained_clip_is_reported_only_when_the_user_listed_it(caplog):
+    types = {"review": "text", "photo": "image_path"}
+    names = ["hf_text", "timm_image", "clip", "fusion_mlp"]
+    with caplog.at_level(logging.INFO, logger="automodal"):
+        select_models(names, types, names_given=False)
+        assert "'clip' is not trained" not in caplog.text
+        select_models(names, types, names_given=True)
+        assert "'clip' is not trained: hf_text, timm_image read its column types" in caplog.text
 
 
 def mixed(n=400, seed=0):

@@ -29,10 +29,11 @@ def text_conversion(column_types: dict, config: Config) -> dict:
     return {c: TEXT if t in convert else t for c, t in column_types.items()}
 
 
-def select_models(names: list, column_types: dict) -> tuple[dict, str | None]:
+def select_models(names: list, column_types: dict, names_given: bool = True) -> tuple[dict, str | None]:
     """{backbone: the column types it reads} for the backbones whose modality is present, and a fusion model when
     more than one backbone remains. A backbone of several modalities (clip: images and text) reads those that no
-    single-modality backbone in model.names reads, and is left out when none remain."""
+    single-modality backbone in model.names reads, and is left out when none remain; that is logged when the user
+    gave model.names (names_given), since with the default names it is the expected outcome."""
     present = set(column_types.values())
     specs = [get_spec(name) for name in dict.fromkeys(names)]
     single = {s.modality for s in specs if s.modality != FUSION and len(s.modalities) == 1}
@@ -47,8 +48,9 @@ def select_models(names: list, column_types: dict) -> tuple[dict, str | None]:
             reads[spec.name] = modalities
         elif shared and present & set(spec.modalities):
             others = [s.name for s in specs if s.modality in present & set(spec.modalities)]
-            logger.info("'%s' is not trained: %s read its column types. Remove them from model.names to train "
-                        "'%s' instead.", spec.name, ", ".join(others), spec.name)
+            logger.log(logging.INFO if names_given else logging.DEBUG,
+                       "'%s' is not trained: %s read its column types. Remove them from model.names to train "
+                       "'%s' instead.", spec.name, ", ".join(others), spec.name)
     if not reads:
         raise ConfigError(f"model.names {names} has no model for the column types in the data "
                           f"({sorted(present)}). Add e.g. 'numerical_mlp' or 'categorical_mlp' to model.names.")
