@@ -203,3 +203,32 @@ def test_a_checkpoint_that_is_not_clip_is_refused_with_the_key(tmp_path, offline
 def test_missing_clip_checkpoint_offline_names_the_key(offline):
     with pytest.raises(CheckpointNotFoundError, match=r"model.clip.checkpoint_name.*no-such-org/clip"):
         processor("no-such-org/clip", {"review": "text"}).fit(pd.DataFrame({"review": ["good"]}))
+
+
+# ---------------------------------------------------------------- hf_text over CLIP's text tower
+
+def sentiment_frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    positive = rng.random(n) < 0.5
+    return pd.DataFrame({"review": [review(rng, p) for p in positive], "label": np.where(positive, "pos", "neg")})
+
+
+@pytest.mark.parametrize("tower", ["text_only", "full_clip"])
+def test_hf_text_reads_text_with_a_clip_text_tower_and_the_clip_tokenizer(root, checkpoint, tower, offline):
+    """A CLIP text tower attends causally: cls pooling must read the end token, or every row looks the same."""
+    from transformers import AutoTokenizer, CLIPConfig, CLIPTextModel
+
+    directory = checkpoint
+    if tower == "text_only":
+        directory = str(root / "clip_text")
+        CLIPTextModel(CLIPConfig.from_pretrained(checkpoint).text_config).save_pretrained(directory)
+        AutoTokenizer.from_pretrained(checkpoint).save_pretrained(directory)
+    train, test = sentiment_frame(300, 0), sentiment_frame(100, 1)
+    predictor = MultiModalPredictor(label="label", path=str(root / f"hf_text_{tower}"), verbosity=0)
+    predictor.fit(train, hyperparameters=fast(**{"model.hf_text.checkpoint_name": directory,
+                                                 "model.hf_text.tokenizer_name": "clip",
+                                                 "model.hf_text.pooling_mode": "cls"}))
+    assert type(predictor._require_fitted().pipeline.processors["hf_text"].tokenizer).__name__ == "CLIPTokenizer"
+    assert predictor.evaluate(test, metrics=["accuracy"])["accuracy"] > 0.85
+    loaded = MultiModalPredictor.load(predictor.path)
+    np.testing.assert_array_equal(loaded.predict_proba(test).to_numpy(), predictor.predict_proba(test).to_numpy())

@@ -46,14 +46,18 @@ def resolve_hf_checkpoint(name: str, key: str) -> str:
 
 
 @contextlib.contextmanager
-def quiet_loading():
-    """transformers draws a progress bar per from_pretrained(); the fit's own log reports what matters."""
+def quiet_loading(unused_weights_expected: bool = False):
+    """transformers draws a progress bar per from_pretrained(); the fit's own log reports what matters. When part
+    of a checkpoint is left out on purpose (one tower of a CLIP), its report of unused weights is silenced too."""
     from transformers.utils import logging as hf_logging
 
-    enabled = hf_logging.is_progress_bar_enabled()
+    enabled, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
+    if unused_weights_expected:
+        hf_logging.set_verbosity_error()
     try:
         yield
     finally:
+        hf_logging.set_verbosity(level)
         if enabled:
             hf_logging.enable_progress_bar()

@@ -12,7 +12,7 @@ from torch import nn
 from ..data.clip import ClipProcessor
 from ..data.types import IMAGE, TEXT
 from .checkpoints import quiet_loading
-from .hf_text import padding_mask, transformer_layer_groups
+from .hf_text import last_token, padding_mask, transformer_layer_groups
 from .registry import register
 from .timm_image import mean_image_features
 
@@ -48,8 +48,7 @@ class ClipBackbone(nn.Module):
             hidden = self.text(input_ids=batch[f"{self.name}.input_ids"],
                                attention_mask=padding_mask(mask)).last_hidden_state
             # The processor ends every sequence with the end token, right before its padding.
-            end = mask.sum(dim=1) - 1
-            features.append(self.text_projection(hidden[torch.arange(len(hidden), device=hidden.device), end]))
+            features.append(self.text_projection(last_token(hidden, mask)))
         return torch.cat(features, dim=1)
 
     def layer_groups(self) -> list:

@@ -1,4 +1,9 @@
-"""hf_text: any Hugging Face AutoModel encoder over the text columns, pooled to one vector per row."""
+"""hf_text: any Hugging Face AutoModel encoder over the text columns, pooled to one vector per row.
+
+pooling_mode cls takes the first token's hidden state. CLIP text towers attend causally, so their first token sees
+nothing after it; for them cls takes the row's last token, the end token CLIP itself summarises a text with. A
+full CLIP checkpoint (image and text) given to hf_text contributes its text tower.
+"""
 
 from __future__ import annotations
 
@@ -14,19 +19,24 @@ from .checkpoints import quiet_loading
 from .registry import register
 
 LAYER_INDEX = re.compile(r"\.(?:layer|layers|h|block)\.(\d+)\.")
+CLIP_TYPES = ("clip", "clip_text_model")
 
 
 class HFTextBackbone(nn.Module):
     def __init__(self, name: str, checkpoint: str, pretrained: bool, pooling_mode: str, gradient_checkpointing: bool):
         super().__init__()
-        from transformers import AutoConfig, AutoModel
+        from transformers import AutoConfig, AutoModel, CLIPTextModel
 
         self.name, self.pooling_mode = name, pooling_mode
+        config = AutoConfig.from_pretrained(checkpoint)
+        self.summary_at_end = config.model_type in CLIP_TYPES
+        full_clip = config.model_type == "clip"          # image and text towers: only the text one is used
         if pretrained:
-            with quiet_loading():
-                self.model = AutoModel.from_pretrained(checkpoint)
+            with quiet_loading(unused_weights_expected=full_clip):
+                model_class = CLIPTextModel if self.summary_at_end else AutoModel
+                self.model = model_class.from_pretrained(checkpoint)
         else:
-            self.model = AutoModel.from_config(AutoConfig.from_pretrained(checkpoint))
+            self.model = AutoModel.from_config(config.text_config if full_clip else config)
         if gradient_checkpointing:
             # transformers 5 renamed gradient checkpointing to activation checkpointing
             enable = getattr(self.model, "activation_checkpointing_enable", None) or \
@@ -44,10 +54,15 @@ class HFTextBackbone(nn.Module):
         if self.pooling_mode == "mean":
             weights = mask.unsqueeze(-1).to(hidden.dtype)
             return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        return hidden[:, 0]
+        return last_token(hidden, mask) if self.summary_at_end else hidden[:, 0]
 
     def layer_groups(self) -> list:
         return transformer_layer_groups(self.model)
+
+
+def last_token(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each row's hidden state at its last real token (sequences are padded on the right)."""
+    return hidden[torch.arange(len(hidden), device=hidden.device), mask.sum(dim=1) - 1]
 
 
 def padding_mask(mask: torch.Tensor) -> torch.Tensor | None:
