@@ -200,6 +200,21 @@ def test_a_checkpoint_that_is_not_clip_is_refused_with_the_key(tmp_path, offline
         processor(bert, {"review": "text"}).fit(pd.DataFrame({"review": ["good"]}))
 
 
+def test_a_clip_checkpoint_without_tokenizer_files_is_refused_with_the_key(tmp_path):
+    directory = build_clip_checkpoint(str(tmp_path / "no_tokenizer"))
+    for name in os.listdir(directory):
+        if name.startswith(("tokenizer", "vocab", "merges", "special_tokens")):
+            os.remove(os.path.join(directory, name))
+    with pytest.raises(ConfigError, match=r"model.clip.checkpoint_name: .* has no tokenizer vocabulary"):
+        processor(directory, {"review": "text"}).fit(pd.DataFrame({"review": ["good"]}))
+
+
+def test_a_clip_max_text_len_without_room_for_text_is_refused(checkpoint):
+    with pytest.raises(ConfigError, match=r"model.clip.max_text_len is 2.*at least 3"):
+        processor(checkpoint, {"review": "text"}, **{"model.clip.max_text_len": 2}).fit(
+            pd.DataFrame({"review": ["good"]}))
+
+
 def test_missing_clip_checkpoint_offline_names_the_key(offline):
     with pytest.raises(CheckpointNotFoundError, match=r"model.clip.checkpoint_name.*no-such-org/clip"):
         processor("no-such-org/clip", {"review": "text"}).fit(pd.DataFrame({"review": ["good"]}))

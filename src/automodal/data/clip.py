@@ -85,7 +85,7 @@ class ClipProcessor:
         self.checkpoint_dir = resolve_hf_checkpoint(self.checkpoint_name, key)
         config = load_clip_config(self.checkpoint_dir, key)
         if self.text is not None:
-            self.text.fit(frame, self.checkpoint_dir)
+            self.text.fit(frame, self.checkpoint_dir, f"model.{self.name}")
         if self.image is not None:
             self.image.fit(frame, clip_data_config(self.checkpoint_dir, config.vision_config))
         return self

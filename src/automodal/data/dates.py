@@ -19,11 +19,23 @@ SAMPLE = 200
 NEEDED = 0.95                 # share of sampled values that must be dates
 
 
+NUMERIC_DATE = r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d"   # 03/04/2015: day and month order ambiguous
+
+
 def parse(values: pd.Series, day_first: bool) -> pd.Series:
-    """Timezone-aware UTC timestamps; NaT where a value is not a date."""
+    """Timezone-aware UTC timestamps; NaT where a value is not a date. day_first applies only to values that begin
+    with two numbers (24/02/2015): year-first values (2015-02-03) always read year, month, day."""
+    strings = values.astype(object).where(values.notna(), None)
+    strings = strings.map(lambda v: v if v is None else str(v))   # 20150203 is a date, not nanoseconds
     with warnings.catch_warnings():   # pandas warns about mixed formats it then parses one by one
         warnings.simplefilter("ignore")
-        return pd.to_datetime(values.astype(object), errors="coerce", utc=True, format="mixed", dayfirst=day_first)
+        parsed = pd.to_datetime(strings, errors="coerce", utc=True, format="mixed")
+        if day_first:
+            numeric = strings.str.match(NUMERIC_DATE, na=False)
+            if numeric.any():
+                parsed[numeric] = pd.to_datetime(strings[numeric], errors="coerce", utc=True, format="mixed",
+                                                 dayfirst=True)
+    return parsed
 
 
 def seconds(timestamps: pd.Series) -> np.ndarray:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
 from . import dates
 from ..errors import DataError
 from .types import BINARY, CATEGORICAL, CLASSIFICATION, NUMERICAL, REGRESSION
+
+logger = logging.getLogger(__name__)
 
 
 def _to_python(value):
@@ -40,9 +44,9 @@ def _numeric_column(frame: pd.DataFrame, column: str, day_first: bool | None = N
         parsed = dates.parse(series, day_first)
         bad = parsed.isna() & series.notna()
         if bad.any():
-            raise DataError(f"Column '{column}' holds dates, but {series[bad].iloc[0]!r} is not one "
-                            f"({int(bad.sum())} such rows). Correct those values, or leave them empty to count "
-                            "as missing.")
+            logger.warning("Column '%s' holds dates; %d value(s) are not dates (e.g. %r) and count as missing. Pass "
+                           "column_types={'%s': 'categorical'} (or 'text') if the column is not a date.",
+                           column, int(bad.sum()), series[bad].iloc[0], column)
         return dates.seconds(parsed)
     numbers = pd.to_numeric(series, errors="coerce")
     bad = numbers.isna() & series.notna()
@@ -50,7 +54,7 @@ def _numeric_column(frame: pd.DataFrame, column: str, day_first: bool | None = N
         example = series[bad].iloc[0]
         raise DataError(f"Numerical column '{column}' holds a value that is not a number: {example!r} "
                         f"({int(bad.sum())} such rows). Clean the column, or pass column_types={{'{column}': "
-                        "'categorical'}} (or 'text') when it is not numerical.")
+                        "'categorical'} (or 'text') when it is not numerical.")
     return numbers.to_numpy(dtype=np.float64)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..errors import ConfigError
 from .text_augment import trivial_augment
 from .types import TEXT
 
@@ -77,19 +78,29 @@ class TextProcessor:
             self._tokenizer = load_tokenizer(self.checkpoint_dir, self.tokenizer_name)
         return self._tokenizer
 
-    def fit(self, frame: pd.DataFrame, checkpoint_dir: str | None = None) -> "TextProcessor":
-        """checkpoint_dir: the already resolved checkpoint (a backbone sharing it with other processors)."""
+    def fit(self, frame: pd.DataFrame, checkpoint_dir: str | None = None,
+            group: str = "model.hf_text") -> "TextProcessor":
+        """checkpoint_dir: the already resolved checkpoint (a backbone sharing it with other processors); group: the
+        keys' prefix, for error messages."""
         from transformers import AutoConfig
 
         from ..models.checkpoints import resolve_hf_checkpoint
 
-        self.checkpoint_dir = checkpoint_dir or resolve_hf_checkpoint(self.checkpoint_name,
-                                                                      "model.hf_text.checkpoint_name")
+        key = f"{group}.checkpoint_name"
+        self.checkpoint_dir = checkpoint_dir or resolve_hf_checkpoint(self.checkpoint_name, key)
+        if len(self.tokenizer) <= len(self.tokenizer.all_special_ids):
+            raise ConfigError(f"{key}: '{self.checkpoint_dir}' has no tokenizer vocabulary (only special tokens "
+                              "were found). Save the tokenizer beside the model (tokenizer.save_pretrained(DIR)), "
+                              "or copy its files (tokenizer.json, or vocab.txt / vocab.json and merges.txt) there.")
         model_config = AutoConfig.from_pretrained(self.checkpoint_dir)
         model_config = getattr(model_config, "text_config", None) or model_config   # image-text models (CLIP)
         limits = [getattr(model_config, "max_position_embeddings", None), self.tokenizer.model_max_length]
         model_max = min(v for v in limits if v and v < UNBOUNDED) if any(v and v < UNBOUNDED for v in limits) else 512
         self.max_len = min(self.requested_max_len, model_max) if self.requested_max_len > 0 else model_max
+        if self.max_len <= self._special_count():
+            raise ConfigError(f"{group}.max_text_len is {self.requested_max_len}, but {self._special_count()} "
+                              f"tokens of each sequence are start / separator tokens for {len(self.columns)} text "
+                              f"column(s); set it to at least {self._special_count() + 1}.")
         self.segments = max(1, min(self.requested_segments, getattr(model_config, "type_vocab_size", 1) or 1))
         return self
 

@@ -9,7 +9,6 @@ import pytest
 from automodal import MultiModalPredictor
 from automodal.data.infer import infer_column_type
 from automodal.data.processors import NumericalProcessor
-from automodal.errors import DataError
 
 N = 40
 TWEETS = pd.Series([f"2015-02-{d:02d} 11:35:52 -0800" for d in range(1, 21)] * 2)
@@ -48,10 +47,24 @@ def test_day_first_is_decided_at_fit_and_kept_by_the_saved_processor():
     assert march_4 == pytest.approx(pd.Timestamp("2015-03-04", tz="UTC").timestamp(), abs=10)
 
 
-def test_a_value_that_is_not_a_date_names_the_column():
-    processor = NumericalProcessor(["when"]).fit(pd.DataFrame({"when": TWEETS}))
-    with pytest.raises(DataError, match=r"Column 'when' holds dates, but 'soon' is not one"):
-        processor.transform(pd.DataFrame({"when": ["soon"]}))
+def test_values_that_are_not_dates_count_as_missing_with_a_warning_naming_the_column(caplog):
+    """A few placeholders ("0000-00-00", "unknown", "") in a date column must not stop a fit."""
+    train = pd.DataFrame({"when": list(TWEETS) * 2 + ["0000-00-00", "unknown", ""]})
+    processor = NumericalProcessor(["when"]).fit(train)
+    assert processor.day_first == [False]
+    with caplog.at_level("WARNING", logger="automodal"):
+        values = processor.transform(pd.DataFrame({"when": ["soon", TWEETS[0]]}))[:, 0]
+    assert "Column 'when' holds dates; 1 value(s) are not dates (e.g. 'soon')" in caplog.text
+    assert values[0] == 0.0 and values[1] != 0.0      # missing: the training mean, 0 once standardised
+
+
+def test_day_first_applies_only_to_values_that_start_with_day_and_month():
+    processor = NumericalProcessor(["d"], with_mean=False, with_std=False).fit(
+        pd.DataFrame({"d": ["24/02/2015", "03/04/2015", "2015-02-03"]}))
+    assert processor.day_first == [True]
+    parsed = pd.to_datetime(processor.transform(pd.DataFrame({"d": ["2015-02-03", "03/04/2015"]}))[:, 0]
+                            .astype(np.float64), unit="s")
+    assert parsed.month.tolist() == [2, 4] and parsed.day.tolist() == [3, 3]   # ISO stays year-month-day
 
 
 def test_missing_timestamps_count_as_missing():

@@ -7,6 +7,7 @@ from automodal.data.batches import BucketBatchSampler
 from automodal.data.text import TextProcessor, normalize_text
 from automodal.data.text_augment import (punctuation_insertion, random_deletion, random_swap, synonym_replacement,
                                          trivial_augment)
+from automodal.errors import ConfigError
 from checkpoints import build_text_checkpoint
 
 
@@ -36,6 +37,13 @@ def test_max_text_len_caps_the_tokens_and_nonpositive_means_the_model_maximum(be
     long = pd.DataFrame({"a": ["good " * 100], "b": ["bad"]})
     assert collate(full, long)["hf_text.input_ids"].shape[1] == 64
     assert processor(bert_dir, FRAME, **{"model.hf_text.max_text_len": 1000}).max_len == 64
+
+
+def test_a_max_text_len_without_room_for_text_is_refused(bert_dir):
+    # two columns with insert_sep: [CLS] a [SEP] b [SEP] leaves no token for text below 4
+    with pytest.raises(ConfigError, match=r"model.hf_text.max_text_len is 3.*at least 4"):
+        processor(bert_dir, FRAME, **{"model.hf_text.max_text_len": 3})
+    assert collate(processor(bert_dir, FRAME, **{"model.hf_text.max_text_len": 4}))["hf_text.input_ids"].shape[1] == 4
 
 
 def test_insert_sep_puts_sep_between_columns_and_segments_follow_columns(bert_dir):
