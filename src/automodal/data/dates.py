@@ -17,9 +17,7 @@ YEAR = re.compile(r"(?<!\d)(?:1[89]|2[01])\d\d(?!\d)")
 MAX_DATE_LENGTH = 40          # longer strings are sentences that mention a date
 SAMPLE = 200
 NEEDED = 0.95                 # share of sampled values that must be dates
-
-
-NUMERIC_DATE = r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d"   # 03/04/2015: day and month order ambiguous
+NUMERIC_DATE = r"\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d"   # 03/04/2015: the order of day and month is ambiguous
 
 
 def parse(values: pd.Series, day_first: bool) -> pd.Series:
@@ -58,7 +56,7 @@ def looks_like_dates(strings: pd.Series) -> bool:
 
 def day_first(strings: pd.Series) -> bool:
     """Whether numeric dates put the day first: some value's first number exceeds 12 and no second one does."""
-    parts = strings.dropna().astype(str).str.extract(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-]\d").dropna()
+    parts = strings.dropna().astype(str).str.extract("^" + NUMERIC_DATE).dropna()
     if parts.empty:             # ISO dates and named months are unambiguous
         return False
     first, second = parts[0].astype(int), parts[1].astype(int)

@@ -7,8 +7,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from . import dates
 from ..errors import DataError
+from . import dates
 from .types import BINARY, CATEGORICAL, CLASSIFICATION, NUMERICAL, REGRESSION
 
 logger = logging.getLogger(__name__)
