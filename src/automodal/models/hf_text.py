@@ -33,8 +33,7 @@ class HFTextBackbone(nn.Module):
         full_clip = config.model_type == "clip"          # image and text towers: only the text one is used
         if pretrained:
             with quiet_loading(unused_weights_expected=full_clip):
-                model_class = CLIPTextModel if self.summary_at_end else AutoModel
-                self.model = model_class.from_pretrained(checkpoint)
+                self.model = (CLIPTextModel if full_clip else AutoModel).from_pretrained(checkpoint)
         else:
             self.model = AutoModel.from_config(config.text_config if full_clip else config)
         if gradient_checkpointing:
