@@ -170,6 +170,18 @@ def test_clip_transform_keys_apply_their_transforms(checkpoint, tmp_path):
     assert calls == {"train": 1, "val": 1}
 
 
+def test_clip_val_transform_objects_survive_save_and_load(checkpoint, tmp_path):
+    path = write_image(tmp_path / "a.png", 128, np.random.default_rng(0))
+    frame = pd.DataFrame({"photo": [path]})
+    fitted = processor(checkpoint, {"photo": "image_path"}, **{
+        "model.clip.val_transforms": [transforms.Grayscale(3), "resize_to_square"]}).fit(frame)
+    fitted.save_assets(str(tmp_path / "clip"))
+    loaded = ClipProcessor.from_dict(fitted.to_dict(), str(tmp_path / "clip"))
+    assert isinstance(loaded.image.val_transforms[0], transforms.Grayscale)
+    before = fitted.collate(fitted.features(frame), np.array([0]), False)["clip.images"]
+    torch.testing.assert_close(loaded.collate(loaded.features(frame), np.array([0]), False)["clip.images"], before)
+
+
 def test_categorical_columns_join_clip_text_when_convert_to_text():
     types = {"review": "text", "shop": "categorical", "x": "numerical"}
     config = resolve_config(hyperparameters={"model.names": ["clip", "numerical_mlp", "fusion_mlp"]})

@@ -118,6 +118,8 @@ class ClipProcessor:
         load_clip_config(self.checkpoint_dir, f"model.{self.name}.checkpoint_name").save_pretrained(directory)
         if self.text is not None:
             self.text.tokenizer.save_pretrained(directory)
+        if self.image is not None:
+            self.image.save_transforms(directory)
 
     def to_dict(self) -> dict:
         return {"kind": "clip", "name": self.name, "checkpoint_name": self.checkpoint_name,
@@ -131,5 +133,5 @@ class ClipProcessor:
         processor.checkpoint_dir = directory     # config and tokenizer saved beside the predictor
         processor.pretrained = False             # weights come from the predictor's model.safetensors
         processor.text = TextProcessor.from_dict(state["text"], directory) if state["text"] else None
-        processor.image = ImageProcessor.restore(state["image"]) if state["image"] else None
+        processor.image = ImageProcessor.restore(state["image"], directory=directory) if state["image"] else None
         return processor

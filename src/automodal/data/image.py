@@ -2,14 +2,16 @@
 
 A cell holds one path or several separated by ";" (a list of paths works too); an empty cell is one missing
 image. A row's images are those of all its image columns, in column order. An image is missing when its file
-does not exist or PIL cannot open and verify it. data.image.missing_value_strategy decides what training does
-with such rows: "skip" drops them (keep_mask), "zero" feeds a zero image in their place. Prediction cannot
-drop rows, so there a missing image is always a zero image.
+does not exist or PIL cannot open and verify its header; training data is also decoded, which finds truncated
+files. data.image.missing_value_strategy decides what training does with such rows: "skip" drops them
+(keep_mask), "zero" feeds a zero image in their place. Prediction cannot drop rows, so there a missing or
+undecodable image is always a zero image.
 
 Saving: transform objects in train_transforms / val_transforms cannot be written as JSON, so processors.json
-keeps their repr. A loaded predictor only predicts, which needs the val transforms alone: named val transforms
-are rebuilt exactly; if the val list held objects, the loaded model falls back to the default val transforms
-(resize_shorter_side, center_crop) and says so.
+keeps their repr. A loaded predictor only predicts, which needs the val transforms alone: named ones are rebuilt
+from their names, and a list holding objects is pickled beside the config (val_transforms.pkl) and unpickled at
+load. Objects that cannot be pickled (a Lambda of a lambda function) are reported at save, and the loaded model
+falls back to the default val transforms (resize_shorter_side, center_crop) and says so.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -29,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 SEPARATOR = ";"
 CONFIG_FILE = "config.json"       # the backbone's timm config, written by save_assets
+TRANSFORMS_FILE = "val_transforms.pkl"   # val transforms that are objects, not names
 
 
 def cell_paths(value) -> list:
@@ -42,21 +46,27 @@ def cell_paths(value) -> list:
     return paths or [None]
 
 
-def readable(path) -> bool:
+def readable(path, decode: bool = False) -> bool:
+    """Whether PIL can open the file and verify its header, or (decode) decode all of its data."""
     if not path or not os.path.isfile(path):
         return False
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            image.verify()
+            if decode:
+                image.draft("RGB", (64, 64))  # JPEGs decode at a fraction of the scale; damage still shows
+                image.load()
+            else:
+                image.verify()
         return True
     except Exception:  # PIL reports bad files with many types (UnidentifiedImageError, OSError, SyntaxError, ...)
         return False
 
 
-def load_image(path):
-    """The image as RGB, or None when it cannot be decoded (a zero image takes its place)."""
+def load_image(path, warned: set | None = None):
+    """The image as RGB, or None when it cannot be decoded (a zero image takes its place). Paths in `warned`
+    were reported already; a failing one is added, so each is reported once."""
     if path is None or not os.path.isfile(path):  # already counted by features(); no warning per batch
         return None
     from PIL import Image
@@ -65,7 +75,10 @@ def load_image(path):
         with Image.open(path) as image:
             return image.convert("RGB")
     except Exception:  # a file can pass verify() and still fail to decode (e.g. truncated data)
-        logger.warning("Cannot decode image '%s'; a zero image is used instead.", path)
+        if warned is None or path not in warned:
+            logger.warning("Cannot decode image '%s'; a zero image is used instead.", path)
+            if warned is not None:
+                warned.add(path)
         return None
 
 
@@ -99,7 +112,8 @@ class ImageProcessor:
         self.max_images = max_images      # the most images a training row has; longer rows are cut to it
         self.data_config = data_config
         self.checkpoint = checkpoint      # models.timm_checkpoint.TimmCheckpoint
-        self._readable = {}               # (path, mtime, size) -> bool: each file is verified once
+        self._readable = {}               # (path, mtime, size, decoded) -> bool: each file is checked once
+        self._undecodable = set()         # paths already reported as undecodable
         self._transforms = {}             # training -> ImageTransform, built on first use
 
     # ---------------------------------------------------------------- fitting and features
@@ -122,13 +136,14 @@ class ImageProcessor:
         columns = [frame[c].to_numpy(dtype=object) for c in self.columns]
         return [[p for cell in cells for p in cell_paths(cell)] for cells in zip(*columns)]
 
-    def _check(self, paths) -> dict:
-        """{path: readable}, verifying files in threads (mostly file reads) and remembering the answers."""
+    def _check(self, paths, decode: bool = False) -> dict:
+        """{path: readable}, checking files in threads (file reads and decoding release the GIL) and remembering
+        the answers."""
         keys = {}
         for path in paths:
             try:
                 stat = os.stat(path)
-                keys[path] = (path, stat.st_mtime_ns, stat.st_size)
+                keys[path] = (path, stat.st_mtime_ns, stat.st_size, decode)
             except (OSError, TypeError, ValueError):
                 keys[path] = None
         if len(self._readable) > 1_000_000:  # a long-lived predictor must not grow without bound
@@ -138,9 +153,9 @@ class ImageProcessor:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-                self._readable.update(zip(todo, pool.map(lambda k: readable(k[0]), todo)))
+                self._readable.update(zip(todo, pool.map(lambda k: readable(k[0], decode), todo)))
         else:
-            self._readable.update((k, readable(k[0])) for k in todo)
+            self._readable.update((k, readable(k[0], decode)) for k in todo)
         return {path: key is not None and self._readable[key] for path, key in keys.items()}
 
     def features(self, frame: pd.DataFrame) -> dict:
@@ -162,8 +177,17 @@ class ImageProcessor:
         return {f"{self.name}.paths": paths, f"{self.name}.missing": missing}
 
     def keep_mask(self, features: dict):
-        """Training rows to keep: with the "skip" strategy, those whose images can all be read."""
-        missing = features[f"{self.name}.missing"]
+        """Training rows to keep: with the "skip" strategy, those whose images can all be read. Images that
+        passed features()' header check are decoded here, so truncated files count as missing too."""
+        paths, missing = features[f"{self.name}.paths"], features[f"{self.name}.missing"]
+        decoded = self._check({p for row in paths[~missing] for p in row}, decode=True)
+        damaged = np.array([not gone and not all(decoded[p] for p in row) for row, gone in zip(paths, missing)],
+                           dtype=bool)
+        if damaged.any():
+            self._undecodable.update(p for p, ok in decoded.items() if not ok)
+            logger.warning("Image column(s) %s: %d rows have an image that cannot be decoded (e.g. '%s').",
+                           self.columns, int(damaged.sum()), next(p for p, ok in decoded.items() if not ok))
+            missing = missing | damaged
         if not missing.any():
             return None
         if self.missing_value_strategy == "skip":
@@ -192,7 +216,7 @@ class ImageProcessor:
         for i, row in enumerate(rows):
             for j, path in enumerate(row):
                 mask[i, j] = True       # a missing image stays in the mask as a zero image
-                image = load_image(path)
+                image = load_image(path, self._undecodable)
                 if image is not None:
                     images[i, j] = transform(image)
         return {f"{self.name}.images": images, f"{self.name}.image_mask": mask}
@@ -210,6 +234,21 @@ class ImageProcessor:
         os.makedirs(directory, exist_ok=True)
         with open(os.path.join(directory, CONFIG_FILE), "w", encoding="utf-8") as f:
             json.dump(self.checkpoint.to_config(), f, indent=2)
+        self.save_transforms(directory)
+
+    def save_transforms(self, directory: str):
+        """Pickle val transforms that are objects, which JSON cannot hold."""
+        if all_named(self.val_transforms):
+            return
+        path = os.path.join(directory, TRANSFORMS_FILE)
+        try:
+            with open(path, "wb") as f:
+                pickle.dump(self.val_transforms, f)
+        except (pickle.PicklingError, AttributeError, TypeError) as error:
+            os.remove(path)
+            logger.warning("model.%s.val_transforms %s cannot be saved (%s); the saved predictor will predict with %s. "
+                           "Use transform names, or transform classes defined at module level instead of lambdas.",
+                           self.name, describe(self.val_transforms), error, DEFAULT_VAL_TRANSFORMS)
 
     def to_dict(self) -> dict:
         return {"kind": "image", "name": self.name, "columns": self.columns,
@@ -227,16 +266,21 @@ class ImageProcessor:
                                  "which holds its config.json; none was given.")
         checkpoint = from_directory(directory, weights_required=False, what=f"saved predictor part '{directory}'")
         checkpoint.weights = None  # the trained weights come from the predictor's model.safetensors
-        return cls.restore(state, checkpoint)
+        return cls.restore(state, checkpoint, directory)
 
     @classmethod
-    def restore(cls, state: dict, checkpoint=None) -> "ImageProcessor":
-        """The processor of to_dict()'s state, for prediction."""
+    def restore(cls, state: dict, checkpoint=None, directory: str | None = None) -> "ImageProcessor":
+        """The processor of to_dict()'s state, for prediction; `directory` holds the pickled val transforms."""
         val_transforms = state["val_transforms"]
+        path = os.path.join(directory, TRANSFORMS_FILE) if directory else None
         if not all_named(val_transforms):
-            logger.warning("val_transforms %s held transform objects, which are saved only by their description; "
-                           "the loaded model predicts with %s instead.", val_transforms, DEFAULT_VAL_TRANSFORMS)
-            val_transforms = DEFAULT_VAL_TRANSFORMS
+            if path and os.path.isfile(path):
+                with open(path, "rb") as f:
+                    val_transforms = pickle.load(f)  # written by this predictor's save; loading trusts its directory
+            else:
+                logger.warning("val_transforms %s held transform objects that could not be saved; the loaded model "
+                               "predicts with %s instead.", val_transforms, DEFAULT_VAL_TRANSFORMS)
+                val_transforms = DEFAULT_VAL_TRANSFORMS
         processor = cls.__new__(cls)
         processor._setup(state["name"], state["columns"], state["checkpoint_name"], state["train_transforms"],
                          val_transforms, state["missing_value_strategy"], state["max_images"],

@@ -52,7 +52,6 @@ class TextProcessor:
         """settings: the model.hf_text.* keys (without prefix) plus normalize_text; read from config when None."""
         self.name = name
         self._tokenizer = None
-        self._rng = np.random.default_rng(0)
         if state is not None:
             self.__dict__.update({k: v for k, v in state.items() if k != "kind"})
             return
@@ -154,13 +153,19 @@ class TextProcessor:
         return np.minimum(total + self._special_count(), self.max_len)
 
     # ------------------------------------------------------------------ batches
-    def _augmented(self, features: dict, column: int, rows: np.ndarray, ids: list) -> list:
+    @staticmethod
+    def _batch_rng() -> np.random.Generator:
+        """Augmentation and chunk randomness for one training batch, drawn from torch's generator: the fit seed
+        decides it, and each DataLoader worker (seeded apart by torch) draws its own."""
+        return np.random.default_rng(int(torch.randint(0, 2 ** 62, ())))
+
+    def _augmented(self, features: dict, column: int, rows: np.ndarray, ids: list, rng) -> list:
         """Replace the token ids of long-enough texts by those of an augmented copy of the text."""
         picks = [j for j, r in enumerate(rows) if len(ids[j]) >= self.aug_detect_length]
         if not picks:
             return ids
         texts = features[f"{self.name}.text.{column}"]
-        augmented = [trivial_augment(texts[rows[j]], self.aug_max_scale, self._rng) for j in picks]
+        augmented = [trivial_augment(texts[rows[j]], self.aug_max_scale, rng) for j in picks]
         for j, tokens in zip(picks, self._tokenize(augmented)):
             ids[j] = np.asarray(tokens, dtype=np.int64)
         return ids
@@ -185,10 +190,11 @@ class TextProcessor:
                 spare -= 1
         return allotted
 
-    def _chunk(self, tokens: np.ndarray, size: int, training: bool) -> np.ndarray:
+    def _chunk(self, tokens: np.ndarray, size: int, rng) -> np.ndarray:
+        """The first `size` tokens, or (rng given) a window starting at random."""
         if len(tokens) <= size:
             return tokens
-        start = int(self._rng.integers(0, len(tokens) - size + 1)) if (training and self.stochastic_chunk) else 0
+        start = int(rng.integers(0, len(tokens) - size + 1)) if rng is not None else 0
         return tokens[start:start + size]
 
     def collate(self, features: dict, indices: np.ndarray, training: bool) -> dict:
@@ -196,11 +202,13 @@ class TextProcessor:
         cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
         sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        augment = training and self.aug_max_scale > 0
+        rng = self._batch_rng() if augment or (training and self.stochastic_chunk) else None
         columns = []
         for i in range(len(self.columns)):
             ids = [features[f"{self.name}.ids.{i}"][r] for r in indices]
-            if training and self.aug_max_scale > 0:
-                ids = self._augmented(features, i, indices, ids)
+            if augment:
+                ids = self._augmented(features, i, indices, ids, rng)
             columns.append(ids)
         budget = self.max_len - self._special_count()
         sequences, segments = [], []
@@ -209,7 +217,7 @@ class TextProcessor:
             allotted = self._allot([len(p) for p in parts], budget)
             ids, types = [cls_id], [0]
             for i, (part, size) in enumerate(zip(parts, allotted)):
-                chunk = self._chunk(part, size, training).tolist()
+                chunk = self._chunk(part, size, rng if self.stochastic_chunk else None).tolist()
                 segment = min(i, self.segments - 1)
                 ids += chunk
                 types += [segment] * len(chunk)

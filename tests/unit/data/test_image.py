@@ -102,6 +102,33 @@ def test_skip_drops_rows_and_zero_keeps_them_with_zero_images(checkpoint, files,
     assert images[0, 0].abs().sum() > 0 and images[2, 1].abs().sum() > 0
 
 
+def test_truncated_images_pass_the_header_check_but_training_treats_them_as_missing(checkpoint, files, tmp_path,
+                                                                                    caplog):
+    whole = tmp_path / "whole.jpg"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(whole)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(whole.read_bytes()[:len(whole.read_bytes()) // 2])
+    g = files["good"]
+    data = pd.DataFrame({"front": [g[0], str(truncated), str(whole)], "back": [g[1], g[2], g[0]]})
+
+    skip = make_processor(checkpoint).fit(data)
+    features = skip.features(data)
+    assert not features["timm_image.missing"].any()        # the header is intact
+    with caplog.at_level(logging.WARNING, logger="automodal"):
+        assert skip.keep_mask(features).tolist() == [True, False, True]
+    assert "1 rows have an image that cannot be decoded" in caplog.text and "truncated.jpg" in caplog.text
+
+    zero = make_processor(checkpoint, **{"data.image.missing_value_strategy": "zero"}).fit(data)
+    features = zero.features(data)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="automodal"):
+        assert zero.keep_mask(features) is None
+        for _ in range(3):      # epochs: the damaged file is not reported again at every batch
+            images = zero.collate(features, np.arange(3), training=True)["timm_image.images"]
+    assert "1 of 3 rows get a zero image" in caplog.text and "Cannot decode" not in caplog.text
+    assert images[1, 0].abs().sum() == 0 and images[2, 0].abs().sum() > 0
+
+
 def test_collate_normalises_with_the_model_mean_and_std(checkpoint, tmp_path):
     path = tmp_path / "white.png"
     Image.new("RGB", (50, 40), (255, 255, 255)).save(path)
@@ -180,16 +207,32 @@ def test_round_trip_rebuilds_from_the_saved_config_without_the_checkpoint(checkp
     assert net.out_features == 64
 
 
-def test_transform_objects_are_saved_by_repr_and_val_falls_back_to_the_defaults(checkpoint, files, tmp_path,
-                                                                                 caplog):
+def test_val_transform_objects_are_pickled_and_predict_identically_after_load(checkpoint, files, tmp_path):
     keys = {"model.timm_image.train_transforms": [transforms.RandomVerticalFlip()],
-            "model.timm_image.val_transforms": [transforms.Resize((SIZE, SIZE))]}
+            "model.timm_image.val_transforms": [transforms.Grayscale(3), transforms.Resize((SIZE, SIZE))]}
     processor = make_processor(checkpoint, **keys).fit(frame(files))
     processor.save_assets(str(tmp_path))
     state = json.loads(json.dumps(processor.to_dict()))
     assert state["train_transforms"] == ["RandomVerticalFlip(p=0.5)"]
+    loaded = ImageProcessor.from_dict(state, str(tmp_path))
+    assert [type(t) for t in loaded.val_transforms] == [transforms.Grayscale, transforms.Resize]
+    a = processor.collate(processor.features(frame(files)), np.arange(5), training=False)["timm_image.images"]
+    b = loaded.collate(loaded.features(frame(files)), np.arange(5), training=False)["timm_image.images"]
+    torch.testing.assert_close(a, b)
+    assert torch.equal(b[0, 0, 0], b[0, 0, 1])                 # grey: the object, not the defaults, was applied
+
+
+def test_unpicklable_val_transforms_are_reported_at_save_and_fall_back_to_the_defaults(checkpoint, files, tmp_path,
+                                                                                      caplog):
+    keys = {"model.timm_image.val_transforms": [transforms.Lambda(lambda image: image.rotate(90))]}
+    processor = make_processor(checkpoint, **keys).fit(frame(files))
     with caplog.at_level(logging.WARNING, logger="automodal"):
-        loaded = ImageProcessor.from_dict(state, str(tmp_path))
+        processor.save_assets(str(tmp_path))
+    assert "cannot be saved" in caplog.text and "model.timm_image.val_transforms" in caplog.text
+    assert not os.path.exists(tmp_path / "val_transforms.pkl")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="automodal"):
+        loaded = ImageProcessor.from_dict(json.loads(json.dumps(processor.to_dict())), str(tmp_path))
     assert loaded.val_transforms == ["resize_shorter_side", "center_crop"] and "instead" in caplog.text
     assert loaded.collate(loaded.features(frame(files)), np.arange(2), False)["timm_image.images"].shape[-1] == SIZE
 

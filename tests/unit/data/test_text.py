@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import torch
 import pytest
 
 from automodal.config import resolve_config
@@ -82,6 +83,18 @@ def test_stochastic_chunk_samples_a_random_window_only_in_training(bert_dir):
     seen = {tuple(collate(random_chunks, long, training=True)["hf_text.input_ids"][0].tolist()) for _ in range(10)}
     assert len(seen) > 1
     assert len({tuple(collate(random_chunks, long)["hf_text.input_ids"][0].tolist()) for _ in range(3)}) == 1
+
+
+def test_chunk_draws_follow_torch_seed_so_each_dataloader_worker_draws_its_own(bert_dir):
+    long = pd.DataFrame({"a": [" ".join(["good", "bad", "soft", "hard", "small", "large"] * 10)]})
+    proc = processor(bert_dir, long, ("a",), **{"model.hf_text.max_text_len": 8,
+                                                "model.hf_text.stochastic_chunk": True})
+
+    def draws(seed):
+        torch.manual_seed(seed)     # what a DataLoader worker gets: base seed + worker id
+        return [collate(proc, long, training=True)["hf_text.input_ids"][0].tolist() for _ in range(6)]
+
+    assert draws(1) == draws(1) and draws(1) != draws(2)
 
 
 def test_trivial_augmentation_changes_long_texts_in_training_only(bert_dir):
