@@ -96,6 +96,7 @@ def test_clip_alone_on_images_keeps_only_the_image_tower(root, checkpoint):
     backbone = predictor._require_fitted().net.backbones["clip"]
     assert backbone.vision is not None and backbone.text is None and backbone.out_features == 16
     assert predictor.evaluate(test, metrics=["accuracy"])["accuracy"] > 0.85
+    assert predictor.extract_embedding(test.head(3)).shape == (3, 16)    # the projected image embedding
 
 
 # ---------------------------------------------------------------- the processor: tokenizer and image settings

@@ -38,6 +38,11 @@ def text_fit(bert_dir, offline, tmp_path_factory):
     return predictor, test
 
 
+def checkpointing(model) -> bool:
+    flag = getattr(model, "is_activation_checkpointing", None)
+    return model.is_gradient_checkpointing if flag is None else flag
+
+
 def test_text_only_fit_beats_the_trivial_baseline(text_fit):
     predictor, test = text_fit
     assert predictor.column_types == {"review": "text"}
@@ -62,10 +67,21 @@ def test_saved_text_predictor_loads_offline_without_the_original_checkpoint(text
 def test_text_and_tabular_fuse(bert_dir, offline, tmp_path):
     train, test = reviews(300, 2), reviews(100, 3)
     predictor = MultiModalPredictor(label="label", path=str(tmp_path / "m"))
-    predictor.fit(train, hyperparameters=fast(**TEXT, **{"model.hf_text.checkpoint_name": bert_dir}))
+    predictor.fit(train, hyperparameters=fast(**TEXT, **{"model.hf_text.checkpoint_name": bert_dir,
+                                                         "model.hf_text.pooling_mode": "mean",
+                                                         "model.hf_text.gradient_checkpointing": True}))
     assert predictor.fit_summary()["models"] == ["hf_text", "numerical_mlp", "fusion_mlp"]
     assert predictor.evaluate(test, "accuracy")["accuracy"] > 0.75
     assert predictor.extract_embedding(test).shape == (len(test), 128)
+    backbone = predictor._model.net.backbones["hf_text"]
+    assert backbone.pooling_mode == "mean" and checkpointing(backbone.model)
+
+
+def test_default_pooling_is_cls_without_checkpointing_and_hf_text_alone_embeds_its_hidden_size(text_fit):
+    predictor, test = text_fit
+    backbone = predictor._model.net.backbones["hf_text"]
+    assert backbone.pooling_mode == "cls" and not checkpointing(backbone.model)
+    assert predictor.extract_embedding(test.head(7)).shape == (7, 32)
 
 
 def test_pooling_modes_give_different_features(bert_dir):
@@ -92,11 +108,6 @@ def test_a_row_gets_the_same_feature_alone_and_padded_in_a_batch(bert_dir):
         backbone = HFTextBackbone("hf_text", bert_dir, True, pooling, False).eval()
         with torch.no_grad():
             torch.testing.assert_close(backbone(alone), backbone(padded)[:1])
-
-
-def checkpointing(model) -> bool:
-    flag = getattr(model, "is_activation_checkpointing", None)
-    return model.is_gradient_checkpointing if flag is None else flag
 
 
 def test_gradient_checkpointing_is_switched_on(bert_dir):
@@ -139,6 +150,21 @@ def test_categorical_columns_join_the_text_when_convert_to_text(bert_dir, offlin
                                             "optimization.max_epochs": 1, "data.categorical.convert_to_text": False}))
     assert kept.column_types["shop"] == "categorical"
     assert "categorical_mlp" in kept.fit_summary()["models"]
+
+
+def test_numerical_columns_join_the_text_when_convert_to_text(bert_dir, offline, tmp_path):
+    frame = reviews(200, 6)
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "m"))
+    predictor.fit(frame, hyperparameters=fast(**{**TEXT, "model.hf_text.checkpoint_name": bert_dir,
+                                                 "optimization.max_epochs": 1,
+                                                 "data.numerical.convert_to_text": True}))
+    assert predictor.column_types == {"review": "text", "price": "text"}
+    assert predictor.fit_summary()["models"] == ["hf_text"]
+    processor = predictor._model.pipeline.processors["hf_text"]
+    row = frame.head(1)
+    ids = processor.features(row)[f"hf_text.ids.{processor.columns.index('price')}"][0].tolist()
+    price = np.format_float_positional(row["price"].iloc[0], precision=6, fractional=False, trim="-")
+    assert ids == processor.tokenizer(price, add_special_tokens=False)["input_ids"]
 
 
 def test_missing_checkpoint_offline_names_it_and_says_how_to_provide_it(offline, tmp_path):

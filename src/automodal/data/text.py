@@ -6,6 +6,7 @@ truncated longest-column-first to the maximum length. Column i gets token type i
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 
 import numpy as np
@@ -18,6 +19,10 @@ from .types import TEXT
 
 TOKENIZER_CLASSES = {"bert": "BertTokenizerFast", "electra": "ElectraTokenizerFast", "clip": "CLIPTokenizerFast"}
 UNBOUNDED = 1_000_000  # tokenizers without a limit report ~1e30 as their maximum length
+UNKNOWN_SAMPLE = 200        # training rows whose tokens are checked against the vocabulary at fit
+MAX_UNKNOWN_SHARE = 0.2     # more unknown tokens than this suggests a tokenizer that does not match the model
+
+logger = logging.getLogger(__name__)
 
 
 def normalize_text(text: str) -> str:
@@ -38,11 +43,21 @@ def load_tokenizer(directory: str, tokenizer_name: str):
     return getattr(transformers, TOKENIZER_CLASSES[tokenizer_name]).from_pretrained(directory)
 
 
+def render_value(value) -> str:
+    """A cell as text; numbers briefly (3.0 as "3", 0.008142180518343508 as "0.00814218"), since every digit is a
+    token the text model reads."""
+    if isinstance(value, (float, np.floating)) and np.isfinite(value):
+        if value.is_integer() or abs(value) >= 1e6:
+            return str(int(round(value)))
+        return np.format_float_positional(value, precision=6, fractional=False, trim="-")
+    return str(value)
+
+
 def render_column(series: pd.Series, normalize: bool) -> list:
     # Plain numpy and a list comprehension: pandas' per-call overhead would dominate one-row predictions.
     values = series.to_numpy(dtype=object)
     missing = pd.isna(values)
-    texts = ["" if gone else str(value) for value, gone in zip(values, missing)]
+    texts = ["" if gone else render_value(value) for value, gone in zip(values, missing)]
     return [normalize_text(t) for t in texts] if normalize else texts
 
 
@@ -93,6 +108,7 @@ class TextProcessor:
                               "or copy its files (tokenizer.json, or vocab.txt / vocab.json and merges.txt) there.")
         model_config = AutoConfig.from_pretrained(self.checkpoint_dir)
         model_config = getattr(model_config, "text_config", None) or model_config   # image-text models (CLIP)
+        self._check_vocabulary(frame, model_config, group)
         limits = [getattr(model_config, "max_position_embeddings", None), self.tokenizer.model_max_length]
         model_max = min(v for v in limits if v and v < UNBOUNDED) if any(v and v < UNBOUNDED for v in limits) else 512
         self.max_len = min(self.requested_max_len, model_max) if self.requested_max_len > 0 else model_max
@@ -102,6 +118,26 @@ class TextProcessor:
                               f"column(s); set it to at least {self._special_count() + 1}.")
         self.segments = max(1, min(self.requested_segments, getattr(model_config, "type_vocab_size", 1) or 1))
         return self
+
+    def _check_vocabulary(self, frame: pd.DataFrame, model_config, group: str):
+        """Refuse a tokenizer whose ids the model cannot embed; warn when it knows few of the training words
+        (both signs of a tokenizer_name that does not match the checkpoint)."""
+        names = f"{group}.tokenizer_name '{self.tokenizer_name}'"
+        embeddable = getattr(model_config, "vocab_size", None)
+        if embeddable and len(self.tokenizer) > embeddable:
+            raise ConfigError(f"{names} has {len(self.tokenizer)} tokens, but the model of {group}.checkpoint_name "
+                              f"('{self.checkpoint_dir}', {getattr(model_config, 'model_type', 'unknown')}) embeds "
+                              f"only {embeddable}: the tokenizer does not belong to this model. Set "
+                              f"{group}.tokenizer_name to 'hf_auto' to use the checkpoint's own tokenizer.")
+        unknown = self.tokenizer.unk_token_id
+        sample = frame[self.columns].head(UNKNOWN_SAMPLE) if unknown is not None else frame.iloc[:0]
+        tokens = [t for c in self.columns for row in self._tokenize(render_column(sample[c], self.normalize))
+                  for t in row]
+        share = np.mean(np.asarray(tokens) == unknown) if tokens else 0.0
+        if share > MAX_UNKNOWN_SHARE:
+            logger.warning("%s: %.0f%% of the training text's tokens are unknown to the tokenizer of '%s'. Check that "
+                           "the tokenizer matches the checkpoint ('hf_auto' uses its own).", names, 100 * share,
+                           self.checkpoint_dir)
 
     def model_inputs(self) -> dict:
         return {self.name: {"checkpoint": self.checkpoint_dir, "pretrained": self.pretrained}}

@@ -1,11 +1,13 @@
+import logging
+
 import numpy as np
 import pandas as pd
-import torch
 import pytest
+import torch
 
 from automodal.config import resolve_config
 from automodal.data.batches import BucketBatchSampler
-from automodal.data.text import TextProcessor, normalize_text
+from automodal.data.text import TextProcessor, normalize_text, render_column
 from automodal.data.text_augment import (punctuation_insertion, random_deletion, random_swap, synonym_replacement,
                                          trivial_augment)
 from automodal.errors import ConfigError
@@ -109,7 +111,8 @@ def test_trivial_augmentation_changes_long_texts_in_training_only(bert_dir):
         changed_short |= batch[1][:3].tolist() != plain[1][:3].tolist()
     assert changed_long and not changed_short
     off = processor(bert_dir, frame, ("a",))
-    assert collate(off, frame, training=True)["hf_text.input_ids"].tolist() == collate(off, frame)["hf_text.input_ids"].tolist()
+    assert collate(off, frame, training=True)["hf_text.input_ids"].tolist() == \
+        collate(off, frame)["hf_text.input_ids"].tolist()
 
 
 def test_the_four_trivial_augmentations():
@@ -122,6 +125,45 @@ def test_the_four_trivial_augmentations():
     inserted = punctuation_insertion(words, 2, rng)
     assert len(inserted) == len(words) + 2 and sum(w in ".,;:?!" for w in inserted) == 2
     assert trivial_augment("", 0.5, rng) == ""
+
+
+def test_text_segment_num_is_capped_by_the_model_token_types(bert_dir):
+    frame = pd.DataFrame({"a": ["good"], "b": ["bad"], "c": ["soft"]})
+    proc = processor(bert_dir, frame, ("a", "b", "c"), **{"model.hf_text.text_segment_num": 5})
+    assert proc.segments == 2                                    # the model has type_vocab_size 2
+    batch = collate(proc, frame)
+    assert batch["hf_text.token_type_ids"][0].tolist() == [0, 0, 0, 1, 1, 1, 1]   # [CLS] a [SEP] b [SEP] c [SEP]
+
+
+def test_normalize_text_key_decides_whether_columns_are_normalised(bert_dir):
+    frame = pd.DataFrame({"a": ["soft \ufb01t"]})                 # the "fi" ligature: NFKC makes it "fi"
+    on = processor(bert_dir, frame, ("a",), **{"data.text.normalize_text": True})
+    assert collate(on, frame)["hf_text.input_ids"][0, 1:-1].tolist() == \
+        on.tokenizer("soft fit", add_special_tokens=False)["input_ids"]
+    off = processor(bert_dir, frame, ("a",))                       # the default: text as given
+    assert off.tokenizer.unk_token_id in collate(off, frame)["hf_text.input_ids"][0].tolist()
+
+
+def test_a_tokenizer_the_model_cannot_embed_is_refused_naming_the_key(bert_dir):
+    # the CLIP tokenizer adds start / end tokens beyond the tiny BERT's 130 embeddings
+    with pytest.raises(ConfigError, match=r"model.hf_text.tokenizer_name 'clip' has 132 tokens.*embeds only 130.*"
+                                          r"hf_auto"):
+        processor(bert_dir, FRAME, **{"model.hf_text.tokenizer_name": "clip"})
+
+
+def test_text_the_tokenizer_mostly_does_not_know_is_reported(bert_dir, caplog):
+    with caplog.at_level(logging.WARNING, logger="automodal"):
+        processor(bert_dir, pd.DataFrame({"a": ["\u65e5\u672c\u8a9e \u30c6\u30ad\u30b9\u30c8"] * 3}), ("a",))
+    assert "model.hf_text.tokenizer_name 'hf_auto'" in caplog.text and "unknown to the tokenizer" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="automodal"):
+        processor(bert_dir, FRAME)
+    assert "unknown" not in caplog.text
+
+
+def test_numbers_render_briefly_in_text():
+    values = pd.Series([0.008142180518343508, 3.0, np.nan, 1234567.5, -2.25, "a", 7])
+    assert render_column(values, False) == ["0.00814218", "3", "", "1234568", "-2.25", "a", "7"]
 
 
 def test_normalize_text_repairs_wrongly_decoded_utf8():
