@@ -20,13 +20,28 @@ WEIGHTS_FILE = "model.safetensors"
 LOG_FILE = "training_log.csv"
 
 
+def check_target(path: str):
+    """Refuse a save path whose contents are not a saved predictor: saving replaces the whole directory."""
+    if not os.path.exists(path):
+        return
+    if not os.path.isdir(path):
+        raise AutomodalError(f"Cannot save the predictor to '{path}': it is a file. Choose a directory path.")
+    entries = sorted(os.listdir(path))
+    if entries and META_FILE not in entries:
+        raise AutomodalError(f"Cannot save the predictor to '{path}': the directory holds other files "
+                             f"({', '.join(entries[:3])}{', ...' if len(entries) > 3 else ''}), which saving would "
+                             "replace. Choose a new or empty directory, such as a subdirectory of this one.")
+
+
 def save(path: str, meta: dict, config: Config, pipeline, label_processor, net, log_csv: str | None = None):
-    """Write to a fresh directory beside `path`, then swap it in, so a failure never leaves a half-written model."""
+    """Write to a fresh directory beside `path`, then swap it in, so a failure never leaves a half-written model.
+    An existing directory at `path` is replaced only when it holds a saved predictor (check_target)."""
     from safetensors.torch import save_file
 
     from .training.soup import state_to_cpu
 
     path = os.path.abspath(path)
+    check_target(path)
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".automodal-save-", dir=parent)

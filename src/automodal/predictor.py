@@ -100,7 +100,7 @@ class MultiModalPredictor:
         rows are held out (stratified for classification). `time_limit` (seconds) bounds the whole fit.
         `teacher_predictor` distils a fitted predictor into this one with the distiller.* keys.
         """
-        from . import learner
+        from . import learner, persistence
 
         if time_limit is not None and time_limit <= 0:
             raise AutomodalError(f"time_limit must be a positive number of seconds, got {time_limit}.")
@@ -110,6 +110,8 @@ class MultiModalPredictor:
         tuning = read_frame(tuning_data, "tuning_data") if tuning_data is not None else None
         if teacher_predictor is not None and not isinstance(teacher_predictor, MultiModalPredictor):
             raise AutomodalError("teacher_predictor must be a fitted MultiModalPredictor.")
+        path = save_path or self._path or os.path.join("automodal_models", time.strftime("%Y%m%d_%H%M%S"))
+        persistence.check_target(os.path.abspath(path))   # before training, not after it
         result = learner.fit(train, tuning, self._label, config, self._problem_type, self._eval_metric,
                              column_types, holdout_frac, seed, time_limit, self._verbosity, teacher_predictor)
         self._config = result.config
@@ -120,7 +122,6 @@ class MultiModalPredictor:
             "column_types": result.column_types, "dropped_columns": result.dropped_columns,
             "architecture": result.architecture, "fit_summary": result.summary, "presets": self._presets,
         }
-        path = save_path or self._path or os.path.join("automodal_models", time.strftime("%Y%m%d_%H%M%S"))
         self._path = path
         try:
             self._save_to(path, result.log_csv)

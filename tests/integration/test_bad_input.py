@@ -207,6 +207,26 @@ def test_failed_save_leaves_the_saved_model_intact(csv_fitted, parquet_fitted, t
     assert leftovers == []
 
 
+def test_a_path_holding_other_files_is_refused_before_training_and_left_alone(csv_fitted, tmp_path, train_frame):
+    saved = MultiModalPredictor.load(csv_fitted.path)          # saving moves a predictor's path: use a copy
+    folder = tmp_path / "project"
+    (folder / "images").mkdir(parents=True)
+    (folder / "notes.txt").write_text("keep me")
+    (folder / "images" / "a.png").write_bytes(b"png")
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    fresh = MultiModalPredictor(label="label", path=str(folder), verbosity=0)
+    message = _expect(AutomodalError, lambda: fresh.fit(train_frame, hyperparameters=fast()), str(folder),
+                      "images", "notes.txt", "new or empty directory")
+    assert fresh._model is None                                # refused before any training
+    _expect(AutomodalError, lambda: saved.save(str(folder)), str(folder))
+    _expect(AutomodalError, lambda: saved.save(str(folder / "notes.txt")), "is a file")
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+    assert (folder / "notes.txt").read_text() == "keep me" and "previous" not in message
+    saved.save(str(folder / "model"))                          # a new subdirectory is fine, and so is replacing it
+    saved.save(str(folder / "model"))
+    assert MultiModalPredictor.load(str(folder / "model")).class_labels == ["no", "yes"]
+
+
 # ---------------------------------------------------------------- CSV and Parquet paths
 
 @pytest.fixture(scope="module")

@@ -400,7 +400,7 @@ def test_fit_leaves_no_scratch_directory(mixed_split, tmp_path, monkeypatch):
 def test_saving_over_an_earlier_model_replaces_it(binary, tmp_path):
     predictor, test = binary
     target = tmp_path / "model"
-    target.mkdir()
+    MultiModalPredictor.load(predictor.path).save(str(target))
     (target / "stale.txt").write_text("from an earlier model")
     predictor.save(str(target))
     assert not (target / "stale.txt").exists()

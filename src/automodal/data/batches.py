@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, SequentialSampler
 
 
 def _writable(array) -> np.ndarray:
@@ -45,7 +45,9 @@ class BatchDataset(Dataset):
 class BucketBatchSampler(Sampler):
     """Shuffled batches of similar lengths: shuffle, sort within windows of 50 batches, shuffle the batches.
 
-    Padding is computed per batch, so grouping similar lengths cuts the padded tokens a model processes.
+    Padding is computed per batch, so grouping similar lengths cuts the padded tokens a model processes. With equal
+    lengths this is a plain shuffle. A last batch of one row joins the batch before it: BatchNorm cannot train on a
+    single row.
     """
 
     def __init__(self, lengths: np.ndarray, batch_size: int, seed: int = 0, window: int = 50):
@@ -54,7 +56,11 @@ class BucketBatchSampler(Sampler):
         self.seed, self.epoch = seed, 0
 
     def __len__(self):
-        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        count = (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        return count - 1 if self._lone_last_row() else count
+
+    def _lone_last_row(self) -> bool:
+        return len(self.lengths) > self.batch_size and len(self.lengths) % self.batch_size == 1
 
     def __iter__(self):
         rng = np.random.default_rng(self.seed + self.epoch)
@@ -66,6 +72,8 @@ class BucketBatchSampler(Sampler):
             chunk = order[start:start + span]
             chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
             batches.extend(chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
+        if self._lone_last_row():
+            batches[-2:] = [np.concatenate(batches[-2:])]
         for position in rng.permutation(len(batches)):
             yield batches[position].tolist()
 
@@ -74,11 +82,8 @@ def make_loader(features: dict, batch_size: int, shuffle: bool = False, num_work
                 collators=(), lengths: np.ndarray | None = None, order: np.ndarray | None = None) -> DataLoader:
     """Training loaders shuffle (by length buckets when `lengths` is given); others follow `order` or row order."""
     dataset = BatchDataset(features, collators, training=shuffle)
-    if shuffle and lengths is not None:
-        sampler = BucketBatchSampler(lengths, batch_size, seed)
-    elif shuffle:
-        sampler = BatchSampler(RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)), batch_size,
-                               drop_last=False)
+    if shuffle:
+        sampler = BucketBatchSampler(lengths if lengths is not None else np.zeros(len(dataset)), batch_size, seed)
     elif order is not None:
         sampler = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
     else:

@@ -9,9 +9,10 @@ undecodable image is always a zero image.
 
 Saving: transform objects in train_transforms / val_transforms cannot be written as JSON, so processors.json
 keeps their repr. A loaded predictor only predicts, which needs the val transforms alone: named ones are rebuilt
-from their names, and a list holding objects is pickled beside the config (val_transforms.pkl) and unpickled at
-load. Objects that cannot be pickled (a Lambda of a lambda function) are reported at save, and the loaded model
-falls back to the default val transforms (resize_shorter_side, center_crop) and says so.
+from their names, and a list holding objects is pickled beside the config (val_transforms.pkl) and read back by
+an unpickler that accepts torchvision's transform classes only. Other objects (a Lambda, another library's
+transform) are reported at save, and the loaded model falls back to the default val transforms
+(resize_shorter_side, center_crop) and says so.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 
 import numpy as np
 import pandas as pd
 
 from ..errors import AutomodalError
-from .image_transforms import DEFAULT_VAL_TRANSFORMS, ImageTransform, all_named, describe
+from .image_transforms import (DEFAULT_VAL_TRANSFORMS, ImageTransform, all_named, describe, dump_transforms,
+                               load_transforms)
 from .types import IMAGE
 
 logger = logging.getLogger(__name__)
@@ -240,15 +241,15 @@ class ImageProcessor:
         """Pickle val transforms that are objects, which JSON cannot hold."""
         if all_named(self.val_transforms):
             return
-        path = os.path.join(directory, TRANSFORMS_FILE)
         try:
-            with open(path, "wb") as f:
-                pickle.dump(self.val_transforms, f)
-        except (pickle.PicklingError, AttributeError, TypeError) as error:
-            os.remove(path)
+            data = dump_transforms(self.val_transforms)
+        except ValueError as error:
             logger.warning("model.%s.val_transforms %s cannot be saved (%s); the saved predictor will predict with %s. "
-                           "Use transform names, or transform classes defined at module level instead of lambdas.",
+                           "Use transform names or torchvision's transform classes (not Lambda).",
                            self.name, describe(self.val_transforms), error, DEFAULT_VAL_TRANSFORMS)
+            return
+        with open(os.path.join(directory, TRANSFORMS_FILE), "wb") as f:
+            f.write(data)
 
     def to_dict(self) -> dict:
         return {"kind": "image", "name": self.name, "columns": self.columns,
@@ -276,7 +277,12 @@ class ImageProcessor:
         if not all_named(val_transforms):
             if path and os.path.isfile(path):
                 with open(path, "rb") as f:
-                    val_transforms = pickle.load(f)  # written by this predictor's save; loading trusts its directory
+                    data = f.read()
+                try:
+                    val_transforms = load_transforms(data)
+                except Exception as error:   # whatever a damaged or foreign pickle raises
+                    raise AutomodalError(f"'{path}' does not hold torchvision transforms ({error}); it was not "
+                                         "written by this predictor. Refusing to load it.") from error
             else:
                 logger.warning("val_transforms %s held transform objects that could not be saved; the loaded model "
                                "predicts with %s instead.", val_transforms, DEFAULT_VAL_TRANSFORMS)

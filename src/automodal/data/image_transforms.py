@@ -7,6 +7,9 @@ another size (so a batch always stacks), then ToTensor and Normalize with the mo
 
 from __future__ import annotations
 
+import io
+import pickle
+
 from ..errors import ConfigError
 
 DEFAULT_VAL_TRANSFORMS = ["resize_shorter_side", "center_crop"]
@@ -44,6 +47,43 @@ def describe(transforms: list) -> list:
 
 def all_named(transforms: list) -> bool:
     return all(isinstance(t, str) and t in TRANSFORM_NAMES for t in transforms)
+
+
+class _TransformUnpickler(pickle.Unpickler):
+    """Unpickles torchvision transform objects and nothing else: a pickle naming any other global (a function
+    such as os.system, a class from elsewhere) is refused, so loading a saved predictor runs no foreign code."""
+
+    SAFE = {("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "slice")}
+
+    def find_class(self, module, name):
+        import inspect
+
+        import torch
+
+        if (module, name) in self.SAFE:
+            return super().find_class(module, name)
+        if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
+            return getattr(torch, name)
+        if module.split(".")[:2] == ["torchvision", "transforms"]:
+            found = super().find_class(module, name)
+            if inspect.isclass(found):
+                return found
+        raise pickle.UnpicklingError(f"'{module}.{name}' is not a torchvision transform")
+
+
+def dump_transforms(transforms: list) -> bytes:
+    """Pickled transform objects that load_transforms reads back; raises ValueError for others (a lambda, a
+    transform class of another library)."""
+    try:
+        data = pickle.dumps(transforms)
+        load_transforms(data)
+    except (pickle.PicklingError, pickle.UnpicklingError, AttributeError, TypeError) as error:
+        raise ValueError(str(error)) from error
+    return data
+
+
+def load_transforms(data: bytes) -> list:
+    return _TransformUnpickler(io.BytesIO(data)).load()
 
 
 def _interpolation(name: str):

@@ -17,7 +17,7 @@ from image_helpers import SIZE, save_tiny_checkpoint, write_image
 from automodal.config import resolve_config
 from automodal.data.image import ImageProcessor, cell_paths
 from automodal.data.image_transforms import TRANSFORM_NAMES, ImageTransform, _builders
-from automodal.errors import CheckpointNotFoundError, ConfigError
+from automodal.errors import AutomodalError, CheckpointNotFoundError, ConfigError
 from automodal.models.timm_checkpoint import resolve_checkpoint
 from automodal.models.timm_image import build_timm_image
 
@@ -235,6 +235,32 @@ def test_unpicklable_val_transforms_are_reported_at_save_and_fall_back_to_the_de
         loaded = ImageProcessor.from_dict(json.loads(json.dumps(processor.to_dict())), str(tmp_path))
     assert loaded.val_transforms == ["resize_shorter_side", "center_crop"] and "instead" in caplog.text
     assert loaded.collate(loaded.features(frame(files)), np.arange(2), False)["timm_image.images"].shape[-1] == SIZE
+
+
+def test_loading_refuses_a_pickle_that_names_anything_but_torchvision_transforms(checkpoint, files, tmp_path):
+    import pickle
+
+    keys = {"model.timm_image.val_transforms": [transforms.Grayscale(3)]}
+    processor = make_processor(checkpoint, **keys).fit(frame(files))
+    processor.save_assets(str(tmp_path))
+    state = json.loads(json.dumps(processor.to_dict()))
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, ("echo ran > " + str(tmp_path / "ran.txt"),)
+
+    (tmp_path / "val_transforms.pkl").write_bytes(pickle.dumps([Payload()]))
+    with pytest.raises(AutomodalError, match="does not hold torchvision transforms"):
+        ImageProcessor.from_dict(state, str(tmp_path))
+    assert not (tmp_path / "ran.txt").exists()
+
+
+def test_a_lambda_of_a_named_function_is_not_saved(checkpoint, files, tmp_path, caplog):
+    keys = {"model.timm_image.val_transforms": [transforms.Lambda(os.path.basename)]}
+    processor = make_processor(checkpoint, **keys).fit(frame(files))
+    with caplog.at_level(logging.WARNING, logger="automodal"):
+        processor.save_assets(str(tmp_path))
+    assert "cannot be saved" in caplog.text and not (tmp_path / "val_transforms.pkl").exists()
 
 
 # ---------------------------------------------------------------- checkpoint resolution

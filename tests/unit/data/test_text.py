@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from automodal.config import resolve_config
-from automodal.data.batches import BucketBatchSampler
+from automodal.data.batches import BucketBatchSampler, make_loader
 from automodal.data.text import TextProcessor, normalize_text, render_column
 from automodal.data.text_augment import (punctuation_insertion, random_deletion, random_swap, synonym_replacement,
                                          trivial_augment)
@@ -182,6 +182,16 @@ def test_buckets_group_similar_lengths_and_cover_every_row():
     padded_random = sum(len(b) * lengths[b].max() for b in random_batches)
     assert padded < 0.7 * padded_random
     assert list(BucketBatchSampler(lengths, 16, seed=0)) == bucketed           # reproducible per seed and epoch
+
+
+@pytest.mark.parametrize("rows,batches", [(33, [16, 17]), (32, [16, 16]), (34, [2, 16, 16]), (1, [1])])
+def test_training_batches_never_hold_a_single_row_when_others_exist(rows, batches):
+    sampler = BucketBatchSampler(np.zeros(rows), 16, seed=0)     # equal lengths: a plain shuffle
+    drawn = list(sampler)
+    assert sorted(len(b) for b in drawn) == batches and len(sampler) == len(drawn)
+    assert sorted(i for b in drawn for i in b) == list(range(rows))
+    loader = make_loader({"x": np.zeros((rows, 2), dtype=np.float32)}, 16, shuffle=True)   # tabular training
+    assert sorted(len(batch["x"]) for batch in loader) == batches
 
 
 def test_state_round_trip_uses_saved_assets(bert_dir, tmp_path):
