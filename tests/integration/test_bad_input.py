@@ -74,6 +74,13 @@ def test_empty_frame(tmp_path):
     assert not os.path.exists(tmp_path / "model")
 
 
+def test_column_names_that_are_not_strings(tmp_path):
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 3)))
+    frame["label"] = np.where(frame[0] > 0, "a", "b")
+    _expect(DataError, lambda: _new(tmp_path).fit(frame, hyperparameters=fast()), "train_data", "[0, 1, 2]",
+            "not strings")
+
+
 def test_missing_label_column(tmp_path, mixed_frame):
     predictor = MultiModalPredictor(label="target", path=str(tmp_path / "model"), verbosity=0)
     _expect(DataError, lambda: predictor.fit(mixed_frame, hyperparameters=fast()), "'target'", "x1", "color")
@@ -160,6 +167,9 @@ def test_wrong_dtype_at_predict_time(csv_fitted, test_frame):
     as_strings = test_frame.astype({"x1": str})
     np.testing.assert_allclose(csv_fitted.predict_proba(as_strings, as_pandas=False),
                                csv_fitted.predict_proba(test_frame, as_pandas=False), atol=1e-5)
+    # Timestamps where numbers were trained would be read as seconds since 1970: refused.
+    dated = test_frame.assign(x1=pd.Timestamp("2020-01-01"))
+    _expect(DataError, lambda: csv_fitted.predict(dated), "'x1'", "held numbers in training")
 
 
 def test_bad_prediction_data(csv_fitted, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from automodal import MultiModalPredictor
-from automodal.errors import CheckpointNotFoundError
+from automodal.errors import CheckpointNotFoundError, ConfigError
 from automodal.models.hf_text import HFTextBackbone, padding_mask
 from checkpoints import build_text_checkpoint
 from conftest import fast
@@ -57,6 +57,7 @@ def test_saved_text_predictor_loads_offline_without_the_original_checkpoint(text
     assert {"config.json", "tokenizer.json"} <= set(os.listdir(copy / "hf_text"))
     assert not any(name.endswith((".bin", ".pkl")) for name in os.listdir(copy / "hf_text"))
     loaded = MultiModalPredictor.load(str(copy))
+    shutil.move(copy, tmp_path / "moved")           # everything prediction needs was read at load
     np.testing.assert_array_equal(loaded.predict_proba(test).to_numpy(), predictor.predict_proba(test).to_numpy())
     # prediction sorts rows by length and must hand results back in the caller's order
     shuffled = test.sample(frac=1.0, random_state=3)
@@ -172,6 +173,17 @@ def test_missing_checkpoint_offline_names_it_and_says_how_to_provide_it(offline,
     with pytest.raises(CheckpointNotFoundError, match="no-such-org/no-such-model.*huggingface-cli download"):
         predictor.fit(reviews(50, 6)[["review", "label"]],
                       hyperparameters=fast(**{"model.hf_text.checkpoint_name": "no-such-org/no-such-model"}))
-    with pytest.raises(CheckpointNotFoundError, match="does not exist"):
+    with pytest.raises(CheckpointNotFoundError, match="does not exist") as info:
         predictor.fit(reviews(50, 6)[["review", "label"]],
                       hyperparameters=fast(**{"model.hf_text.checkpoint_name": str(tmp_path / "missing" / "dir")}))
+    assert "huggingface-cli" not in str(info.value) and "working directory" in str(info.value)
+
+
+def test_a_directory_that_is_not_a_transformers_checkpoint_is_refused_with_the_key(tmp_path, offline):
+    from image_helpers import save_tiny_checkpoint
+
+    timm_dir = save_tiny_checkpoint(tmp_path / "timm")
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "m"))
+    with pytest.raises(ConfigError, match="model.hf_text.checkpoint_name: .* is not a Hugging Face transformers"):
+        predictor.fit(reviews(50, 6)[["review", "label"]],
+                      hyperparameters=fast(**{"model.hf_text.checkpoint_name": timm_dir}))

@@ -16,7 +16,8 @@ def read_frame(data, name: str = "data") -> pd.DataFrame:
     elif isinstance(data, (str, os.PathLike)):
         path = os.fspath(data)
         if not os.path.isfile(path):
-            raise DataError(f"{name}: file '{path}' does not exist. Pass a DataFrame or the path of a CSV or Parquet file.")
+            raise DataError(f"{name}: file '{path}' does not exist. Pass a DataFrame or the path of a CSV or "
+                            "Parquet file.")
         try:
             if path.lower().endswith((".parquet", ".pq")):
                 frame = pd.read_parquet(path)
@@ -34,6 +35,11 @@ def read_frame(data, name: str = "data") -> pd.DataFrame:
         raise DataError(f"{name} is empty (0 rows). Pass a frame with at least one row.")
     if len(frame.columns) == 0:
         raise DataError(f"{name} has no columns.")
+    unnamed = [c for c in frame.columns if not isinstance(c, str)]
+    if unnamed:
+        raise DataError(f"{name} has column names that are not strings ({unnamed[:5]}), e.g. a frame built from an "
+                        "array; a saved predictor stores names as text. Name the columns, e.g. "
+                        "frame.columns = [f'col{i}' for i in range(frame.shape[1])].")
     duplicated = frame.columns[frame.columns.duplicated()].tolist()
     if duplicated:
         raise DataError(f"{name} has duplicated column names {duplicated}; rename them so each is unique.")

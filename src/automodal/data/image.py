@@ -37,11 +37,14 @@ TRANSFORMS_FILE = "val_transforms.pkl"   # val transforms that are objects, not 
 
 
 def cell_paths(value) -> list:
-    """The paths in one cell; a missing or empty cell is one missing image (None)."""
+    """The paths in one cell; a missing or empty cell is one missing image (None). A cell naming an existing file
+    is one path, even when the file's name holds the separator."""
     if isinstance(value, (list, tuple, np.ndarray)):
         paths = [str(v).strip() for v in value if isinstance(v, str) and v.strip()]
     elif value is None or (not isinstance(value, str) and pd.isna(value)):
         paths = []
+    elif SEPARATOR in str(value) and os.path.isfile(str(value).strip()):
+        paths = [str(value).strip()]
     else:
         paths = [p.strip() for p in str(value).split(SEPARATOR) if p.strip()]
     return paths or [None]
@@ -65,6 +68,22 @@ def readable(path, decode: bool = False) -> bool:
         return False
 
 
+def as_rgb(image):
+    """RGB for any PIL mode. 16- and 32-bit grey images ("I;16", "I", "F") are scaled to 0-255 first: PIL's own
+    conversion clips them at 255, which turns most 16-bit images white."""
+    from PIL import Image
+
+    if image.mode.startswith("I") or image.mode == "F":
+        pixels = np.asarray(image, dtype=np.float64)
+        brightest = pixels.max(initial=0.0)
+        if image.mode == "F":
+            top = 1.0 if brightest <= 1.0 else 255.0              # floats in [0, 1], else already 0-255
+        else:
+            top = 65535.0 if image.mode.startswith("I;16") or brightest > 255 else 255.0
+        image = Image.fromarray(np.clip(pixels * (255.0 / top), 0, 255).astype(np.uint8), "L")
+    return image.convert("RGB")
+
+
 def load_image(path, warned: set | None = None):
     """The image as RGB, or None when it cannot be decoded (a zero image takes its place). Paths in `warned`
     were reported already; a failing one is added, so each is reported once."""
@@ -74,7 +93,7 @@ def load_image(path, warned: set | None = None):
 
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
+            return as_rgb(image)
     except Exception:  # a file can pass verify() and still fail to decode (e.g. truncated data)
         if warned is None or path not in warned:
             logger.warning("Cannot decode image '%s'; a zero image is used instead.", path)

@@ -28,12 +28,19 @@ def _parses_as_numbers(values: pd.Series) -> bool:
     return pd.to_numeric(values, errors="coerce").notna().all()
 
 
-def _looks_like_image_paths(values: pd.Series) -> bool:
-    sample = values.astype(str).head(50)
-    first_paths = sample.str.split(";").str[0].str.strip()
+def _image_path_kind(values: pd.Series) -> str | None:
+    """"found" when the cells name image files that exist, "not found" when they name image files that mostly do
+    not exist, else None."""
+    from .image import cell_paths
+
+    first_paths = pd.Series([cell_paths(v)[0] or "" for v in values.head(50)], dtype=object)
     if not first_paths.str.lower().str.endswith(IMAGE_SUFFIXES).mean() >= 0.9:
-        return False
-    return np.mean([os.path.exists(p) for p in first_paths.head(10)]) >= 0.5
+        return None
+    return "found" if np.mean([os.path.exists(p) for p in first_paths.head(10)]) >= 0.5 else "not found"
+
+
+def _holds_lists(values: pd.Series) -> bool:
+    return values.dtype == object and values.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any()
 
 
 def infer_column_type(series: pd.Series) -> tuple[str, str | None]:
@@ -41,6 +48,12 @@ def infer_column_type(series: pd.Series) -> tuple[str, str | None]:
     values = series.dropna()
     if len(values) == 0:
         raise DataError(f"Column '{series.name}' has no values (all NaN). Drop it, or fill it before fitting.")
+    if _holds_lists(values):
+        if _image_path_kind(values) == "found":
+            return IMAGE, None
+        raise DataError(f"Column '{series.name}' holds lists (e.g. {values.iloc[0]!r}). Lists are read as several "
+                        "image paths per row, and these are not paths of existing image files. Join other values "
+                        f"into a string, or fix the paths (column_types={{'{series.name}': 'image_path'}}).")
     n_unique = values.nunique()
     if n_unique == 1:
         return IGNORE, "constant"
@@ -58,8 +71,18 @@ def infer_column_type(series: pd.Series) -> tuple[str, str | None]:
     strings = values.astype(str)
     if _parses_as_numbers(strings):
         return NUMERICAL, None
-    if _looks_like_image_paths(strings):
+    image_paths = _image_path_kind(values)
+    if image_paths == "found":
         return IMAGE, None
+    if image_paths == "not found":
+        from .image import cell_paths
+
+        example = next(p for p in (cell_paths(v)[0] or "" for v in values.head(10)) if not os.path.exists(p))
+        logger.warning("Column '%s' names image files, but most do not exist (e.g. '%s'; relative paths are read from "
+                       "the working directory '%s'). The column is dropped: fix the paths, or pass column_types="
+                       "{'%s': 'image_path'} to train with the images that exist.", series.name, example,
+                       os.getcwd(), series.name)
+        return IGNORE, "image files not found"
     if looks_like_dates(strings):
         return NUMERICAL, None     # seconds since 1970, see data.dates
     # Word counts settle quickly; a sample keeps inference cheap on large frames.

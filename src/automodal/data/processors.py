@@ -34,9 +34,13 @@ def _holds_date_strings(series: pd.Series) -> bool:
 
 
 def _numeric_column(frame: pd.DataFrame, column: str, day_first: bool | None = None) -> np.ndarray:
-    """The column as float64: numbers as they are, timestamps and date strings (day_first not None) as seconds."""
+    """The column as float64: numbers as they are, timestamps and date strings as seconds. day_first is None for a
+    column that held numbers at fit, else the date strings' order."""
     series = frame[column]
     if pd.api.types.is_datetime64_any_dtype(series):
+        if day_first is None:
+            raise DataError(f"Column '{column}' held numbers in training but holds dates ({series.dtype}) now; "
+                            "pass the numbers it was trained on.")
         return dates.seconds(series)
     if pd.api.types.is_bool_dtype(series):
         return series.to_numpy(dtype=np.float64)
@@ -74,7 +78,7 @@ class NumericalProcessor:
         self.with_mean, self.with_std = with_mean, with_std
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
-        # per column: None for numbers, else whether its date strings put the day first
+        # per column: None for numbers, else (timestamps, date strings) whether date strings put the day first
         self.day_first = list(day_first) if day_first is not None else [None] * len(self.columns)
 
     def _matrix(self, frame):
@@ -89,7 +93,8 @@ class NumericalProcessor:
         return np.column_stack([_numeric_column(frame, c, d) for c, d in zip(self.columns, self.day_first)])
 
     def fit(self, frame: pd.DataFrame) -> "NumericalProcessor":
-        self.day_first = [dates.day_first(frame[c]) if _holds_date_strings(frame[c]) else None
+        self.day_first = [False if pd.api.types.is_datetime64_any_dtype(frame[c])
+                          else dates.day_first(frame[c]) if _holds_date_strings(frame[c]) else None
                           for c in self.columns]
         values = self._matrix(frame)
         mean = np.nanmean(values, axis=0)

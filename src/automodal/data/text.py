@@ -102,11 +102,18 @@ class TextProcessor:
 
         key = f"{group}.checkpoint_name"
         self.checkpoint_dir = checkpoint_dir or resolve_hf_checkpoint(self.checkpoint_name, key)
+        try:
+            model_config = AutoConfig.from_pretrained(self.checkpoint_dir)
+            self._tokenizer = load_tokenizer(self.checkpoint_dir, self.tokenizer_name)
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"{key}: '{self.checkpoint_dir}' is not a Hugging Face transformers checkpoint with a "
+                              f"{self.tokenizer_name} tokenizer ({error}). Point {key} at a directory holding "
+                              "config.json, the weights and the tokenizer files, as save_pretrained() writes "
+                              "them.") from error
         if len(self.tokenizer) <= len(self.tokenizer.all_special_ids):
             raise ConfigError(f"{key}: '{self.checkpoint_dir}' has no tokenizer vocabulary (only special tokens "
                               "were found). Save the tokenizer beside the model (tokenizer.save_pretrained(DIR)), "
                               "or copy its files (tokenizer.json, or vocab.txt / vocab.json and merges.txt) there.")
-        model_config = AutoConfig.from_pretrained(self.checkpoint_dir)
         model_config = getattr(model_config, "text_config", None) or model_config   # image-text models (CLIP)
         self._check_vocabulary(frame, model_config, group)
         limits = [getattr(model_config, "max_position_embeddings", None), self.tokenizer.model_max_length]
@@ -159,6 +166,8 @@ class TextProcessor:
         processor = cls(state["name"], state=state)
         processor.checkpoint_dir = directory     # tokenizer and model config saved beside the predictor
         processor.pretrained = False             # weights come from the predictor's model.safetensors
+        # read now: the directory may be moved or saved over before the first prediction
+        processor._tokenizer = load_tokenizer(directory, processor.tokenizer_name)
         return processor
 
     # ------------------------------------------------------------------ features

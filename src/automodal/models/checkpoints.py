@@ -28,7 +28,10 @@ def resolve_hf_checkpoint(name: str, key: str) -> str:
         return local
     looks_like_path = name.startswith(("/", "./", "../", "~")) or name.count("/") > 1
     if looks_like_path:
-        raise CheckpointNotFoundError(f"{key}: directory '{name}' does not exist. {_how_to_provide(name, key)}")
+        raise CheckpointNotFoundError(f"{key}: directory '{name}' does not exist (relative paths are read from the "
+                                      f"working directory '{os.getcwd()}'). Set {key} to a directory holding the "
+                                      "model's config.json, weights and tokenizer files (as save_pretrained() writes "
+                                      "them), or to a Hugging Face checkpoint name.")
     from huggingface_hub import snapshot_download
 
     try:

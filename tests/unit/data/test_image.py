@@ -129,6 +129,21 @@ def test_truncated_images_pass_the_header_check_but_training_treats_them_as_miss
     assert images[1, 0].abs().sum() == 0 and images[2, 0].abs().sum() > 0
 
 
+@pytest.mark.parametrize("pixels,suffix", [
+    (np.full((8, 8), 32896, dtype=np.uint16), "png"),           # 16-bit grey PNG ("I;16")
+    (np.full((8, 8), 32896, dtype=np.int32), "tif"),            # 32-bit integer grey ("I") holding 16-bit values
+    (np.full((8, 8), 128 / 255, dtype=np.float32), "tif"),      # float grey ("F") in [0, 1]
+    (np.full((8, 8), 128, dtype=np.uint8), "png"),              # 8-bit grey ("L")
+])
+def test_grey_images_of_every_depth_decode_to_the_same_mid_grey(pixels, suffix, tmp_path):
+    from automodal.data.image import load_image
+
+    path = tmp_path / f"grey.{suffix}"
+    Image.fromarray(pixels).save(path)
+    decoded = np.asarray(load_image(str(path)))
+    assert decoded.shape == (8, 8, 3) and np.all(np.abs(decoded.astype(int) - 128) <= 1)
+
+
 def test_collate_normalises_with_the_model_mean_and_std(checkpoint, tmp_path):
     path = tmp_path / "white.png"
     Image.new("RGB", (50, 40), (255, 255, 255)).save(path)

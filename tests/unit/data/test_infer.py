@@ -81,6 +81,26 @@ def test_all_nan_column_raises_naming_it():
         infer_column_types(pd.DataFrame({"x": [1.0, 2.0, 3.0], "empty": [None] * 3, "y": [0, 1, 0]}), "y")
 
 
+def test_image_path_columns_lists_separators_and_files_not_found(tmp_path, caplog):
+    import logging
+
+    folder = tmp_path / "img;set"                               # the separator inside a real path
+    folder.mkdir()
+    paths = [str(folder / f"{i}.png") for i in range(30)]
+    for path in paths:
+        open(path, "wb").close()
+    assert infer_column_type(pd.Series(paths, name="photo"))[0] == "image_path"
+    lists = pd.Series([[p, paths[0]] for p in paths], name="photos")
+    assert infer_column_type(lists)[0] == "image_path"
+    with pytest.raises(DataError, match="'tags' holds lists"):
+        infer_column_type(pd.Series([["a", "b"], ["c"]] * 15, name="tags"))
+    gone = pd.Series([f"relative/dir/{i}.jpg" for i in range(30)], name="image")
+    with caplog.at_level(logging.WARNING, logger="automodal"):
+        assert infer_column_type(gone) == ("null", "image files not found")
+    assert "'image' names image files" in caplog.text and "relative/dir/0.jpg" in caplog.text
+    assert "working directory" in caplog.text
+
+
 def test_column_types_override(frame):
     overrides = {"count": "categorical", "color": "null", "price": "Numerical", "flag": "drop",
                  "row_id": "numerical", "review": "categorical"}
