@@ -1,4 +1,5 @@
-"""Date and time strings ("2015-02-24 11:35:52 -0800", "24/02/2015") as numbers: seconds since 1970 (UTC).
+"""Date and time strings ("2015-02-24 11:35:52 -0800", "24/02/2015") as numbers: seconds since 1970 (UTC) and the
+calendar parts a trend in seconds cannot show (month, day of month, day of week, hour of day; in UTC).
 
 A string column is read as dates when nearly every value names a four-digit year and parses as a date, so that
 ranges ("10-12") and sizes stay categories. Whether "03/04/2015" is the 3rd of April or the 4th of March is decided
@@ -44,6 +45,21 @@ def seconds(timestamps: pd.Series) -> np.ndarray:
     result = nanoseconds.astype(np.int64).astype(np.float64) / 1e9
     result[np.isnat(nanoseconds)] = np.nan
     return result
+
+
+CALENDAR = ("month", "day", "weekday", "hour")
+WIDTH = 1 + len(CALENDAR)     # numbers per date column
+
+
+def features(timestamps: pd.Series) -> np.ndarray:
+    """(n, WIDTH) float64: seconds since 1970, month (1-12), day of month, day of week (Monday 0) and hour of day
+    with minutes as a fraction, all in UTC; NaN where a timestamp is missing."""
+    if timestamps.dt.tz is not None:
+        timestamps = timestamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    parts = timestamps.dt
+    hour = parts.hour + parts.minute / 60
+    return np.column_stack([seconds(timestamps)] + [
+        np.asarray(v, dtype=np.float64) for v in (parts.month, parts.day, parts.weekday, hour)])
 
 
 def looks_like_dates(strings: pd.Series) -> bool:

@@ -33,17 +33,17 @@ def _holds_date_strings(series: pd.Series) -> bool:
         and dates.looks_like_dates(strings)
 
 
-def _numeric_column(frame: pd.DataFrame, column: str, day_first: bool | None = None) -> np.ndarray:
-    """The column as float64: numbers as they are, timestamps and date strings as seconds. day_first is None for a
-    column that held numbers at fit, else the date strings' order."""
+def _numeric_block(frame: pd.DataFrame, column: str, day_first: bool | None = None) -> np.ndarray:
+    """The column as float64 of shape (n, 1) for numbers, (n, dates.WIDTH) for timestamps and date strings (seconds
+    and calendar parts). day_first is None for a column that held numbers at fit, else the date strings' order."""
     series = frame[column]
     if pd.api.types.is_datetime64_any_dtype(series):
         if day_first is None:
             raise DataError(f"Column '{column}' held numbers in training but holds dates ({series.dtype}) now; "
                             "pass the numbers it was trained on.")
-        return dates.seconds(series)
+        return dates.features(series)
     if pd.api.types.is_bool_dtype(series):
-        return series.to_numpy(dtype=np.float64)
+        return series.to_numpy(dtype=np.float64)[:, None]
     if day_first is not None:
         parsed = dates.parse(series, day_first)
         bad = parsed.isna() & series.notna()
@@ -51,7 +51,7 @@ def _numeric_column(frame: pd.DataFrame, column: str, day_first: bool | None = N
             logger.warning("Column '%s' holds dates; %d value(s) are not dates (e.g. %r) and count as missing. Pass "
                            "column_types={'%s': 'categorical'} (or 'text') if the column is not a date.",
                            column, int(bad.sum()), series[bad].iloc[0], column)
-        return dates.seconds(parsed)
+        return dates.features(parsed)
     numbers = pd.to_numeric(series, errors="coerce")
     bad = numbers.isna() & series.notna()
     if bad.any():
@@ -59,7 +59,7 @@ def _numeric_column(frame: pd.DataFrame, column: str, day_first: bool | None = N
         raise DataError(f"Numerical column '{column}' holds a value that is not a number: {example!r} "
                         f"({int(bad.sum())} such rows). Clean the column, or pass column_types={{'{column}': "
                         "'categorical'} (or 'text') when it is not numerical.")
-    return numbers.to_numpy(dtype=np.float64)
+    return numbers.to_numpy(dtype=np.float64)[:, None]
 
 
 def require_columns(frame: pd.DataFrame, columns, what: str = "data"):
@@ -70,8 +70,8 @@ def require_columns(frame: pd.DataFrame, columns, what: str = "data"):
 
 
 class NumericalProcessor:
-    """Standardise numbers column-wise; missing values become the training mean. Timestamps and date strings
-    count as seconds since 1970 (data.dates)."""
+    """Standardise numbers column-wise; missing values become the training mean. A column of timestamps or date
+    strings gives several numbers: seconds since 1970 and calendar parts (data.dates)."""
 
     def __init__(self, columns, with_mean=True, with_std=True, mean=None, scale=None, day_first=None):
         self.columns = list(columns)
@@ -84,13 +84,13 @@ class NumericalProcessor:
     def _matrix(self, frame):
         if not self.columns:
             return np.zeros((len(frame), 0))
-        try:  # one conversion for the whole block when every column is already numeric
+        try:  # one conversion for the whole block when every column is already numeric (and none was dates)
             block = frame[self.columns]
-            if all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
+            if all(d is None for d in self.day_first) and all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
                 return block.to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError):
             pass
-        return np.column_stack([_numeric_column(frame, c, d) for c, d in zip(self.columns, self.day_first)])
+        return np.hstack([_numeric_block(frame, c, d) for c, d in zip(self.columns, self.day_first)])
 
     def fit(self, frame: pd.DataFrame) -> "NumericalProcessor":
         self.day_first = [False if pd.api.types.is_datetime64_any_dtype(frame[c])
@@ -111,7 +111,7 @@ class NumericalProcessor:
         return (values / self.scale).astype(np.float32)
 
     def model_inputs(self) -> dict:
-        return {"num_numerical": len(self.columns)}
+        return {"num_numerical": sum(1 if d is None else dates.WIDTH for d in self.day_first)}
 
     def features(self, frame: pd.DataFrame) -> dict:
         return {NUMERICAL: self.transform(frame)}

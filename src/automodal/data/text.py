@@ -127,20 +127,24 @@ class TextProcessor:
         return self
 
     def _check_vocabulary(self, frame: pd.DataFrame, model_config, group: str):
-        """Refuse a tokenizer whose ids the model cannot embed; warn when it knows few of the training words
+        """Refuse a tokenizer that gives ids the model cannot embed; warn when it knows few of the training words
         (both signs of a tokenizer_name that does not match the checkpoint)."""
         names = f"{group}.tokenizer_name '{self.tokenizer_name}'"
+        tokenizer = self.tokenizer
+        sample = frame[self.columns].head(UNKNOWN_SAMPLE)
+        tokens = np.asarray([t for c in self.columns for row in self._tokenize(render_column(sample[c], self.normalize))
+                             for t in row], dtype=np.int64)
+        specials = [tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
+                    tokenizer.pad_token_id]
+        highest = max([int(tokens.max(initial=0))] + [i for i in specials if i is not None])
         embeddable = getattr(model_config, "vocab_size", None)
-        if embeddable and len(self.tokenizer) > embeddable:
-            raise ConfigError(f"{names} has {len(self.tokenizer)} tokens, but the model of {group}.checkpoint_name "
+        if embeddable and highest >= embeddable:
+            raise ConfigError(f"{names} gives token id {highest}, but the model of {group}.checkpoint_name "
                               f"('{self.checkpoint_dir}', {getattr(model_config, 'model_type', 'unknown')}) embeds "
-                              f"only {embeddable}: the tokenizer does not belong to this model. Set "
+                              f"only {embeddable} ids: the tokenizer does not belong to this model. Set "
                               f"{group}.tokenizer_name to 'hf_auto' to use the checkpoint's own tokenizer.")
-        unknown = self.tokenizer.unk_token_id
-        sample = frame[self.columns].head(UNKNOWN_SAMPLE) if unknown is not None else frame.iloc[:0]
-        tokens = [t for c in self.columns for row in self._tokenize(render_column(sample[c], self.normalize))
-                  for t in row]
-        share = np.mean(np.asarray(tokens) == unknown) if tokens else 0.0
+        share = float(np.mean(tokens == tokenizer.unk_token_id)) if len(tokens) and tokenizer.unk_token_id is not None \
+            else 0.0
         if share > MAX_UNKNOWN_SHARE:
             logger.warning("%s: %.0f%% of the training text's tokens are unknown to the tokenizer of '%s'. Check that "
                            "the tokenizer matches the checkpoint ('hf_auto' uses its own).", names, 100 * share,

@@ -1,4 +1,5 @@
-"""Date strings and timestamps: recognised as dates, read as seconds since 1970, day-first decided per column."""
+"""Date strings and timestamps: recognised as dates, read as seconds since 1970 plus calendar parts, day-first
+decided per column."""
 
 import json
 
@@ -7,6 +8,7 @@ import pandas as pd
 import pytest
 
 from automodal import MultiModalPredictor
+from automodal.data import dates
 from automodal.data.infer import infer_column_type
 from automodal.data.processors import NumericalProcessor
 
@@ -42,7 +44,8 @@ def test_day_first_is_decided_at_fit_and_kept_by_the_saved_processor():
     assert processor.day_first == [True, False]
     restored = NumericalProcessor.from_dict(json.loads(json.dumps(processor.to_dict())))
     ambiguous = pd.DataFrame({"d": ["03/04/2015"], "m": ["03/04/2015"]})
-    april_3, march_4 = restored.transform(ambiguous)[0].astype(np.float64) * restored.scale + restored.mean
+    values = restored.transform(ambiguous)[0].astype(np.float64) * restored.scale + restored.mean
+    april_3, march_4 = values[0], values[dates.WIDTH]            # each date column: seconds first, then calendar
     assert april_3 == pytest.approx(pd.Timestamp("2015-04-03", tz="UTC").timestamp(), abs=10)
     assert march_4 == pytest.approx(pd.Timestamp("2015-03-04", tz="UTC").timestamp(), abs=10)
 
@@ -73,7 +76,34 @@ def test_missing_timestamps_count_as_missing():
     assert values[1] == pytest.approx((values[0] + values[2]) / 2)   # NaT is imputed, not read as year -292
 
 
-def test_a_model_learns_from_a_date_string_column():
+def test_a_date_gives_seconds_and_its_calendar_parts():
+    frame = pd.DataFrame({"t": ["2015-02-24 11:35:52 -0800", None, "2016-01-03 06:30"], "x": [1.0, 2.0, 3.0]})
+    processor = NumericalProcessor(["t", "x"], with_mean=False, with_std=False).fit(frame)
+    assert processor.model_inputs() == {"num_numerical": dates.WIDTH + 1}
+    values = processor.transform(frame).astype(np.float64)
+    # 2015-02-24 19:35:52 UTC, a Tuesday; 2016-01-03 06:30 (naive: UTC), a Sunday
+    assert values[0, 1:5].tolist() == pytest.approx([2, 24, 1, 19 + 35 / 60])
+    assert values[2, 1:5].tolist() == pytest.approx([1, 3, 6, 6.5])
+    assert values[1, 1:5].tolist() == pytest.approx(((values[0] + values[2]) / 2)[1:5].tolist())   # imputed
+    assert values[:, 5].tolist() == [1.0, 2.0, 3.0]
+    # a date column that arrives as all-missing floats (one row, no date) still gives its five numbers
+    one = processor.transform(pd.DataFrame({"t": [np.nan], "x": [1.0]}))
+    assert one.shape == (1, dates.WIDTH + 1)
+
+
+def test_a_model_learns_the_weekday_of_a_date(tmp_path):
+    rng = np.random.default_rng(1)
+    days = pd.Timestamp("2015-01-01") + pd.to_timedelta(rng.integers(0, 700, size=400), unit="D")
+    frame = pd.DataFrame({"created": days.strftime("%Y-%m-%d"), "noise": rng.normal(size=400),
+                          "label": np.where(days.weekday >= 5, "weekend", "weekday")})
+    train, test = frame.iloc[:300], frame.iloc[300:]
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "m"), verbosity=0).fit(
+        train, hyperparameters={"optimization.learning_rate": 3e-3, "optimization.max_epochs": 15,
+                                "env.per_gpu_batch_size": 32, "env.batch_size": 32})
+    assert predictor.evaluate(test, metrics=["accuracy"])["accuracy"] > 0.9     # weekends are 2 in 7: 0.71
+
+
+def test_a_model_learns_from_a_date_string_column(tmp_path):
     rng = np.random.default_rng(0)
     days = rng.integers(0, 365, size=300)
     frame = pd.DataFrame({
@@ -83,7 +113,7 @@ def test_a_model_learns_from_a_date_string_column():
         "label": np.where(days > 180, "late", "early"),
     })
     train, test = frame.iloc[:240], frame.iloc[240:]
-    predictor = MultiModalPredictor(label="label", verbosity=0).fit(train, hyperparameters={
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "m"), verbosity=0).fit(train, hyperparameters={
         "optimization.learning_rate": 3e-3, "optimization.max_epochs": 15, "env.per_gpu_batch_size": 32,
         "env.batch_size": 32})
     assert predictor.column_types["created"] == "numerical"
