@@ -20,17 +20,33 @@ WEIGHTS_FILE = "model.safetensors"
 LOG_FILE = "training_log.csv"
 
 
+def _saved_names(path: str) -> set:
+    """What saving wrote to `path`: its files and a directory per processor (empty when no predictor is there)."""
+    try:
+        with open(os.path.join(path, PROCESSORS_FILE), encoding="utf-8") as f:
+            processors = json.load(f)["features"]["processors"]
+        return {CONFIG_FILE, META_FILE, PROCESSORS_FILE, WEIGHTS_FILE, LOG_FILE} | set(processors)
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
 def check_target(path: str):
-    """Refuse a save path whose contents are not a saved predictor: saving replaces the whole directory."""
+    """Refuse a save path holding anything saving did not write there: saving replaces the whole directory."""
+    path = os.path.realpath(path)
+    working = os.path.realpath(os.getcwd())
+    if working == path or working.startswith(path + os.sep):
+        raise AutomodalError(f"Cannot save the predictor to '{path}': it is (or holds) the working directory, which "
+                             "saving would replace. Choose a new directory, such as a subdirectory of this one.")
     if not os.path.exists(path):
         return
     if not os.path.isdir(path):
         raise AutomodalError(f"Cannot save the predictor to '{path}': it is a file. Choose a directory path.")
-    entries = sorted(os.listdir(path))
-    if entries and META_FILE not in entries:
-        raise AutomodalError(f"Cannot save the predictor to '{path}': the directory holds other files "
-                             f"({', '.join(entries[:3])}{', ...' if len(entries) > 3 else ''}), which saving would "
-                             "replace. Choose a new or empty directory, such as a subdirectory of this one.")
+    foreign = sorted(set(os.listdir(path)) - _saved_names(path))
+    if foreign:
+        raise AutomodalError(f"Cannot save the predictor to '{path}': the directory holds files that are not part of "
+                             f"a saved predictor ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}), "
+                             "which saving would replace. Choose a new or empty directory, such as a subdirectory "
+                             "of this one, or move those files.")
 
 
 def save(path: str, meta: dict, config: Config, pipeline, label_processor, net, log_csv: str | None = None):
@@ -40,7 +56,7 @@ def save(path: str, meta: dict, config: Config, pipeline, label_processor, net, 
 
     from .training.soup import state_to_cpu
 
-    path = os.path.abspath(path)
+    path = os.path.realpath(path)      # a symlink to a predictor: replace the directory it points to
     check_target(path)
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)

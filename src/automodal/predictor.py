@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Config, resolve_config
-from .data.frames import read_frame
+from .data.frames import read_frame, require_string_names
 from .data.types import BINARY, CLASSIFICATION, REGRESSION
 from .errors import AutomodalError, NotFittedError
 
@@ -108,10 +108,14 @@ class MultiModalPredictor:
             else self._config
         train = read_frame(train_data, "train_data")
         tuning = read_frame(tuning_data, "tuning_data") if tuning_data is not None else None
+        for frame, what in ((train, "train_data"), (tuning, "tuning_data")):
+            if frame is not None:
+                require_string_names(frame, what)
         if teacher_predictor is not None and not isinstance(teacher_predictor, MultiModalPredictor):
             raise AutomodalError("teacher_predictor must be a fitted MultiModalPredictor.")
-        path = save_path or self._path or os.path.join("automodal_models", time.strftime("%Y%m%d_%H%M%S"))
-        persistence.check_target(os.path.abspath(path))   # before training, not after it
+        path = os.path.abspath(save_path or self._path
+                               or os.path.join("automodal_models", time.strftime("%Y%m%d_%H%M%S")))
+        persistence.check_target(path)   # before training, not after it
         result = learner.fit(train, tuning, self._label, config, self._problem_type, self._eval_metric,
                              column_types, holdout_frac, seed, time_limit, self._verbosity, teacher_predictor)
         self._config = result.config
@@ -226,7 +230,7 @@ class MultiModalPredictor:
 
         # The training log lives in the directory fit() saved to (or the predictor was loaded from).
         self._save_to(path, os.path.join(self._path, LOG_FILE) if self._path else None)
-        self._path = path
+        self._path = os.path.abspath(path)
         return self
 
     @classmethod

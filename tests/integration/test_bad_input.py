@@ -81,6 +81,11 @@ def test_column_names_that_are_not_strings(tmp_path):
             "not strings")
 
 
+def test_an_unused_column_with_a_number_for_a_name_is_ignored_at_predict(csv_fitted, test_frame):
+    extra = pd.concat([test_frame, pd.Series(range(len(test_frame)), index=test_frame.index)], axis=1)
+    assert list(csv_fitted.predict(extra)) == list(csv_fitted.predict(test_frame))
+
+
 def test_missing_label_column(tmp_path, mixed_frame):
     predictor = MultiModalPredictor(label="target", path=str(tmp_path / "model"), verbosity=0)
     _expect(DataError, lambda: predictor.fit(mixed_frame, hyperparameters=fast()), "'target'", "x1", "color")

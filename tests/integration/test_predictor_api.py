@@ -397,12 +397,24 @@ def test_fit_leaves_no_scratch_directory(mixed_split, tmp_path, monkeypatch):
     assert os.path.exists(os.path.join(predictor.path, "training_log.csv"))
 
 
-def test_saving_over_an_earlier_model_replaces_it(binary, tmp_path):
+def test_saving_over_an_earlier_model_replaces_it_but_not_files_saving_did_not_write(binary, tmp_path, monkeypatch):
     predictor, test = binary
     target = tmp_path / "model"
-    MultiModalPredictor.load(predictor.path).save(str(target))
-    (target / "stale.txt").write_text("from an earlier model")
-    predictor.save(str(target))
-    assert not (target / "stale.txt").exists()
+    copy = MultiModalPredictor.load(predictor.path)          # saving moves a predictor's path: use a copy
+    copy.save(str(target))
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(AutomodalError, match="notes.txt"):
+        copy.save(str(target))
+    assert (target / "notes.txt").read_text() == "mine"
+    (target / "notes.txt").unlink()
+    copy.save(str(target))
     loaded = MultiModalPredictor.load(str(target))
     assert np.array_equal(loaded.predict_proba(test).to_numpy(), predictor.predict_proba(test).to_numpy())
+    link = tmp_path / "link"                                 # a link to a predictor: its target is replaced
+    link.symlink_to(target)
+    copy.save(str(link))
+    assert link.is_symlink() and not os.path.exists(str(link) + ".previous")
+    assert MultiModalPredictor.load(str(link)).class_labels == predictor.class_labels
+    monkeypatch.chdir(target)
+    with pytest.raises(AutomodalError, match="working directory"):
+        copy.save(".")

@@ -57,8 +57,11 @@ def test_saved_text_predictor_loads_offline_without_the_original_checkpoint(text
     assert {"config.json", "tokenizer.json"} <= set(os.listdir(copy / "hf_text"))
     assert not any(name.endswith((".bin", ".pkl")) for name in os.listdir(copy / "hf_text"))
     loaded = MultiModalPredictor.load(str(copy))
-    shutil.move(copy, tmp_path / "moved")           # everything prediction needs was read at load
+    shutil.move(copy, tmp_path / "moved")           # everything prediction and saving need was read at load
     np.testing.assert_array_equal(loaded.predict_proba(test).to_numpy(), predictor.predict_proba(test).to_numpy())
+    loaded.save(str(tmp_path / "resaved"))
+    np.testing.assert_array_equal(MultiModalPredictor.load(str(tmp_path / "resaved")).predict_proba(test).to_numpy(),
+                                  predictor.predict_proba(test).to_numpy())
     # prediction sorts rows by length and must hand results back in the caller's order
     shuffled = test.sample(frac=1.0, random_state=3)
     np.testing.assert_allclose(loaded.predict_proba(shuffled).loc[test.index].to_numpy(),

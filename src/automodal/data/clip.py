@@ -65,6 +65,7 @@ class ClipProcessor:
         self.checkpoint_name = settings["checkpoint_name"]
         self.checkpoint_dir = None
         self.pretrained = True
+        self._config = None           # the CLIP config, held for save_assets
         texts = {c: t for c, t in column_types.items() if t == TEXT}
         images = {c: t for c, t in column_types.items() if t == IMAGE}
         text_settings = dict(checkpoint_name=self.checkpoint_name, tokenizer_name="clip",
@@ -83,11 +84,11 @@ class ClipProcessor:
 
         key = f"model.{self.name}.checkpoint_name"
         self.checkpoint_dir = resolve_hf_checkpoint(self.checkpoint_name, key)
-        config = load_clip_config(self.checkpoint_dir, key)
+        self._config = load_clip_config(self.checkpoint_dir, key)
         if self.text is not None:
             self.text.fit(frame, self.checkpoint_dir, f"model.{self.name}")
         if self.image is not None:
-            self.image.fit(frame, clip_data_config(self.checkpoint_dir, config.vision_config))
+            self.image.fit(frame, clip_data_config(self.checkpoint_dir, self._config.vision_config))
         return self
 
     def features(self, frame: pd.DataFrame) -> dict:
@@ -115,7 +116,7 @@ class ClipProcessor:
     def save_assets(self, directory: str):
         """The CLIP config and tokenizer, so loading builds the towers without the original checkpoint."""
         os.makedirs(directory, exist_ok=True)
-        load_clip_config(self.checkpoint_dir, f"model.{self.name}.checkpoint_name").save_pretrained(directory)
+        self._config.save_pretrained(directory)
         if self.text is not None:
             self.text.tokenizer.save_pretrained(directory)
         if self.image is not None:
@@ -132,6 +133,7 @@ class ClipProcessor:
         processor.name, processor.checkpoint_name = state["name"], state["checkpoint_name"]
         processor.checkpoint_dir = directory     # config and tokenizer saved beside the predictor
         processor.pretrained = False             # weights come from the predictor's model.safetensors
+        processor._config = load_clip_config(directory, f"saved predictor part '{directory}'")
         processor.text = TextProcessor.from_dict(state["text"], directory) if state["text"] else None
         processor.image = ImageProcessor.restore(state["image"], directory=directory) if state["image"] else None
         return processor

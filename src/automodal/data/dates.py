@@ -37,11 +37,14 @@ def parse(values: pd.Series, day_first: bool) -> pd.Series:
     return parsed
 
 
+def _utc_nanoseconds(timestamps: pd.Series) -> np.ndarray:
+    """datetime64[ns] in UTC (aware timestamps are converted, naive ones count as UTC)."""
+    return timestamps.to_numpy(dtype="datetime64[ns]")
+
+
 def seconds(timestamps: pd.Series) -> np.ndarray:
     """Seconds since 1970-01-01 UTC as float64 (naive timestamps count as UTC); NaN where one is missing."""
-    if timestamps.dt.tz is not None:
-        timestamps = timestamps.dt.tz_convert("UTC").dt.tz_localize(None)
-    nanoseconds = timestamps.to_numpy(dtype="datetime64[ns]")
+    nanoseconds = _utc_nanoseconds(timestamps)
     result = nanoseconds.astype(np.int64).astype(np.float64) / 1e9
     result[np.isnat(nanoseconds)] = np.nan
     return result
@@ -53,13 +56,20 @@ WIDTH = 1 + len(CALENDAR)     # numbers per date column
 
 def features(timestamps: pd.Series) -> np.ndarray:
     """(n, WIDTH) float64: seconds since 1970, month (1-12), day of month, day of week (Monday 0) and hour of day
-    with minutes as a fraction, all in UTC; NaN where a timestamp is missing."""
-    if timestamps.dt.tz is not None:
-        timestamps = timestamps.dt.tz_convert("UTC").dt.tz_localize(None)
-    parts = timestamps.dt
-    hour = parts.hour + parts.minute / 60
-    return np.column_stack([seconds(timestamps)] + [
-        np.asarray(v, dtype=np.float64) for v in (parts.month, parts.day, parts.weekday, hour)])
+    (minutes and seconds as its fraction), all in UTC; NaN where a timestamp is missing. numpy's calendar units,
+    not pandas' accessors: a one-row prediction pays for this on every call."""
+    nanoseconds = _utc_nanoseconds(timestamps)
+    days = nanoseconds.astype("datetime64[D]")
+    months = nanoseconds.astype("datetime64[M]")
+    parts = np.column_stack([
+        nanoseconds.astype(np.int64) / 1e9,
+        months.astype(np.int64) % 12 + 1,
+        (days - months.astype("datetime64[D]")).astype(np.int64) + 1,
+        (days.astype(np.int64) + 3) % 7,                        # 1970-01-01 was a Thursday
+        (nanoseconds - days).astype(np.int64) / 3.6e12,
+    ]).astype(np.float64)
+    parts[np.isnat(nanoseconds)] = np.nan
+    return parts
 
 
 def looks_like_dates(strings: pd.Series) -> bool:

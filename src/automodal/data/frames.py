@@ -35,12 +35,16 @@ def read_frame(data, name: str = "data") -> pd.DataFrame:
         raise DataError(f"{name} is empty (0 rows). Pass a frame with at least one row.")
     if len(frame.columns) == 0:
         raise DataError(f"{name} has no columns.")
+    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    if duplicated:
+        raise DataError(f"{name} has duplicated column names {duplicated}; rename them so each is unique.")
+    return frame
+
+
+def require_string_names(frame: pd.DataFrame, name: str):
+    """Training columns must be named by strings: a saved predictor stores the names as text."""
     unnamed = [c for c in frame.columns if not isinstance(c, str)]
     if unnamed:
         raise DataError(f"{name} has column names that are not strings ({unnamed[:5]}), e.g. a frame built from an "
                         "array; a saved predictor stores names as text. Name the columns, e.g. "
                         "frame.columns = [f'col{i}' for i in range(frame.shape[1])].")
-    duplicated = frame.columns[frame.columns.duplicated()].tolist()
-    if duplicated:
-        raise DataError(f"{name} has duplicated column names {duplicated}; rename them so each is unique.")
-    return frame

@@ -64,9 +64,9 @@ class _TransformUnpickler(pickle.Unpickler):
             return super().find_class(module, name)
         if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
             return getattr(torch, name)
-        if module.split(".")[:2] == ["torchvision", "transforms"]:
+        if "." not in name and module.split(".")[:2] == ["torchvision", "transforms"]:   # no dotted chains
             found = super().find_class(module, name)
-            if inspect.isclass(found):
+            if inspect.isclass(found) and found.__module__.split(".")[:2] == ["torchvision", "transforms"]:
                 return found
         raise pickle.UnpicklingError(f"'{module}.{name}' is not a torchvision transform")
 

@@ -33,15 +33,17 @@ def _holds_date_strings(series: pd.Series) -> bool:
         and dates.looks_like_dates(strings)
 
 
-def _numeric_block(frame: pd.DataFrame, column: str, day_first: bool | None = None) -> np.ndarray:
-    """The column as float64 of shape (n, 1) for numbers, (n, dates.WIDTH) for timestamps and date strings (seconds
-    and calendar parts). day_first is None for a column that held numbers at fit, else the date strings' order."""
+def _numeric_block(frame: pd.DataFrame, column: str, day_first: bool | None = None,
+                   date_width: int = dates.WIDTH) -> np.ndarray:
+    """The column as float64 of shape (n, 1) for numbers, (n, date_width) for timestamps and date strings (seconds,
+    then calendar parts). day_first is None for a column that held numbers at fit, else the date strings' order.
+    date_width 1 is the format saved before calendar parts, which read any timestamp column as seconds."""
     series = frame[column]
     if pd.api.types.is_datetime64_any_dtype(series):
-        if day_first is None:
+        if day_first is None and date_width != 1:
             raise DataError(f"Column '{column}' held numbers in training but holds dates ({series.dtype}) now; "
                             "pass the numbers it was trained on.")
-        return dates.features(series)
+        return dates.features(series)[:, :date_width]
     if pd.api.types.is_bool_dtype(series):
         return series.to_numpy(dtype=np.float64)[:, None]
     if day_first is not None:
@@ -51,7 +53,7 @@ def _numeric_block(frame: pd.DataFrame, column: str, day_first: bool | None = No
             logger.warning("Column '%s' holds dates; %d value(s) are not dates (e.g. %r) and count as missing. Pass "
                            "column_types={'%s': 'categorical'} (or 'text') if the column is not a date.",
                            column, int(bad.sum()), series[bad].iloc[0], column)
-        return dates.features(parsed)
+        return dates.features(parsed)[:, :date_width]
     numbers = pd.to_numeric(series, errors="coerce")
     bad = numbers.isna() & series.notna()
     if bad.any():
@@ -73,13 +75,15 @@ class NumericalProcessor:
     """Standardise numbers column-wise; missing values become the training mean. A column of timestamps or date
     strings gives several numbers: seconds since 1970 and calendar parts (data.dates)."""
 
-    def __init__(self, columns, with_mean=True, with_std=True, mean=None, scale=None, day_first=None):
+    def __init__(self, columns, with_mean=True, with_std=True, mean=None, scale=None, day_first=None,
+                 date_width=dates.WIDTH):
         self.columns = list(columns)
         self.with_mean, self.with_std = with_mean, with_std
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
         # per column: None for numbers, else (timestamps, date strings) whether date strings put the day first
         self.day_first = list(day_first) if day_first is not None else [None] * len(self.columns)
+        self.date_width = date_width      # numbers per date column
 
     def _matrix(self, frame):
         if not self.columns:
@@ -90,7 +94,7 @@ class NumericalProcessor:
                 return block.to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError):
             pass
-        return np.hstack([_numeric_block(frame, c, d) for c, d in zip(self.columns, self.day_first)])
+        return np.hstack([_numeric_block(frame, c, d, self.date_width) for c, d in zip(self.columns, self.day_first)])
 
     def fit(self, frame: pd.DataFrame) -> "NumericalProcessor":
         self.day_first = [False if pd.api.types.is_datetime64_any_dtype(frame[c])
@@ -111,7 +115,7 @@ class NumericalProcessor:
         return (values / self.scale).astype(np.float32)
 
     def model_inputs(self) -> dict:
-        return {"num_numerical": sum(1 if d is None else dates.WIDTH for d in self.day_first)}
+        return {"num_numerical": sum(1 if d is None else self.date_width for d in self.day_first)}
 
     def features(self, frame: pd.DataFrame) -> dict:
         return {NUMERICAL: self.transform(frame)}
@@ -119,11 +123,13 @@ class NumericalProcessor:
     def to_dict(self):
         return {"kind": "numerical", "columns": self.columns, "with_mean": self.with_mean,
                 "with_std": self.with_std, "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                "day_first": self.day_first}
+                "day_first": self.day_first, "date_width": self.date_width}
 
     @classmethod
     def from_dict(cls, state, directory=None):
-        return cls(**{k: v for k, v in state.items() if k != "kind"})
+        saved = {k: v for k, v in state.items() if k != "kind"}
+        saved.setdefault("date_width", 1)   # saved before dates had calendar parts: seconds only
+        return cls(**saved)
 
 
 def category_strings(series: pd.Series) -> pd.Series:

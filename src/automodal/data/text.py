@@ -44,11 +44,14 @@ def load_tokenizer(directory: str, tokenizer_name: str):
 
 
 def render_value(value) -> str:
-    """A cell as text; numbers briefly (3.0 as "3", 0.008142180518343508 as "0.00814218"), since every digit is a
-    token the text model reads."""
+    """A cell as text; numbers briefly (3.0 as "3", 0.008142180518343508 as "0.00814218", 1e300 as "1e+300"), since
+    every digit is a token the text model reads: integers whole, others to six significant digits."""
     if isinstance(value, (float, np.floating)) and np.isfinite(value):
-        if value.is_integer() or abs(value) >= 1e6:
-            return str(int(round(value)))
+        size = abs(value)
+        if value.is_integer() and size < 1e15:
+            return str(int(value))
+        if size >= 1e15 or size < 1e-4:
+            return format(float(value), ".6g")
         return np.format_float_positional(value, precision=6, fractional=False, trim="-")
     return str(value)
 
@@ -67,6 +70,7 @@ class TextProcessor:
         """settings: the model.hf_text.* keys (without prefix) plus normalize_text; read from config when None."""
         self.name = name
         self._tokenizer = None
+        self._model_config = None     # the checkpoint's config, held for save_assets
         if state is not None:
             self.__dict__.update({k: v for k, v in state.items() if k != "kind"})
             return
@@ -103,7 +107,7 @@ class TextProcessor:
         key = f"{group}.checkpoint_name"
         self.checkpoint_dir = checkpoint_dir or resolve_hf_checkpoint(self.checkpoint_name, key)
         try:
-            model_config = AutoConfig.from_pretrained(self.checkpoint_dir)
+            self._model_config = AutoConfig.from_pretrained(self.checkpoint_dir)
             self._tokenizer = load_tokenizer(self.checkpoint_dir, self.tokenizer_name)
         except (OSError, ValueError) as error:
             raise ConfigError(f"{key}: '{self.checkpoint_dir}' is not a Hugging Face transformers checkpoint with a "
@@ -114,7 +118,7 @@ class TextProcessor:
             raise ConfigError(f"{key}: '{self.checkpoint_dir}' has no tokenizer vocabulary (only special tokens "
                               "were found). Save the tokenizer beside the model (tokenizer.save_pretrained(DIR)), "
                               "or copy its files (tokenizer.json, or vocab.txt / vocab.json and merges.txt) there.")
-        model_config = getattr(model_config, "text_config", None) or model_config   # image-text models (CLIP)
+        model_config = getattr(self._model_config, "text_config", None) or self._model_config   # CLIP: its text
         self._check_vocabulary(frame, model_config, group)
         limits = [getattr(model_config, "max_position_embeddings", None), self.tokenizer.model_max_length]
         model_max = min(v for v in limits if v and v < UNBOUNDED) if any(v and v < UNBOUNDED for v in limits) else 512
@@ -154,10 +158,8 @@ class TextProcessor:
         return {self.name: {"checkpoint": self.checkpoint_dir, "pretrained": self.pretrained}}
 
     def save_assets(self, directory: str):
-        from transformers import AutoConfig
-
         self.tokenizer.save_pretrained(directory)
-        AutoConfig.from_pretrained(self.checkpoint_dir).save_pretrained(directory)
+        self._model_config.save_pretrained(directory)
 
     def to_dict(self) -> dict:
         keys = ("columns", "checkpoint_name", "tokenizer_name", "requested_max_len", "max_len", "insert_sep",
@@ -170,8 +172,11 @@ class TextProcessor:
         processor = cls(state["name"], state=state)
         processor.checkpoint_dir = directory     # tokenizer and model config saved beside the predictor
         processor.pretrained = False             # weights come from the predictor's model.safetensors
-        # read now: the directory may be moved or saved over before the first prediction
+        # read now: the directory may be moved or saved over before the predictor predicts or is saved again
+        from transformers import AutoConfig
+
         processor._tokenizer = load_tokenizer(directory, processor.tokenizer_name)
+        processor._model_config = AutoConfig.from_pretrained(directory)
         return processor
 
     # ------------------------------------------------------------------ features

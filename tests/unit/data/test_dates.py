@@ -82,13 +82,24 @@ def test_a_date_gives_seconds_and_its_calendar_parts():
     assert processor.model_inputs() == {"num_numerical": dates.WIDTH + 1}
     values = processor.transform(frame).astype(np.float64)
     # 2015-02-24 19:35:52 UTC, a Tuesday; 2016-01-03 06:30 (naive: UTC), a Sunday
-    assert values[0, 1:5].tolist() == pytest.approx([2, 24, 1, 19 + 35 / 60])
+    assert values[0, 1:5].tolist() == pytest.approx([2, 24, 1, 19 + 35 / 60 + 52 / 3600])
     assert values[2, 1:5].tolist() == pytest.approx([1, 3, 6, 6.5])
     assert values[1, 1:5].tolist() == pytest.approx(((values[0] + values[2]) / 2)[1:5].tolist())   # imputed
     assert values[:, 5].tolist() == [1.0, 2.0, 3.0]
     # a date column that arrives as all-missing floats (one row, no date) still gives its five numbers
     one = processor.transform(pd.DataFrame({"t": [np.nan], "x": [1.0]}))
     assert one.shape == (1, dates.WIDTH + 1)
+
+
+def test_a_processor_saved_before_calendar_parts_still_reads_dates_as_seconds():
+    legacy = {"kind": "numerical", "columns": ["t", "w", "x"], "with_mean": False, "with_std": False,
+              "mean": [0.0, 0.0, 0.0], "scale": [1.0, 1.0, 1.0], "day_first": [False, None, None]}
+    processor = NumericalProcessor.from_dict(legacy)
+    assert processor.model_inputs() == {"num_numerical": 3}
+    frame = pd.DataFrame({"t": ["2015-02-24 19:35:52"], "w": pd.to_datetime(["1970-01-02"]), "x": [1.5]})
+    values = processor.transform(frame)
+    assert values.shape == (1, 3) and values[0, 1] == 86400.0 and values[0, 2] == 1.5   # a timestamp column too
+    assert values[0, 0] == pytest.approx(pd.Timestamp("2015-02-24 19:35:52", tz="UTC").timestamp())
 
 
 def test_a_model_learns_the_weekday_of_a_date(tmp_path):

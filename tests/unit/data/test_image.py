@@ -270,6 +270,23 @@ def test_loading_refuses_a_pickle_that_names_anything_but_torchvision_transforms
     assert not (tmp_path / "ran.txt").exists()
 
 
+def test_the_transform_unpickler_refuses_dotted_names_that_reach_beyond_torchvision():
+    import pickle
+
+    from automodal.data.image_transforms import load_transforms
+
+    def stack_global(module, name):    # protocol 4 lets a global's name be a dotted attribute chain
+        return b"\x8c" + bytes([len(module)]) + module.encode() + b"\x8c" + bytes([len(name)]) + name.encode() + b"\x93"
+
+    escape = b"\x80\x04" + stack_global("torchvision.transforms._functional_pil",
+                                        "torch.ctypes.util.subprocess.Popen") + b"."
+    with pytest.raises(pickle.UnpicklingError, match="not a torchvision transform"):
+        load_transforms(escape)
+    reexported = b"\x80\x04" + stack_global("torchvision.transforms.transforms", "Tensor") + b"."
+    with pytest.raises(pickle.UnpicklingError, match="not a torchvision transform"):
+        load_transforms(reexported)          # torch.Tensor, imported into a torchvision module
+
+
 def test_a_lambda_of_a_named_function_is_not_saved(checkpoint, files, tmp_path, caplog):
     keys = {"model.timm_image.val_transforms": [transforms.Lambda(os.path.basename)]}
     processor = make_processor(checkpoint, **keys).fit(frame(files))

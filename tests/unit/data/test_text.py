@@ -162,8 +162,10 @@ def test_text_the_tokenizer_mostly_does_not_know_is_reported(bert_dir, caplog):
 
 
 def test_numbers_render_briefly_in_text():
-    values = pd.Series([0.008142180518343508, 3.0, np.nan, 1234567.5, -2.25, "a", 7])
-    assert render_column(values, False) == ["0.00814218", "3", "", "1234568", "-2.25", "a", "7"]
+    values = pd.Series([0.008142180518343508, 3.0, np.nan, 1234567.5, 1234567.0, -2.25, "a", 7, 1e300, 1e-20,
+                        np.float32(1e20), -np.inf])
+    assert render_column(values, False) == ["0.00814218", "3", "", "1234570", "1234567", "-2.25", "a", "7", "1e+300",
+                                            "1e-20", "1e+20", "-inf"]
 
 
 def test_normalize_text_repairs_wrongly_decoded_utf8():
