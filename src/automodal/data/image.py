@@ -9,10 +9,10 @@ undecodable image is always a zero image.
 
 Saving: transform objects in train_transforms / val_transforms cannot be written as JSON, so processors.json
 keeps their repr. A loaded predictor only predicts, which needs the val transforms alone: named ones are rebuilt
-from their names, and a list holding objects is pickled beside the config (val_transforms.pkl) and read back by
-an unpickler that accepts torchvision's transform classes only. Other objects (a Lambda, another library's
-transform) are reported at save, and the loaded model falls back to the default val transforms
-(resize_shorter_side, center_crop) and says so.
+from their names, and a list holding objects is written beside the config as JSON (val_transforms.json: each
+torchvision transform's class and attributes) and rebuilt at load on torchvision's own classes, with no code read
+from the file. Other objects (a Lambda, another library's transform) are reported at save, and the loaded model
+falls back to the default val transforms (resize_shorter_side, center_crop) and says so.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 SEPARATOR = ";"
 CONFIG_FILE = "config.json"       # the backbone's timm config, written by save_assets
-TRANSFORMS_FILE = "val_transforms.pkl"   # val transforms that are objects, not names
+TRANSFORMS_FILE = "val_transforms.json"   # val transforms that are objects, not names
 
 
 def cell_paths(value) -> list:
@@ -257,7 +257,7 @@ class ImageProcessor:
         self.save_transforms(directory)
 
     def save_transforms(self, directory: str):
-        """Pickle val transforms that are objects, which JSON cannot hold."""
+        """Val transforms that are objects, as load_transforms' JSON (processors.json keeps only their repr)."""
         if all_named(self.val_transforms):
             return
         try:
@@ -267,7 +267,7 @@ class ImageProcessor:
                            "Use transform names or torchvision's transform classes (not Lambda).",
                            self.name, describe(self.val_transforms), error, DEFAULT_VAL_TRANSFORMS)
             return
-        with open(os.path.join(directory, TRANSFORMS_FILE), "wb") as f:
+        with open(os.path.join(directory, TRANSFORMS_FILE), "w", encoding="utf-8") as f:
             f.write(data)
 
     def to_dict(self) -> dict:
@@ -290,16 +290,16 @@ class ImageProcessor:
 
     @classmethod
     def restore(cls, state: dict, checkpoint=None, directory: str | None = None) -> "ImageProcessor":
-        """The processor of to_dict()'s state, for prediction; `directory` holds the pickled val transforms."""
+        """The processor of to_dict()'s state, for prediction; `directory` holds the saved val transforms."""
         val_transforms = state["val_transforms"]
         path = os.path.join(directory, TRANSFORMS_FILE) if directory else None
         if not all_named(val_transforms):
             if path and os.path.isfile(path):
-                with open(path, "rb") as f:
+                with open(path, encoding="utf-8") as f:
                     data = f.read()
                 try:
                     val_transforms = load_transforms(data)
-                except Exception as error:   # whatever a damaged or foreign pickle raises
+                except Exception as error:   # whatever a damaged or foreign file raises
                     raise AutomodalError(f"'{path}' does not hold torchvision transforms ({error}); it was not "
                                          "written by this predictor. Refusing to load it.") from error
             else:

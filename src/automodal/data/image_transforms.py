@@ -7,8 +7,7 @@ another size (so a batch always stacks), then ToTensor and Normalize with the mo
 
 from __future__ import annotations
 
-import io
-import pickle
+import json
 
 from ..errors import ConfigError
 
@@ -49,41 +48,88 @@ def all_named(transforms: list) -> bool:
     return all(isinstance(t, str) and t in TRANSFORM_NAMES for t in transforms)
 
 
-class _TransformUnpickler(pickle.Unpickler):
-    """Unpickles torchvision transform objects and nothing else: a pickle naming any other global (a function
-    such as os.system, a class from elsewhere) is refused, so loading a saved predictor runs no foreign code."""
+def _torchvision_class(path: str):
+    """The class that "module:Name" names, when it is defined in torchvision.transforms; else ValueError."""
+    import enum
+    import importlib
+    import inspect
 
-    SAFE = {("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "slice")}
-
-    def find_class(self, module, name):
-        import inspect
-
-        import torch
-
-        if (module, name) in self.SAFE:
-            return super().find_class(module, name)
-        if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
-            return getattr(torch, name)
-        if "." not in name and module.split(".")[:2] == ["torchvision", "transforms"]:   # no dotted chains
-            found = super().find_class(module, name)
-            if inspect.isclass(found) and found.__module__.split(".")[:2] == ["torchvision", "transforms"]:
-                return found
-        raise pickle.UnpicklingError(f"'{module}.{name}' is not a torchvision transform")
+    module, _, name = path.partition(":")
+    if module.split(".")[:2] != ["torchvision", "transforms"] or not name.isidentifier():
+        raise ValueError(f"'{path}' is not a torchvision transform")
+    found = getattr(importlib.import_module(module), name, None)
+    if not (inspect.isclass(found) and found.__module__.split(".")[:2] == ["torchvision", "transforms"]):
+        raise ValueError(f"'{path}' is not a torchvision transform")
+    return found, issubclass(found, enum.Enum)
 
 
-def dump_transforms(transforms: list) -> bytes:
-    """Pickled transform objects that load_transforms reads back; raises ValueError for others (a lambda, a
-    transform class of another library)."""
+def _encode(value):
+    """JSON for a transform's state: plain values, tuples, dtypes, torchvision enums and transforms, recursively."""
+    import enum
+
+    import torch
+
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        items = [_encode(v) for v in value]
+        return items if isinstance(value, list) else {"tuple": items}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"dict": {k: _encode(v) for k, v in value.items()}}
+    if isinstance(value, torch.dtype):
+        return {"dtype": str(value).removeprefix("torch.")}
+    path = f"{type(value).__module__}:{type(value).__qualname__}"
+    _torchvision_class(path)
+    if isinstance(value, enum.Enum):
+        return {"enum": path, "value": _encode(value.value)}
+    module_state = [getattr(value, k, None) for k in ("_parameters", "_buffers", "_modules")]
+    if any(module_state):
+        raise ValueError(f"{type(value).__name__} holds parameters, buffers or submodules")
+    state = {k: _encode(v) for k, v in vars(value).items() if not k.startswith("_") and k != "training"}
+    return {"transform": path, "state": state}
+
+
+def _decode(value):
+    import torch
+
+    if not isinstance(value, (dict, list)):
+        return value
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if "tuple" in value:
+        return tuple(_decode(v) for v in value["tuple"])
+    if "dict" in value:
+        return {k: _decode(v) for k, v in value["dict"].items()}
+    if "dtype" in value:
+        dtype = getattr(torch, str(value["dtype"]), None)
+        if not isinstance(dtype, torch.dtype):
+            raise ValueError(f"'{value['dtype']}' is not a torch dtype")
+        return dtype
+    cls, is_enum = _torchvision_class(str(value.get("enum") or value.get("transform")))
+    if is_enum:
+        return cls(_decode(value["value"]))
+    transform = cls.__new__(cls)       # no constructor runs: the saved attributes are set as they were
+    if isinstance(transform, torch.nn.Module):
+        torch.nn.Module.__init__(transform)
+    for key, item in value["state"].items():
+        setattr(transform, key, _decode(item))
+    return transform
+
+
+def dump_transforms(transforms: list) -> str:
+    """JSON of a list of torchvision transform objects (read back by load_transforms, which runs no code from the
+    file: it only sets attributes on torchvision's own classes); raises ValueError for other objects (a Lambda's
+    function, another library's transform)."""
     try:
-        data = pickle.dumps(transforms)
+        data = json.dumps(_encode(list(transforms)))
         load_transforms(data)
-    except (pickle.PicklingError, pickle.UnpicklingError, AttributeError, TypeError) as error:
+    except (TypeError, AttributeError) as error:
         raise ValueError(str(error)) from error
     return data
 
 
-def load_transforms(data: bytes) -> list:
-    return _TransformUnpickler(io.BytesIO(data)).load()
+def load_transforms(data: str) -> list:
+    return _decode(json.loads(data))
 
 
 def _interpolation(name: str):

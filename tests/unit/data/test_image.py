@@ -222,14 +222,26 @@ def test_round_trip_rebuilds_from_the_saved_config_without_the_checkpoint(checkp
     assert net.out_features == 64
 
 
-def test_val_transform_objects_are_pickled_and_predict_identically_after_load(checkpoint, files, tmp_path):
+def test_val_transform_objects_are_saved_as_json_and_predict_identically_after_load(checkpoint, files, tmp_path,
+                                                                                     monkeypatch):
+    import pickle
+
     keys = {"model.timm_image.train_transforms": [transforms.RandomVerticalFlip()],
             "model.timm_image.val_transforms": [transforms.Grayscale(3), transforms.Resize((SIZE, SIZE))]}
     processor = make_processor(checkpoint, **keys).fit(frame(files))
     processor.save_assets(str(tmp_path))
+    json.loads((tmp_path / "val_transforms.json").read_text())          # plain JSON, no pickle beside it
+    assert not any(name.endswith(".pkl") for name in os.listdir(tmp_path))
     state = json.loads(json.dumps(processor.to_dict()))
     assert state["train_transforms"] == ["RandomVerticalFlip(p=0.5)"]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("loading must not unpickle anything")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
     loaded = ImageProcessor.from_dict(state, str(tmp_path))
+    monkeypatch.undo()
     assert [type(t) for t in loaded.val_transforms] == [transforms.Grayscale, transforms.Resize]
     a = processor.collate(processor.features(frame(files)), np.arange(5), training=False)["timm_image.images"]
     b = loaded.collate(loaded.features(frame(files)), np.arange(5), training=False)["timm_image.images"]
@@ -237,14 +249,25 @@ def test_val_transform_objects_are_pickled_and_predict_identically_after_load(ch
     assert torch.equal(b[0, 0, 0], b[0, 0, 1])                 # grey: the object, not the defaults, was applied
 
 
-def test_unpicklable_val_transforms_are_reported_at_save_and_fall_back_to_the_defaults(checkpoint, files, tmp_path,
-                                                                                      caplog):
+def test_transforms_with_enums_tuples_dtypes_and_nested_transforms_round_trip_through_json():
+    from automodal.data.image_transforms import dump_transforms, load_transforms
+
+    given = [transforms.AutoAugment(), transforms.ColorJitter(0.1, 0.2), transforms.ConvertImageDtype(torch.float16),
+             transforms.RandomApply([transforms.GaussianBlur(3)], p=0.3), transforms.Compose([transforms.Pad(2)]),
+             transforms.RandomResizedCrop(16, interpolation=transforms.InterpolationMode.NEAREST)]
+    rebuilt = load_transforms(dump_transforms(given))
+    assert [repr(t) for t in rebuilt] == [repr(t) for t in given]
+    assert rebuilt[2].dtype == torch.float16 and rebuilt[0].policies == given[0].policies
+
+
+def test_a_lambda_val_transform_is_reported_at_save_and_falls_back_to_the_defaults(checkpoint, files, tmp_path,
+                                                                                  caplog):
     keys = {"model.timm_image.val_transforms": [transforms.Lambda(lambda image: image.rotate(90))]}
     processor = make_processor(checkpoint, **keys).fit(frame(files))
     with caplog.at_level(logging.WARNING, logger="automodal"):
         processor.save_assets(str(tmp_path))
     assert "cannot be saved" in caplog.text and "model.timm_image.val_transforms" in caplog.text
-    assert not os.path.exists(tmp_path / "val_transforms.pkl")
+    assert not os.path.exists(tmp_path / "val_transforms.json")
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="automodal"):
         loaded = ImageProcessor.from_dict(json.loads(json.dumps(processor.to_dict())), str(tmp_path))
@@ -252,39 +275,22 @@ def test_unpicklable_val_transforms_are_reported_at_save_and_fall_back_to_the_de
     assert loaded.collate(loaded.features(frame(files)), np.arange(2), False)["timm_image.images"].shape[-1] == SIZE
 
 
-def test_loading_refuses_a_pickle_that_names_anything_but_torchvision_transforms(checkpoint, files, tmp_path):
-    import pickle
-
+@pytest.mark.parametrize("named", [
+    {"transform": "os:system", "state": {}},                                       # not torchvision
+    {"transform": "subprocess:Popen", "state": {}},
+    {"transform": "torchvision.transforms.transforms:Tensor", "state": {}},         # torch.Tensor, re-exported
+    {"transform": "torchvision.transforms._functional_pil:torch.ctypes", "state": {}},   # a dotted chain
+    {"enum": "builtins:type", "value": 1},
+])
+def test_loading_refuses_saved_transforms_that_name_anything_but_torchvision_transforms(checkpoint, files, tmp_path,
+                                                                                      named):
     keys = {"model.timm_image.val_transforms": [transforms.Grayscale(3)]}
     processor = make_processor(checkpoint, **keys).fit(frame(files))
     processor.save_assets(str(tmp_path))
     state = json.loads(json.dumps(processor.to_dict()))
-
-    class Payload:
-        def __reduce__(self):
-            return os.system, ("echo ran > " + str(tmp_path / "ran.txt"),)
-
-    (tmp_path / "val_transforms.pkl").write_bytes(pickle.dumps([Payload()]))
+    (tmp_path / "val_transforms.json").write_text(json.dumps([named]))
     with pytest.raises(AutomodalError, match="does not hold torchvision transforms"):
         ImageProcessor.from_dict(state, str(tmp_path))
-    assert not (tmp_path / "ran.txt").exists()
-
-
-def test_the_transform_unpickler_refuses_dotted_names_that_reach_beyond_torchvision():
-    import pickle
-
-    from automodal.data.image_transforms import load_transforms
-
-    def stack_global(module, name):    # protocol 4 lets a global's name be a dotted attribute chain
-        return b"\x8c" + bytes([len(module)]) + module.encode() + b"\x8c" + bytes([len(name)]) + name.encode() + b"\x93"
-
-    escape = b"\x80\x04" + stack_global("torchvision.transforms._functional_pil",
-                                        "torch.ctypes.util.subprocess.Popen") + b"."
-    with pytest.raises(pickle.UnpicklingError, match="not a torchvision transform"):
-        load_transforms(escape)
-    reexported = b"\x80\x04" + stack_global("torchvision.transforms.transforms", "Tensor") + b"."
-    with pytest.raises(pickle.UnpicklingError, match="not a torchvision transform"):
-        load_transforms(reexported)          # torch.Tensor, imported into a torchvision module
 
 
 def test_a_lambda_of_a_named_function_is_not_saved(checkpoint, files, tmp_path, caplog):
@@ -292,7 +298,7 @@ def test_a_lambda_of_a_named_function_is_not_saved(checkpoint, files, tmp_path, 
     processor = make_processor(checkpoint, **keys).fit(frame(files))
     with caplog.at_level(logging.WARNING, logger="automodal"):
         processor.save_assets(str(tmp_path))
-    assert "cannot be saved" in caplog.text and not (tmp_path / "val_transforms.pkl").exists()
+    assert "cannot be saved" in caplog.text and not (tmp_path / "val_transforms.json").exists()
 
 
 # ---------------------------------------------------------------- checkpoint resolution
