@@ -28,12 +28,17 @@ def _parses_as_numbers(values: pd.Series) -> bool:
     return pd.to_numeric(values, errors="coerce").notna().all()
 
 
+def _first_paths(values: pd.Series) -> pd.Series:
+    """The first path of each of the first 50 cells ("" for an empty cell)."""
+    from .image import cell_paths
+
+    return pd.Series([cell_paths(v)[0] or "" for v in values.head(50)], dtype=object)
+
+
 def _image_path_kind(values: pd.Series) -> str | None:
     """"found" when the cells name image files that exist, "not found" when they name image files that mostly do
     not exist, else None."""
-    from .image import cell_paths
-
-    first_paths = pd.Series([cell_paths(v)[0] or "" for v in values.head(50)], dtype=object)
+    first_paths = _first_paths(values)
     if not first_paths.str.lower().str.endswith(IMAGE_SUFFIXES).mean() >= 0.9:
         return None
     return "found" if np.mean([os.path.exists(p) for p in first_paths.head(10)]) >= 0.5 else "not found"
@@ -75,9 +80,7 @@ def infer_column_type(series: pd.Series) -> tuple[str, str | None]:
     if image_paths == "found":
         return IMAGE, None
     if image_paths == "not found":
-        from .image import cell_paths
-
-        example = next(p for p in (cell_paths(v)[0] or "" for v in values.head(10)) if not os.path.exists(p))
+        example = next(p for p in _first_paths(values).head(10) if not os.path.exists(p))
         logger.warning("Column '%s' names image files, but most do not exist (e.g. '%s'; relative paths are read from "
                        "the working directory '%s'). The column is dropped: fix the paths, or pass column_types="
                        "{'%s': 'image_path'} to train with the images that exist.", series.name, example,
