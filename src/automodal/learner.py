@@ -134,6 +134,7 @@ def _keep_usable_rows(pipeline: FeaturePipeline, frame: pd.DataFrame, features: 
 
 def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metric, column_types, holdout_frac,
                  seed, teacher=None) -> PreparedData:
+    from .models.hashed_text import offline_text_fallback
     from .models.net import select_models, text_conversion
 
     train_data = clean_labels(train_data, label, "train_data")
@@ -143,8 +144,9 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
                         "classification needs at least two.")
     metric = get_metric(eval_metric or DEFAULT_METRICS[problem_type], problem_type)
     types, dropped = infer_column_types(train_data, label, column_types)
-    types = text_conversion(types, config)
-    reads, fusion = select_models(config["model.names"], types, "model.names" in config.explicit)
+    names = offline_text_fallback(config["model.names"], types, config)
+    types = text_conversion(types, config, names)
+    reads, fusion = select_models(names, types, "model.names" in config.explicit)
     if tuning_data is not None:
         tuning_data = clean_labels(tuning_data, label, "tuning_data")
         require_columns(tuning_data, list(types), "tuning_data")
@@ -223,6 +225,20 @@ def _mixer(config: Config, data: PreparedData):
     return BatchMixer(config, data.label_processor.num_outputs)
 
 
+def _data_aware(config: Config, data: PreparedData) -> tuple[Config, dict]:
+    """config.data_defaults: values for the keys nobody set, from the rows and the kind of network."""
+    from .config.data_defaults import choose_defaults
+    from .models.registry import get_spec
+
+    from_scratch = not any(get_spec(name).pretrained for name in data.models)
+    in_memory = IMAGE not in data.column_types.values()
+    config, chosen = choose_defaults(config, len(data.train_part), from_scratch, in_memory)
+    if chosen:
+        logger.info("Chosen for %d training rows: %s (reasons in fit_summary()['chosen_defaults']).",
+                    len(data.train_part), ", ".join(f"{k} = {e['value']}" for k, e in chosen.items()))
+    return config, chosen
+
+
 def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, config: Config,
         problem_type: str | None, eval_metric: str | None, column_types: dict | None, holdout_frac: float | None,
         seed: int, time_limit: float | None, verbosity: int, teacher=None) -> FitResult:
@@ -240,6 +256,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     pl.seed_everything(seed, verbose=False)
     data = prepare_data(train_data, tuning_data, label, config, problem_type, eval_metric, column_types,
                         holdout_frac, seed, teacher)
+    config, chosen_defaults = _data_aware(config, data)
     pl.seed_everything(seed, verbose=False)  # the teacher's predictions must not change the initial weights
     plan = plan_devices(config)
     architecture, net, forward_net = build_network(data, config, plan)
@@ -257,7 +274,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     workdir = tempfile.mkdtemp(prefix="automodal-fit-")
     try:
         topk = TopKCheckpoints(config["optimization.top_k"], os.path.join(workdir, "checkpoints"))
-        stopper = EarlyStopping(monitor="val_score", mode="max", patience=config["optimization.patience"],
+        stopper = EarlyStopping(monitor="val_rank", mode="max", patience=config["optimization.patience"],
                                 check_on_train_epoch_end=False)
         meter = ThroughputMeter()
         remaining = None if time_limit is None else time_limit - (time.time() - started)
@@ -277,7 +294,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     summary = {
         "problem_type": data.problem_type, "eval_metric": metric.name,
         "val_score": soup_info["score"] if metric.greater_is_better else -soup_info["score"],
-        "checkpoints": [{"score": s if metric.greater_is_better else -s, "step": step} for s, step, _ in topk.entries],
+        "checkpoints": [{"score": s if metric.greater_is_better else -s, "step": step} for s, step, *_ in topk.entries],
         "soup": soup_info["method"], "checkpoints_averaged": soup_info["used"],
         "epochs": trainer.current_epoch, "global_step": trainer.global_step,
         "stop_reason": _stop_reason(trainer, stopper, config, remaining, started),
@@ -289,6 +306,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         "train_samples_per_second": round(meter.samples_per_second, 1),
         "train_samples_per_second_by_epoch": meter.epoch_samples_per_second,
         "fit_seconds": round(time.time() - started, 3),
+        "chosen_defaults": chosen_defaults,
     }
     log_csv = os.path.join(workdir, "logs", "metrics.csv")
     return FitResult(fitted, config, data.problem_type, metric.name, data.column_types, data.dropped, architecture,

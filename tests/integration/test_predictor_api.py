@@ -330,7 +330,11 @@ def test_fit_summary_contents(binary):
     assert config["optimization"]["learning_rate"] == FAST["optimization.learning_rate"]
     assert config["env"]["per_gpu_batch_size"] == 32
     assert config["model"]["fusion_mlp"]["hidden_size"] == 24
-    assert config["optimization"]["lr_choice"] == "layerwise_decay"        # an untouched default
+    assert config["optimization"]["optim_type"] == "adamw"                # an untouched default
+    # a default chosen for the data, with its reason; keys given to fit() are never among them
+    assert config["optimization"]["lr_choice"] == "" and "from scratch" in summary["chosen_defaults"][
+        "optimization.lr_choice"]["reason"]
+    assert not set(summary["chosen_defaults"]) & set(FAST)
     assert config == predictor.config
 
 

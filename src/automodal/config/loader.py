@@ -76,11 +76,17 @@ def _copy(value):
 
 
 class Config:
-    """The resolved configuration: a flat mapping of dotted keys, plus which keys were set explicitly."""
+    """The resolved configuration: a flat mapping of dotted keys, plus which keys the user set (explicit) and which
+    a preset set; the others hold documented defaults, which fit may replace with values chosen for the data."""
 
-    def __init__(self, values: Mapping[str, Any], explicit: Iterable[str] = ()):
+    def __init__(self, values: Mapping[str, Any], explicit: Iterable[str] = (), preset: Iterable[str] = ()):
         self._values = dict(values)
         self.explicit = set(explicit)
+        self.preset = set(preset)
+
+    def chosen(self, key: str) -> bool:
+        """Whether the user or a preset chose this key's value (then fit keeps it as it is)."""
+        return key in self.explicit or key in self.preset
 
     def __getitem__(self, key: str):
         try:
@@ -107,7 +113,13 @@ class Config:
         values = dict(self._values)
         for key, value in overrides.items():
             values[key] = validate_value(key, value)
-        return Config(values, self.explicit | set(overrides))
+        return Config(values, self.explicit | set(overrides), self.preset)
+
+    def with_defaults(self, defaults: Mapping[str, Any]) -> "Config":
+        """A copy where keys nobody chose take these values; they stay unchosen, so a later fit chooses again."""
+        values = dict(self._values)
+        values.update({k: validate_value(k, v) for k, v in defaults.items() if not self.chosen(k)})
+        return Config(values, self.explicit, self.preset)
 
     def to_nested(self) -> dict:
         return unflatten({k: _plain(v) for k, v in self._values.items()})
@@ -195,6 +207,7 @@ def resolve_config(presets: str | None = None, hyperparameters=None, base: Confi
     """Defaults (or `base`), then the preset, then the user's overrides, each validated."""
     values = dict(base.items()) if base is not None else default_flat()
     explicit = set(base.explicit) if base is not None else set()
+    preset = set(base.preset) if base is not None else set()
     if presets is not None:
         name = str(presets).lower()
         if name not in PRESETS:
@@ -205,10 +218,11 @@ def resolve_config(presets: str | None = None, hyperparameters=None, base: Confi
             key = canonical_key(key)
             if key not in explicit:  # keys the user set on `base` win over a preset chosen later
                 values[key] = _copy(value)
+                preset.add(key)
     for key, value in parse_hyperparameters(hyperparameters).items():
         values[key] = validate_value(key, value)
         explicit.add(key)
-    return Config(values, explicit)
+    return Config(values, explicit, preset)
 
 
 # ---------------------------------------------------------------- validation

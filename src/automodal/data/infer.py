@@ -17,6 +17,8 @@ logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 MAX_CATEGORIES = 100          # more distinct strings than this (and many per row) read as free text
+FEW_VALUES = 20               # at most this many distinct strings are categories, however many words each has
+MIN_TEXT_VARIETY = 0.1        # free text repeats little: at least this share of its values are distinct
 MAX_CLASSES_FOR_INT_LABEL = 20
 
 
@@ -92,7 +94,10 @@ def infer_column_type(series: pd.Series) -> tuple[str, str | None]:
     words = strings.sample(min(len(strings), 5000), random_state=0).str.split().str.len().mean()
     if n_unique == len(values) and words < 2 and len(values) > 20:
         return IGNORE, "identifier (every value distinct)"
-    if words >= 3 or (n_unique > MAX_CATEGORIES and n_unique > 0.2 * len(values)):
+    if n_unique <= FEW_VALUES:
+        return CATEGORICAL, None   # '1. < HS Grad', '4. College Grad': a level, not prose
+    varied = n_unique >= MIN_TEXT_VARIETY * len(values)
+    if (words >= 3 and varied) or (n_unique > MAX_CATEGORIES and n_unique > 0.2 * len(values)):
         return TEXT, None
     return CATEGORICAL, None
 

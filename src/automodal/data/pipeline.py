@@ -25,6 +25,7 @@ PROCESSOR_KINDS = {
     "numerical": ("automodal.data.processors", "NumericalProcessor"),
     "categorical": ("automodal.data.processors", "CategoricalProcessor"),
     "text": ("automodal.data.text", "TextProcessor"),
+    "hashed_text": ("automodal.data.hashed_text", "HashedTextProcessor"),
     "image": ("automodal.data.image", "ImageProcessor"),
     "clip": ("automodal.data.clip", "ClipProcessor"),
 }

@@ -67,7 +67,7 @@ class ClipBackbone(nn.Module):
         return merged
 
 
-@register(NAME, (IMAGE, TEXT), processor=ClipProcessor)
+@register(NAME, (IMAGE, TEXT), processor=ClipProcessor, pretrained=True)
 def build_clip(config: dict, inputs: dict) -> nn.Module:
     spec = inputs[NAME]
     return ClipBackbone(NAME, spec["checkpoint"], spec["pretrained"], spec["image"], spec["text"])

@@ -89,7 +89,7 @@ def transformer_layer_groups(model: nn.Module) -> list:
     return [g for g in groups if g]
 
 
-@register("hf_text", TEXT, processor=TextProcessor)
+@register("hf_text", TEXT, processor=TextProcessor, pretrained=True)
 def build_hf_text(config: dict, inputs: dict) -> nn.Module:
     spec = inputs["hf_text"]
     return HFTextBackbone("hf_text", spec["checkpoint"], spec["pretrained"], config["pooling_mode"],

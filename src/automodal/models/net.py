@@ -15,10 +15,11 @@ from .registry import FUSION, get_spec
 logger = logging.getLogger(__name__)
 
 
-def text_conversion(column_types: dict, config: Config) -> dict:
-    """data.categorical / numerical.convert_to_text: when the data has text for a text backbone (hf_text, or clip's
-    text tower) to read, those columns are rendered into its text instead of going to their own models."""
-    names = config["model.names"]
+def text_conversion(column_types: dict, config: Config, names: list | None = None) -> dict:
+    """data.categorical / numerical.convert_to_text: when the data has text for a pretrained text backbone (hf_text,
+    or clip's text tower) to read, those columns are rendered into its text instead of going to their own models.
+    names: the models in use (model.names unless given)."""
+    names = config["model.names"] if names is None else names
     if TEXT not in column_types.values() or not {"hf_text", "clip"} & set(names):
         return column_types
     convert = set()

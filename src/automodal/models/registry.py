@@ -18,6 +18,7 @@ class ModelSpec:
     builder: Callable        # builder(config: dict of model.<name>.* or shared keys, inputs: dict) -> nn.Module
     config_group: str        # the model.<group>.* keys it reads
     processor: Callable | None = None  # processor(name, column_types, config) for backbones with their own inputs
+    pretrained: bool = False  # starts from pretrained weights (fine-tuned), rather than trained from scratch
 
     @property
     def modalities(self) -> tuple:
@@ -27,15 +28,16 @@ class ModelSpec:
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
-def register(name: str, modality: str, config_group: str | None = None, processor: Callable | None = None):
+def register(name: str, modality: str, config_group: str | None = None, processor: Callable | None = None,
+             pretrained: bool = False):
     def wrap(builder):
-        _REGISTRY[name] = ModelSpec(name, modality, builder, config_group or name, processor)
+        _REGISTRY[name] = ModelSpec(name, modality, builder, config_group or name, processor, pretrained)
         return builder
     return wrap
 
 
 def _load_families():
-    from . import clip, fusion, hf_text, tabular, timm_image  # noqa: F401  (registration happens at import)
+    from . import clip, fusion, hashed_text, hf_text, tabular, timm_image  # noqa: F401  (registration happens at import)
 
 
 def known_names() -> list:

@@ -14,20 +14,46 @@ def embedding_dim(num_categories: int) -> int:
     return int(min(32, max(4, round(1.6 * num_categories ** 0.56))))
 
 
-class NumericalMLP(nn.Module):
-    def __init__(self, num_features: int, hidden_size: int, num_layers: int, drop_rate: float):
+class PeriodicEmbedding(nn.Module):
+    """Each number x_j becomes [x_j, ReLU(W_j [cos(2 pi f_j x_j), sin(2 pi f_j x_j)] + b_j)]: periodic features
+    with trained frequencies f_j (Gorishniy et al., 2022, "PLR"), beside the number itself so a linear effect
+    needs no learning. Frequencies start small (scale sigma), where the features are nearly linear in x."""
+
+    def __init__(self, num_features: int, frequencies: int = 16, dim: int = 16, sigma: float = 0.1):
         super().__init__()
-        self.blocks = mlp_blocks(num_features, hidden_size, num_layers, drop_rate)
-        self.out_features = hidden_size if num_layers else num_features
+        self.frequencies = nn.Parameter(torch.randn(num_features, frequencies) * sigma)
+        self.weight = nn.Parameter(torch.empty(num_features, 2 * frequencies, dim))
+        self.bias = nn.Parameter(torch.zeros(num_features, dim))
+        nn.init.uniform_(self.weight, -(2 * frequencies) ** -0.5, (2 * frequencies) ** -0.5)
+        self.out_features = num_features * (dim + 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        angles = 2 * torch.pi * self.frequencies * x.unsqueeze(-1)               # (batch, features, frequencies)
+        periodic = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+        embedded = torch.relu(torch.einsum("bfk,fkd->bfd", periodic, self.weight) + self.bias)
+        return torch.cat([x, embedded.flatten(1)], dim=1)
+
+
+class NumericalMLP(nn.Module):
+    def __init__(self, num_features: int, hidden_size: int, num_layers: int, drop_rate: float,
+                 embedding: str = "periodic"):
+        super().__init__()
+        self.embedding = PeriodicEmbedding(num_features) if embedding == "periodic" and num_features else None
+        width = self.embedding.out_features if self.embedding is not None else num_features
+        self.blocks = mlp_blocks(width, hidden_size, num_layers, drop_rate)
+        self.out_features = hidden_size if num_layers else width
 
     def forward(self, batch: dict) -> torch.Tensor:
         x = batch[NUMERICAL]
+        if self.embedding is not None:
+            x = self.embedding(x)
         for block in self.blocks:
             x = block(x)
         return x
 
     def layer_groups(self) -> list:
-        return [list(b.parameters()) for b in self.blocks]
+        embedding = [list(self.embedding.parameters())] if self.embedding is not None else []
+        return embedding + [list(b.parameters()) for b in self.blocks]
 
 
 class CategoricalMLP(nn.Module):
@@ -51,7 +77,8 @@ class CategoricalMLP(nn.Module):
 
 @register("numerical_mlp", NUMERICAL)
 def build_numerical_mlp(config: dict, inputs: dict) -> nn.Module:
-    return NumericalMLP(inputs["num_numerical"], config["hidden_size"], config["num_layers"], config["drop_rate"])
+    return NumericalMLP(inputs["num_numerical"], config["hidden_size"], config["num_layers"], config["drop_rate"],
+                        config["embedding"])
 
 
 @register("categorical_mlp", CATEGORICAL)

@@ -86,7 +86,7 @@ def _final_norm_apart(matcher):
     return apart
 
 
-@register(NAME, IMAGE, processor=ImageProcessor)
+@register(NAME, IMAGE, processor=ImageProcessor, pretrained=True)
 def build_timm_image(config: dict, inputs: dict) -> nn.Module:
     # config's checkpoint_name was resolved by the processor; inputs carry the result (or the saved config).
     return TimmImage(create_timm_model(inputs[NAME]), NAME)

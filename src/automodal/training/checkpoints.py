@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 from lightning.pytorch.callbacks import Callback
@@ -11,23 +12,39 @@ from .soup import state_to_cpu
 
 
 class TopKCheckpoints(Callback):
-    """After each validation, save the weights if they are among the k best seen (score: higher is better)."""
+    """After each validation, save the weights if they are among the k best seen: by score (higher is better),
+    ties broken by the lower validation loss, since a small tuning set often gives many validations one score.
 
-    def __init__(self, k: int, directory: str, monitor: str = "val_score"):
-        self.k, self.directory, self.monitor = k, directory, monitor
-        self.entries: list = []   # (score, global_step, path), best first
+    Several validations can fall on one optimizer step (gradient accumulation with a fractional
+    val_check_interval), so files are named by a counter of saves, never reused, and only files that leave the
+    top k are removed.
+    """
+
+    def __init__(self, k: int, directory: str, monitor: str = "val_score", tie_breaker: str = "val_loss"):
+        self.k, self.directory, self.monitor, self.tie_breaker = k, directory, monitor, tie_breaker
+        self.entries: list = []   # (score, global_step, path, loss), best first
+        self._serial = itertools.count()
         os.makedirs(directory, exist_ok=True)
 
     def on_validation_end(self, trainer, pl_module):
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
-        score = float(trainer.callback_metrics[self.monitor])
-        if len(self.entries) >= self.k and score <= self.entries[-1][0]:
+        metrics = trainer.callback_metrics
+        loss = float(metrics[self.tie_breaker]) if self.tie_breaker in metrics else 0.0
+        self.offer(float(metrics[self.monitor]), loss, trainer.global_step, pl_module.net)
+
+    @staticmethod
+    def _rank(entry) -> tuple:
+        return -entry[0], entry[3]
+
+    def offer(self, score: float, loss: float, step: int, net):
+        """Save net's weights if they rank among the k best; drop the file that falls out of the top k."""
+        entry = (score, step, None, loss)
+        if len(self.entries) >= self.k and self._rank(entry) >= self._rank(self.entries[-1]):
             return
-        path = os.path.join(self.directory, f"step{trainer.global_step}_{len(os.listdir(self.directory))}.safetensors")
-        save_file(state_to_cpu(pl_module.net), path)
-        self.entries.append((score, trainer.global_step, path))
-        self.entries.sort(key=lambda e: -e[0])
-        for _, _, stale in self.entries[self.k:]:
-            os.remove(stale)
+        path = os.path.join(self.directory, f"save{next(self._serial)}_step{step}.safetensors")
+        save_file(state_to_cpu(net), path)
+        self.entries = sorted(self.entries + [(score, step, path, loss)], key=self._rank)
+        for stale in self.entries[self.k:]:
+            os.remove(stale[2])
         self.entries = self.entries[: self.k]

@@ -14,7 +14,8 @@ def _no_decay(name: str, param) -> bool:
 
 
 def param_groups(net, config: Config) -> list:
-    """One group per (learning rate, weight decay); each group records its depth (0 = head) and parameter names."""
+    """One group per distinct (learning rate, weight decay): groups whose settings agree are merged, since each
+    group costs the optimiser a separate pass per step. Each group records its parameter names."""
     lr = config["optimization.learning_rate"]
     weight_decay = config["optimization.weight_decay"]
     choice = config["optimization.lr_choice"]
@@ -32,9 +33,8 @@ def param_groups(net, config: Config) -> list:
         else:
             group_lr = lr
         decay = 0.0 if _no_decay(name, param) else weight_decay
-        key = (depth if choice == "layerwise_decay" else name in head, decay)
-        group = groups.setdefault(key, {"params": [], "names": [], "lr": group_lr, "weight_decay": decay,
-                                        "depth": depth})
+        group = groups.setdefault((group_lr, decay), {"params": [], "names": [], "lr": group_lr,
+                                                      "weight_decay": decay})
         group["params"].append(param)
         group["names"].append(name)
     return list(groups.values())

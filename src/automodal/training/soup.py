@@ -21,12 +21,13 @@ def average_states(paths: list) -> dict:
 
 
 def soup(entries: list, method: str, evaluate) -> tuple[dict, dict]:
-    """Pick the final weights from the top-k entries; evaluate(state) returns a score where higher is better.
+    """Pick the final weights from the top-k entries, (score, step, path, ...) best first; evaluate(state) returns a
+    score where higher is better.
 
     greedy_soup adds checkpoints from best to worst and keeps each only if the averaged score does not drop, so it
     never scores below the best single checkpoint.
     """
-    paths = [path for _, _, path in entries]
+    paths = [entry[2] for entry in entries]
     if method == "best" or len(paths) == 1:
         return load_file(paths[0]), {"method": method, "used": 1, "score": entries[0][0]}
     if method == "uniform_soup":

@@ -54,7 +54,9 @@ def plan_devices(config: Config) -> DevicePlan:
     precision = PRECISION[str(config["env.precision"])]
     if not use_gpu:
         if precision in ("16-mixed", "16-true"):
-            logger.info("env.precision 16 needs a GPU; training in 32-bit on the CPU.")
+            # the documented default is 16: only a precision someone asked for deserves a warning
+            logger.log(logging.WARNING if config.chosen("env.precision") else logging.DEBUG,
+                       "env.precision 16 needs a GPU; training in 32-bit on the CPU.")
             precision = "32-true"
         return DevicePlan("cpu", 1, "auto", precision)
     count = torch.cuda.device_count() if requested == -1 else requested

@@ -15,7 +15,7 @@ LR = 0.01
 
 # numerical_mlp with 3 blocks and categorical_mlp with 1 block, fused by a 1-block fusion MLP:
 #   head: depth 0; fusion block: depth 1;
-#   numerical blocks 2, 1, 0: depths 2, 3, 4 (nearest the fusion first);
+#   numerical blocks 2, 1, 0: depths 2, 3, 4 (nearest the fusion first), its periodic embedding: depth 5;
 #   categorical block 0: depth 2, its embeddings: depth 3.
 MIXED = {"backbones": ["categorical_mlp", "numerical_mlp"], "fusion": "fusion_mlp",
          "inputs": {"num_numerical": 3, "num_categories": [4, 5]}, "num_outputs": 2}
@@ -25,6 +25,7 @@ EXPECTED_DEPTH = {
     "backbones.numerical_mlp.blocks.2.": 2,
     "backbones.numerical_mlp.blocks.1.": 3,
     "backbones.numerical_mlp.blocks.0.": 4,
+    "backbones.numerical_mlp.embedding.": 5,
     "backbones.categorical_mlp.blocks.0.": 2,
     "backbones.categorical_mlp.embeddings.": 3,
 }
@@ -75,10 +76,18 @@ def test_layerwise_decay_gives_depth_d_the_rate_lr_times_decay_to_the_d(lr_decay
         assert lr == pytest.approx(LR * lr_decay ** expected_depth(name)), name
     assert rates["head.weight"] == pytest.approx(LR)          # the head gets exactly the learning rate
     assert max(rates.values()) == pytest.approx(LR)
-    assert min(rates.values()) == pytest.approx(LR * lr_decay ** 4)
-    # Each group holds one depth; its recorded depth matches its parameters.
+    assert min(rates.values()) == pytest.approx(LR * lr_decay ** 5)
+    # Rates differ by depth here, so each group holds one depth.
     for group in groups:
-        assert {expected_depth(n) for n in group["names"]} == {group["depth"]}
+        assert len({expected_depth(n) for n in group["names"]}) == 1
+
+
+@pytest.mark.parametrize("overrides", [{"optimization.lr_decay": 1}, {"optimization.lr_choice": ""}])
+def test_groups_whose_settings_agree_are_merged(overrides):
+    """Each group costs the optimiser a pass per step: one rate gives one group with decay and one without."""
+    groups = param_groups(mixed_net(config(**overrides)), config(**overrides))
+    assert sorted(g["weight_decay"] for g in groups) == [0.0, config()["optimization.weight_decay"]]
+    assert {g["lr"] for g in groups} == {LR}
 
 
 def test_layerwise_decay_on_a_single_backbone_counts_layers_from_the_head():

@@ -1,0 +1,72 @@
+"""Defaults chosen for the data at hand.
+
+The documented defaults (learning rate 1e-4, 8 rows per device accumulated to 128, 10 epochs) suit fine-tuning a
+pretrained backbone. A network trained from scratch (tabular MLPs, FT-Transformers, fusion, the built-in text
+model) needs a larger learning rate and, on small tables, far more optimizer steps than 10 epochs of 128-row steps
+give: 400 rows would get 30 steps. So for keys that neither the user nor a preset set, fit chooses values from the
+number of training rows; fit_summary()["chosen_defaults"] lists each value and why.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .loader import Config
+
+FROM_SCRATCH_LR = 1e-3
+MIN_BATCH, MAX_BATCH = 32, 512
+ROWS_PER_STEP = 16          # a batch of about 1/16 of the rows gives 16 steps per epoch on small tables
+TARGET_STEPS = 4000         # optimizer steps the epoch budget aims at; early stopping usually ends sooner
+MIN_EPOCHS, MAX_EPOCHS = 20, 300
+WARMUP_EPOCHS = 2
+
+
+def batch_size_for(rows: int) -> int:
+    """A power of two near rows / 16, within [32, 512]."""
+    size = 2 ** round(math.log2(max(1, rows) / ROWS_PER_STEP))
+    return int(min(MAX_BATCH, max(MIN_BATCH, size)))
+
+
+def from_scratch_choices(train_rows: int, user_batch: int | None = None) -> dict:
+    """{key: (value, reason)} for a network with no pretrained backbone; user_batch is an env.batch_size someone
+    chose, which the per-device batch must not exceed."""
+    batch = batch_size_for(train_rows)
+    if user_batch is not None:
+        batch = min(batch, user_batch)
+    steps_per_epoch = max(1, math.ceil(train_rows / batch))
+    epochs = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps_per_epoch))))
+    patience = int(min(30, max(10, epochs // 8)))
+    why_steps = (f"{train_rows} training rows in batches of {batch} give {steps_per_epoch} steps per epoch; "
+                 f"{epochs} epochs aim at about {TARGET_STEPS} steps, and early stopping ends training sooner")
+    return {
+        "optimization.learning_rate": (FROM_SCRATCH_LR, "no pretrained backbone: a network trained from scratch "
+                                                        "needs a larger learning rate than fine-tuning"),
+        "optimization.lr_choice": ("", "a network trained from scratch has no pretrained layers to protect with "
+                                    "smaller rates: one uniform rate"),
+        "env.per_gpu_batch_size": (batch, f"about 1/{ROWS_PER_STEP} of the {train_rows} training rows, a power of "
+                                          f"two within [{MIN_BATCH}, {MAX_BATCH}]"),
+        "env.batch_size": (batch, "the same as env.per_gpu_batch_size: no gradient accumulation"),
+        "optimization.max_epochs": (epochs, why_steps),
+        "optimization.val_check_interval": (1.0, "validate once per epoch: epochs are short"),
+        "optimization.patience": (patience, f"an eighth of the {epochs} epochs, within [10, 30] validations"),
+        "optimization.warmup_steps": (round(min(0.1, WARMUP_EPOCHS / epochs), 4),
+                                      f"warm up over the first {WARMUP_EPOCHS} of {epochs} epochs"),
+    }
+
+
+def in_memory_choices() -> dict:
+    return {key: (0, "every feature is already in memory: worker processes would only add start-up and copying")
+            for key in ("env.num_workers", "env.num_workers_evaluation")}
+
+
+def choose_defaults(config: Config, train_rows: int, from_scratch: bool, in_memory: bool) -> tuple[Config, dict]:
+    """The config with data-aware values for the keys nobody chose, and {key: {"value", "reason"}} for those."""
+    choices = {}
+    if from_scratch:
+        chosen_batch = config["env.batch_size"] if config.chosen("env.batch_size") else None
+        choices.update(from_scratch_choices(train_rows, chosen_batch))
+    if in_memory:
+        choices.update(in_memory_choices())
+    applied = {key: {"value": value, "reason": reason} for key, (value, reason) in choices.items()
+               if not config.chosen(key) and config[key] != value}
+    return config.with_defaults({key: entry["value"] for key, entry in applied.items()}), applied

@@ -1,0 +1,91 @@
+"""Text columns for the built-in hashed_text model: word unigrams and bigrams and character 3- and 4-grams, hashed
+into a fixed number of buckets, so nothing is downloaded and nothing is fitted.
+
+Each column is hashed on its own and shifted in bucket space by its position, so a word in one column does not
+count as the same word in another. Counts are damped (log1p) and each column's vector is scaled to unit length;
+a row is then a short list of (bucket, weight) pairs, which the model sums as an embedding bag.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .text import normalize_text, render_column
+from .types import TEXT
+
+COLUMN_SHIFT = 7919          # a prime: columns land on different buckets for the same n-gram
+
+
+def _vectorizers(num_buckets: int) -> list:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    common = dict(n_features=num_buckets, alternate_sign=False, norm=None, lowercase=True, dtype=np.float32)
+    return [HashingVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b", **common),
+            HashingVectorizer(analyzer="char_wb", ngram_range=(3, 4), **common)]
+
+
+class HashedTextProcessor:
+    def __init__(self, name: str, column_types: dict | None = None, config=None, state: dict | None = None):
+        self.name = name
+        if state is not None:
+            self.columns, self.num_buckets, self.normalize = state["columns"], state["num_buckets"], state["normalize"]
+        else:
+            self.columns = [c for c, t in column_types.items() if t == TEXT]
+            self.num_buckets = config["model.hashed_text.num_buckets"]
+            self.normalize = config["data.text.normalize_text"]
+        self._vectorizers = _vectorizers(self.num_buckets)
+
+    def fit(self, frame: pd.DataFrame) -> "HashedTextProcessor":
+        return self     # hashing has nothing to learn
+
+    def _column_matrix(self, texts: list, position: int):
+        import scipy.sparse as sp
+
+        counts = sp.hstack([v.transform(texts) for v in self._vectorizers]).tocsr()
+        counts.data = np.log1p(counts.data)
+        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+        counts = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ counts
+        counts = counts.tocsr()
+        # both vectorizers share the bucket range; fold the second one's half back onto it, shifted per column
+        counts.indices = (counts.indices % self.num_buckets + position * COLUMN_SHIFT) % self.num_buckets
+        return counts
+
+    def features(self, frame: pd.DataFrame) -> dict:
+        import scipy.sparse as sp
+
+        matrices = []
+        for position, column in enumerate(self.columns):
+            texts = render_column(frame[column], False)
+            if self.normalize:
+                texts = [normalize_text(t) for t in texts]
+            matrices.append(self._column_matrix(texts, position))
+        rows = sp.hstack(matrices).tocsr() if len(matrices) > 1 else matrices[0]
+        split = rows.indptr[1:-1]
+        indices = np.empty(rows.shape[0], dtype=object)
+        weights = np.empty(rows.shape[0], dtype=object)
+        indices[:] = np.split((rows.indices % self.num_buckets).astype(np.int64), split)
+        weights[:] = np.split(rows.data.astype(np.float32), split)
+        return {f"{self.name}.buckets": indices, f"{self.name}.weights": weights}
+
+    def collate(self, features: dict, indices: np.ndarray, training: bool) -> dict:
+        buckets = [features[f"{self.name}.buckets"][r] for r in indices]
+        weights = [features[f"{self.name}.weights"][r] for r in indices]
+        offsets = np.zeros(len(buckets), dtype=np.int64)
+        offsets[1:] = np.cumsum([len(b) for b in buckets[:-1]])
+        return {f"{self.name}.buckets": torch.from_numpy(np.concatenate(buckets) if buckets else np.zeros(0, np.int64)),
+                f"{self.name}.offsets": torch.from_numpy(offsets),
+                f"{self.name}.weights": torch.from_numpy(np.concatenate(weights) if weights
+                                                         else np.zeros(0, np.float32))}
+
+    def model_inputs(self) -> dict:
+        return {self.name: {"num_buckets": self.num_buckets}}
+
+    def to_dict(self) -> dict:
+        return {"kind": "hashed_text", "name": self.name, "columns": self.columns, "num_buckets": self.num_buckets,
+                "normalize": self.normalize}
+
+    @classmethod
+    def from_dict(cls, state: dict, directory: str | None = None) -> "HashedTextProcessor":
+        return cls(state["name"], state=state)
