@@ -274,7 +274,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     workdir = tempfile.mkdtemp(prefix="automodal-fit-")
     try:
         topk = TopKCheckpoints(config["optimization.top_k"], os.path.join(workdir, "checkpoints"))
-        stopper = EarlyStopping(monitor="val_rank", mode="max", patience=config["optimization.patience"],
+        stopper = EarlyStopping(monitor="val_score", mode="max", patience=config["optimization.patience"],
                                 check_on_train_epoch_end=False)
         meter = ThroughputMeter()
         remaining = None if time_limit is None else time_limit - (time.time() - started)

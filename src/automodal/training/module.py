@@ -19,10 +19,6 @@ from .optim import build_optimizer, build_scheduler, param_groups
 
 logger = logging.getLogger(__name__)
 
-# Small enough that loss never outweighs a real score difference (one more correct row of 10,000, or one pair in
-# a ROC AUC over 300 x 300 rows); large enough to order float32 losses.
-TIE_BREAK = 1e-8
-
 
 class Distillation:
     """distiller.*: mix the hard-label loss with a loss against the teacher's logits at a temperature."""
@@ -117,10 +113,6 @@ class TrainingModule(pl.LightningModule):
             value = -loss
         self.log("val_loss", loss, prog_bar=False)
         self.log("val_score", value, prog_bar=True)
-        # Early stopping's one number: the score, with the loss deciding between equal scores (a small tuning set
-        # gives few distinct accuracies or ROC AUCs; its loss keeps improving while they stay put).
-        rank = torch.tensor(value - TIE_BREAK * min(loss, 1e3), dtype=torch.float64)   # float32 would drop it
-        self.log("val_rank", rank, prog_bar=False)
 
     def on_before_optimizer_step(self, optimizer):
         if self.grad_norm_type == -1 or not self._logging_step():

@@ -74,6 +74,22 @@ def test_many_distinct_strings_are_text():
     assert infer_column_type(words)[0] == "text"
 
 
+def test_few_distinct_strings_are_categorical_whatever_their_words_and_punctuation():
+    rng = np.random.default_rng(0)
+    levels = ["1. < HS Grad", "2. HS Grad", "3. Some College", "4. College Grad", "5. Advanced Degree"]
+    assert infer_column_type(pd.Series(rng.choice(levels, size=3000), name="education"))[0] == "categorical"
+    # 60 multi-word job titles repeated over 3,000 rows are categories too: free text rarely repeats
+    titles = [f"senior staff engineer grade {i}" for i in range(60)]
+    assert infer_column_type(pd.Series(rng.choice(titles, size=3000), name="title"))[0] == "categorical"
+
+
+def test_long_varied_strings_are_text():
+    rng = np.random.default_rng(0)
+    words = ["fit", "fabric", "soft", "small", "large", "love", "return", "color", "dress", "great"]
+    reviews = [" ".join(rng.choice(words, size=8)) for _ in range(300)]
+    assert infer_column_type(pd.Series(reviews, name="review"))[0] == "text"
+
+
 def test_all_nan_column_raises_naming_it():
     with pytest.raises(DataError, match="'empty'"):
         infer_column_type(pd.Series([np.nan] * 5, name="empty"))
