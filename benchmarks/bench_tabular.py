@@ -1,7 +1,8 @@
 """Tabular benchmark: the training loop against a bare PyTorch loop, prediction latency and throughput,
 peak memory, and the cost of `import automodal`.
 
-    python benchmarks/bench_tabular.py [--rows 20000] [--epochs 3] [--models mlp ft]
+    python benchmarks/bench_tabular.py [--rows 20000] [--epochs 3] [--models mlp ft default]
+    python benchmarks/bench_tabular.py --rows 3000 --epochs 20 --models default   # a small table's default fit
 
 The bare loop uses the same network (rebuilt from the fitted architecture), the same batches (the fitted
 processors' arrays cut by the same loader), the same optimiser, schedule and gradient clipping. Throughputs are
@@ -27,6 +28,7 @@ from common import one_row_latency_ms, write_results
 MODELS = {
     "mlp": ["numerical_mlp", "categorical_mlp", "fusion_mlp"],
     "ft": ["numerical_transformer", "categorical_transformer", "fusion_transformer"],
+    "default": None,    # the default fit: model.names, batch size, learning rate and budget as fit chooses them
 }
 
 
@@ -72,7 +74,9 @@ def bare_loop_throughput(predictor, frame: pd.DataFrame, epochs: int, seed: int)
         samples, start = 0, time.perf_counter()
         for batch in loader:
             optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(net(batch), batch["label"])
+            logits = net(batch, members=True)            # every ensemble member learns from its own loss
+            members = logits.shape[1]
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["label"].repeat_interleave(members))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
             optimizer.step()
@@ -90,6 +94,8 @@ def run_model(kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, r
         "optimization.val_check_interval": 1.0, "optimization.top_k": 1, "env.per_gpu_batch_size": 128,
         "env.batch_size": 128, "env.num_workers": 0, "env.num_workers_evaluation": 0,
     }
+    if kind == "default":   # only the epochs are fixed (and early stopping off), so every run trains as long
+        hyperparameters = {"optimization.max_epochs": epochs, "optimization.patience": epochs}
     if kind == "ft":
         hyperparameters.update({"model.ft_transformer.num_blocks": 2, "model.ft_transformer.hidden_size": 64,
                                 "model.ft_transformer.token_dim": 64, "model.ft_transformer.ffn_hidden_size": 128})
@@ -114,7 +120,9 @@ def run_model(kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, r
     loaded.predict(batch)
     batch_seconds = time.perf_counter() - start
     return {
-        "model": "+".join(MODELS[kind]), "train_rows": len(train), "epochs": epochs,
+        "model": "+".join(summary["models"]), "kind": kind, "train_rows": len(train), "epochs": epochs,
+        "batch_size": predictor.config["env"]["per_gpu_batch_size"],
+        "ensemble_size": predictor._meta["architecture"].get("members", 1),
         "roc_auc": round(loaded.evaluate(test, "roc_auc")["roc_auc"], 4),
         "fit_seconds": round(fit_seconds, 2),
         "train_samples_per_s": round(statistics.median(ours_rates), 1),

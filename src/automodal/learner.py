@@ -173,12 +173,13 @@ def build_network(data: PreparedData, config: Config, plan):
     """The network to train (weights live here) and the module that runs forward passes (compiled, DataParallel)."""
     import torch
 
-    from .models.net import build_net, warn_unused_keys
+    from .models.net import build_net, ensemble_members, warn_unused_keys
     from .training.finetune import apply_efficient_finetune
 
     warn_unused_keys(config, data.models, data.column_types)
     architecture = {"backbones": data.backbones, "fusion": data.fusion, "inputs": data.pipeline.model_inputs(),
-                    "num_outputs": data.label_processor.num_outputs}
+                    "num_outputs": data.label_processor.num_outputs,
+                    "members": ensemble_members(config, data.backbones, data.fusion)}
     net = apply_efficient_finetune(build_net(architecture, config), config["optimization.efficient_finetune"])
     forward_net = net
     if config["env.compile.turn_on"]:

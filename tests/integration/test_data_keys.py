@@ -64,8 +64,10 @@ def default_binary(tmp_path_factory, train):
 
 @pytest.fixture(scope="module")
 def scaler_fits(tmp_path_factory, train):
-    short = {"optimization.max_epochs": 1}   # only the saved processors matter here
+    # only the saved processors matter here; the scaler keys alone decide them under the standard transform
+    short = {"optimization.max_epochs": 1, "data.numerical.transform": "standard"}
     return {
+        "standard": fit(tmp_path_factory, "standard", train, "label", **short),
         "no_mean": fit(tmp_path_factory, "no_mean", train, "label", **short,
                        **{"data.numerical.scaler_with_mean": False}),
         "no_std": fit(tmp_path_factory, "no_std", train, "label", **short,
@@ -73,8 +75,8 @@ def scaler_fits(tmp_path_factory, train):
     }
 
 
-def test_scaler_keys_change_the_saved_processor_state(default_binary, scaler_fits, test):
-    default = processors(default_binary)["features"]["processors"]["numerical"]
+def test_scaler_keys_change_the_saved_processor_state(scaler_fits, test):
+    default = processors(scaler_fits["standard"])["features"]["processors"]["numerical"]
     no_mean = processors(scaler_fits["no_mean"])["features"]["processors"]["numerical"]
     no_std = processors(scaler_fits["no_std"])["features"]["processors"]["numerical"]
     assert default["columns"] == no_mean["columns"] == no_std["columns"] == ["x1", "x2"]
@@ -93,7 +95,7 @@ def test_scaler_keys_change_the_saved_processor_state(default_binary, scaler_fit
     rows = test.head(5).assign(x2=[1.0, 2.0, 3.0, 4.0, 5.0])
     raw = rows[["x1", "x2"]].to_numpy()
     mean, scale = np.array(default["mean"]), np.array(default["scale"])
-    expected = {"default": (default_binary, (raw - mean) / scale),
+    expected = {"default": (scaler_fits["standard"], (raw - mean) / scale),
                 "no_mean": (scaler_fits["no_mean"], raw / scale),
                 "no_std": (scaler_fits["no_std"], raw - mean)}
     for name, (predictor, values) in expected.items():

@@ -229,7 +229,8 @@ def test_columns_of_a_modality_without_a_model_are_not_used(mixed_split, tmp_pat
 def binary(mixed_split, tmp_path_factory):
     train, test = mixed_split
     predictor = MultiModalPredictor(label="label", path=str(tmp_path_factory.mktemp("binary") / "model"), verbosity=0)
-    returned = predictor.fit(train, hyperparameters=fast(**{"model.fusion_mlp.hidden_size": 24}))
+    returned = predictor.fit(train, hyperparameters=fast(**{"model.fusion_mlp.hidden_size": 24,
+                                                            "model.ensemble_size": 8}))
     assert returned is predictor
     return predictor, test
 
@@ -304,10 +305,25 @@ def test_extract_embedding(binary):
     as_frame = predictor.extract_embedding(test, as_pandas=True)
     assert isinstance(as_frame, pd.DataFrame) and as_frame.index.equals(test.index)
     assert np.array_equal(as_frame.to_numpy(), embedding)
-    # The embedding is what the head sees: head(embedding) gives the predicted probabilities.
-    head = predictor._model.net.head
+    # The network is an ensemble of 8 members (model.ensemble_size): the embedding is their mean feature, and the
+    # prediction is the mean of what each member's head makes of its own feature.
+    net = predictor._model.net
+    batch = {k: torch.from_numpy(v) for k, v in predictor._model.pipeline.transform(test).items()}
     with torch.no_grad():
-        logits = head(torch.from_numpy(embedding))
+        fused = net._fused(batch)
+        member_proba = torch.softmax(net.head(fused), dim=-1)
+    assert fused.shape == (len(test), 8, 24)
+    assert np.allclose(fused.mean(dim=1).numpy(), embedding, atol=1e-5)
+    assert np.allclose(member_proba.mean(dim=1).numpy(), predictor.predict_proba(test, as_pandas=False), atol=1e-5)
+
+
+def test_a_single_network_embeds_what_its_head_sees(mixed_split, tmp_path):
+    train, test = mixed_split
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "model"), verbosity=0).fit(
+        train, hyperparameters=fast(**{"optimization.max_epochs": 2}))      # model.ensemble_size 1 by default
+    embedding = predictor.extract_embedding(test)
+    with torch.no_grad():
+        logits = predictor._model.net.head(torch.from_numpy(embedding))
     assert np.allclose(torch.softmax(logits, dim=1).numpy(), predictor.predict_proba(test, as_pandas=False),
                        atol=1e-5)
 
@@ -381,8 +397,11 @@ def test_saved_directory_holds_only_plain_data_files(binary):
         assert os.path.isfile(path), name
         assert name.endswith(SAVED_SUFFIXES), name
         with open(path, "rb") as f:
-            head = f.read(4)
-        assert not head.startswith(b"\x80"), name      # pickle protocol 2+
+            head = f.read(9)
+        if name.endswith(".safetensors"):                # an 8-byte header length, then the JSON header
+            assert head[8:9] == b"{", name
+        else:
+            assert not head.startswith(b"\x80"), name  # pickle protocol 2+
         assert not head.startswith(b"PK"), name        # torch.save zip archives
     # No staging or backup directories are left beside it.
     parent = os.path.dirname(predictor.path)

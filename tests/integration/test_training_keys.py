@@ -410,7 +410,7 @@ def test_distiller_keys_change_the_training_loss(mixed_frame, tmp_path, teacher)
     mse = first_distilled_loss("mse", **{"distiller.hard_label_weight": 0, "distiller.soft_label_weight": 1,
                                          "distiller.soft_label_loss_type": "mse"})
     assert default == pytest.approx(0.2 * hard + 50 * soft_t5, rel=1e-4)
-    assert soft_t1 != pytest.approx(soft_t5, rel=1e-2)
+    assert soft_t1 != pytest.approx(soft_t5, rel=1e-3)   # an untrained student is near 0.5 at any temperature
     assert mse != pytest.approx(soft_t5, rel=1e-2)
     # A student's first hard loss is the cross-entropy of an untrained binary model: near log 2.
     plain = first_loss(fit(mixed_frame, tmp_path, name="plain", **STEP_KEYS))

@@ -53,7 +53,8 @@ class FeaturePipeline:
         categorical = [c for c, t in column_types.items() if t == CATEGORICAL]
         if numerical and NUMERICAL in modalities:
             processors["numerical"] = NumericalProcessor(numerical, config["data.numerical.scaler_with_mean"],
-                                                         config["data.numerical.scaler_with_std"]).fit(frame)
+                                                         config["data.numerical.scaler_with_std"],
+                                                         transform=config["data.numerical.transform"]).fit(frame)
         if categorical and CATEGORICAL in modalities:
             processors["categorical"] = CategoricalProcessor(categorical).fit(frame)
         for name, read in reads.items():

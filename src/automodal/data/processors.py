@@ -71,14 +71,36 @@ def require_columns(frame: pd.DataFrame, columns, what: str = "data"):
                         "Add them (NaN is allowed where a value is unknown).")
 
 
+QUANTILES = 1000             # at most this many quantiles per column describe its distribution
+
+
+def normal_scores(values: np.ndarray, quantiles: np.ndarray, rows: int) -> np.ndarray:
+    """Map values through the training quantiles to the standard normal's (a rank-Gauss transform): skewed columns
+    and outliers arrive as well-spread numbers of bounded size. The smallest and largest of `rows` training values
+    sit at levels 0.5 / rows and 1 - 0.5 / rows, as their ranks say, and values beyond them stay there. Ties take
+    the middle of their quantile range, so a 0/1 column maps to two values, not to its extremes."""
+    from scipy.special import ndtri
+
+    tail = 0.5 / max(rows, 1)
+    levels = np.linspace(tail, 1.0 - tail, len(quantiles))
+    rising = np.interp(values, quantiles, levels)
+    falling = -np.interp(-values, -quantiles[::-1], -levels[::-1])
+    return ndtri(0.5 * (rising + falling))
+
+
 class NumericalProcessor:
-    """Standardise numbers column-wise; missing values become the training mean. A column of timestamps or date
-    strings gives several numbers: seconds since 1970 and calendar parts (data.dates)."""
+    """Numbers column-wise: transform "quantile" maps each through its training quantiles to normal scores (then
+    centres and scales as below); "standard" only centres (with_mean) and scales to unit variance (with_std).
+    Missing values become the training mean. A column of timestamps or date strings gives several numbers: seconds
+    since 1970 and calendar parts (data.dates)."""
 
     def __init__(self, columns, with_mean=True, with_std=True, mean=None, scale=None, day_first=None,
-                 date_width=dates.WIDTH):
+                 date_width=dates.WIDTH, transform="standard", quantiles=None, quantile_rows=None):
         self.columns = list(columns)
         self.with_mean, self.with_std = with_mean, with_std
+        self.transform_kind = transform
+        self.quantiles = None if quantiles is None else [np.asarray(q, dtype=np.float64) for q in quantiles]
+        self.quantile_rows = quantile_rows      # per column: the training values its quantiles summarise
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
         # per column: None for numbers, else (timestamps, date strings) whether date strings put the day first
@@ -101,14 +123,34 @@ class NumericalProcessor:
                           else dates.day_first(frame[c]) if _holds_date_strings(frame[c]) else None
                           for c in self.columns]
         values = self._matrix(frame)
+        if self.transform_kind == "quantile":
+            self.quantiles = [self._column_quantiles(values[:, j]) for j in range(values.shape[1])]
+            self.quantile_rows = np.sum(~np.isnan(values), axis=0).tolist()
+            values = self._normal_scores(values)
         mean = np.nanmean(values, axis=0)
         std = np.nanstd(values, axis=0)
         self.mean = mean
         self.scale = np.where(std > 0, std, 1.0) if self.with_std else np.ones_like(std)
         return self
 
+    @staticmethod
+    def _column_quantiles(column: np.ndarray) -> np.ndarray:
+        present = column[~np.isnan(column)]
+        if len(present) == 0:
+            return np.zeros(2)
+        return np.quantile(present, np.linspace(0.0, 1.0, int(min(QUANTILES, max(2, len(present))))))
+
+    def _normal_scores(self, values: np.ndarray) -> np.ndarray:
+        out = np.full(values.shape, np.nan)
+        for j, quantiles in enumerate(self.quantiles):
+            present = ~np.isnan(values[:, j])
+            out[present, j] = normal_scores(values[present, j], quantiles, self.quantile_rows[j])
+        return out
+
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         values = self._matrix(frame)
+        if self.quantiles is not None:
+            values = self._normal_scores(values)
         values = np.where(np.isnan(values), self.mean, values)
         if self.with_mean:
             values = values - self.mean
@@ -123,7 +165,9 @@ class NumericalProcessor:
     def to_dict(self):
         return {"kind": "numerical", "columns": self.columns, "with_mean": self.with_mean,
                 "with_std": self.with_std, "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                "day_first": self.day_first, "date_width": self.date_width}
+                "day_first": self.day_first, "date_width": self.date_width, "transform": self.transform_kind,
+                "quantiles": None if self.quantiles is None else [q.tolist() for q in self.quantiles],
+                "quantile_rows": self.quantile_rows}
 
     @classmethod
     def from_dict(cls, state, directory=None):

@@ -7,17 +7,19 @@ from torch import nn
 
 from . import ft_transformer  # noqa: F401  (registers the FT-Transformer backbones with the tabular ones)
 from .layers import TransformerTrunk, mlp_blocks
+from .members import spread
 from .registry import FUSION, register
 
 
 class FusionMLP(nn.Module):
-    def __init__(self, in_features: list, hidden_size: int, num_layers: int, drop_rate: float):
+    def __init__(self, in_features: list, hidden_size: int, num_layers: int, drop_rate: float, members: int = 1):
         super().__init__()
+        self.members = members
         self.blocks = mlp_blocks(sum(in_features), hidden_size, num_layers, drop_rate)
         self.out_features = hidden_size if num_layers else sum(in_features)
 
     def forward(self, features: list) -> torch.Tensor:
-        x = torch.cat(features, dim=1)
+        x = torch.cat(spread(features, self.members), dim=-1)
         for block in self.blocks:
             x = block(x)
         return x
@@ -43,9 +45,10 @@ class FusionTransformer(nn.Module):
         return [list(self.projections.parameters())] + self.trunk.layer_groups()
 
 
-@register("fusion_mlp", FUSION)
+@register("fusion_mlp", FUSION, members=True)
 def build_fusion_mlp(config: dict, inputs: dict) -> nn.Module:
-    return FusionMLP(inputs["in_features"], config["hidden_size"], config["num_layers"], config["drop_rate"])
+    return FusionMLP(inputs["in_features"], config["hidden_size"], config["num_layers"], config["drop_rate"],
+                     inputs.get("members", 1))
 
 
 @register("fusion_transformer", FUSION, config_group="ft_transformer")

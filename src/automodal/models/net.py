@@ -10,6 +10,7 @@ from torch import nn
 from ..config import Config
 from ..data.types import CATEGORICAL, NUMERICAL, TEXT
 from ..errors import ConfigError
+from .members import MemberHeads, average_members
 from .registry import FUSION, get_spec
 
 logger = logging.getLogger(__name__)
@@ -84,22 +85,49 @@ def model_config(config: Config, name: str) -> dict:
     return config.group(f"model.{get_spec(name).config_group}")
 
 
-class MultimodalNet(nn.Module):
-    """Backbones -> (fusion) -> linear head. forward(batch) returns logits, features(batch) the pre-head vector."""
+def ensemble_members(config: Config, backbones: list, fusion: str | None) -> int:
+    """model.ensemble_size when a backbone can make members and the fusion (if any) can carry them, else 1."""
+    size = config["model.ensemble_size"]
+    makers = [name for name in backbones if get_spec(name).members]
+    if size <= 1 or not makers:
+        return 1
+    if fusion is not None and not get_spec(fusion).members:
+        logger.log(logging.INFO if "model.ensemble_size" in config.explicit else logging.DEBUG,
+                   "model.ensemble_size %d needs a fusion model that carries members (fusion_mlp); %s trains one "
+                   "network.", size, fusion)
+        return 1
+    return size
 
-    def __init__(self, backbones: dict, fusion: nn.Module | None, num_outputs: int):
+
+class MultimodalNet(nn.Module):
+    """Backbones -> (fusion) -> linear head. forward(batch) returns logits, features(batch) the pre-head vector.
+
+    With members > 1 (models.members) the head is one per member: forward(batch, members=True) gives each
+    member's logits (batch, k, outputs), forward(batch) their average prediction as logits."""
+
+    def __init__(self, backbones: dict, fusion: nn.Module | None, num_outputs: int, members: int = 1):
         super().__init__()
         self.backbones = nn.ModuleDict(backbones)
         self.fusion = fusion
+        self.members = members
+        self.regression = num_outputs == 1
         width = fusion.out_features if fusion is not None else next(iter(self.backbones.values())).out_features
-        self.head = nn.Linear(width, num_outputs)
+        self.head = MemberHeads(members, width, num_outputs) if members > 1 else nn.Linear(width, num_outputs)
 
-    def features(self, batch: dict) -> torch.Tensor:
+    def _fused(self, batch: dict) -> torch.Tensor:
         outputs = [backbone(batch) for backbone in self.backbones.values()]
         return self.fusion(outputs) if self.fusion is not None else outputs[0]
 
-    def forward(self, batch: dict) -> torch.Tensor:
-        return self.head(self.features(batch))
+    def features(self, batch: dict) -> torch.Tensor:
+        """(batch, width): with members, the mean of the members' features."""
+        fused = self._fused(batch)
+        return fused.mean(dim=1) if fused.dim() == 3 else fused
+
+    def forward(self, batch: dict, members: bool = False) -> torch.Tensor:
+        logits = self.head(self._fused(batch))
+        if self.members <= 1:
+            return logits.unsqueeze(1) if members else logits
+        return logits if members else average_members(logits, self.regression)
 
     def layer_depths(self) -> dict:
         """{parameter name: depth}: the head is depth 0, each layer further from it one deeper."""
@@ -122,8 +150,10 @@ class MultimodalNet(nn.Module):
 
 
 def build_net(architecture: dict, config: Config) -> MultimodalNet:
-    """architecture: {"backbones": [...], "fusion": name|None, "inputs": {...}, "num_outputs": int}."""
-    inputs = architecture["inputs"]
+    """architecture: {"backbones": [...], "fusion": name|None, "inputs": {...}, "num_outputs": int, "members": int}
+    (members absent in predictors saved before ensembles: one network)."""
+    members = architecture.get("members", 1)
+    inputs = dict(architecture["inputs"], members=members)
     backbones = {}
     for name in architecture["backbones"]:
         backbones[name] = get_spec(name).builder(model_config(config, name), inputs)
@@ -131,4 +161,4 @@ def build_net(architecture: dict, config: Config) -> MultimodalNet:
     if architecture["fusion"]:
         fusion_inputs = dict(inputs, in_features=[b.out_features for b in backbones.values()])
         fusion = get_spec(architecture["fusion"]).builder(model_config(config, architecture["fusion"]), fusion_inputs)
-    return MultimodalNet(backbones, fusion, architecture["num_outputs"])
+    return MultimodalNet(backbones, fusion, architecture["num_outputs"], members)

@@ -19,6 +19,7 @@ class ModelSpec:
     config_group: str        # the model.<group>.* keys it reads
     processor: Callable | None = None  # processor(name, column_types, config) for backbones with their own inputs
     pretrained: bool = False  # starts from pretrained weights (fine-tuned), rather than trained from scratch
+    members: bool = False     # carries ensemble members (models.members): a backbone makes them, a fusion keeps them
 
     @property
     def modalities(self) -> tuple:
@@ -29,9 +30,9 @@ _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register(name: str, modality: str, config_group: str | None = None, processor: Callable | None = None,
-             pretrained: bool = False):
+             pretrained: bool = False, members: bool = False):
     def wrap(builder):
-        _REGISTRY[name] = ModelSpec(name, modality, builder, config_group or name, processor, pretrained)
+        _REGISTRY[name] = ModelSpec(name, modality, builder, config_group or name, processor, pretrained, members)
         return builder
     return wrap
 

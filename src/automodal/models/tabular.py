@@ -7,6 +7,7 @@ from torch import nn
 
 from ..data.types import CATEGORICAL, NUMERICAL
 from .layers import mlp_blocks
+from .members import MemberScaling
 from .registry import register
 
 
@@ -36,10 +37,11 @@ class PeriodicEmbedding(nn.Module):
 
 class NumericalMLP(nn.Module):
     def __init__(self, num_features: int, hidden_size: int, num_layers: int, drop_rate: float,
-                 embedding: str = "periodic"):
+                 embedding: str = "periodic", members: int = 1):
         super().__init__()
         self.embedding = PeriodicEmbedding(num_features) if embedding == "periodic" and num_features else None
         width = self.embedding.out_features if self.embedding is not None else num_features
+        self.members = MemberScaling(members, width) if members > 1 else None
         self.blocks = mlp_blocks(width, hidden_size, num_layers, drop_rate)
         self.out_features = hidden_size if num_layers else width
 
@@ -47,40 +49,47 @@ class NumericalMLP(nn.Module):
         x = batch[NUMERICAL]
         if self.embedding is not None:
             x = self.embedding(x)
+        if self.members is not None:
+            x = self.members(x)
         for block in self.blocks:
             x = block(x)
         return x
 
     def layer_groups(self) -> list:
-        embedding = [list(self.embedding.parameters())] if self.embedding is not None else []
-        return embedding + [list(b.parameters()) for b in self.blocks]
+        first = [p for m in (self.embedding, self.members) if m is not None for p in m.parameters()]
+        return ([first] if first else []) + [list(b.parameters()) for b in self.blocks]
 
 
 class CategoricalMLP(nn.Module):
-    def __init__(self, num_categories: list, hidden_size: int, num_layers: int, drop_rate: float):
+    def __init__(self, num_categories: list, hidden_size: int, num_layers: int, drop_rate: float, members: int = 1):
         super().__init__()
         self.embeddings = nn.ModuleList(nn.Embedding(n, embedding_dim(n)) for n in num_categories)
         width = sum(e.embedding_dim for e in self.embeddings)
+        self.members = MemberScaling(members, width) if members > 1 else None
         self.blocks = mlp_blocks(width, hidden_size, num_layers, drop_rate)
         self.out_features = hidden_size if num_layers else width
 
     def forward(self, batch: dict) -> torch.Tensor:
         codes = batch[CATEGORICAL]
         x = torch.cat([emb(codes[:, j]) for j, emb in enumerate(self.embeddings)], dim=1)
+        if self.members is not None:
+            x = self.members(x)
         for block in self.blocks:
             x = block(x)
         return x
 
     def layer_groups(self) -> list:
-        return [list(self.embeddings.parameters())] + [list(b.parameters()) for b in self.blocks]
+        first = list(self.embeddings.parameters()) + (list(self.members.parameters()) if self.members else [])
+        return [first] + [list(b.parameters()) for b in self.blocks]
 
 
-@register("numerical_mlp", NUMERICAL)
+@register("numerical_mlp", NUMERICAL, members=True)
 def build_numerical_mlp(config: dict, inputs: dict) -> nn.Module:
     return NumericalMLP(inputs["num_numerical"], config["hidden_size"], config["num_layers"], config["drop_rate"],
-                        config["embedding"])
+                        config["embedding"], inputs.get("members", 1))
 
 
-@register("categorical_mlp", CATEGORICAL)
+@register("categorical_mlp", CATEGORICAL, members=True)
 def build_categorical_mlp(config: dict, inputs: dict) -> nn.Module:
-    return CategoricalMLP(inputs["num_categories"], config["hidden_size"], config["num_layers"], config["drop_rate"])
+    return CategoricalMLP(inputs["num_categories"], config["hidden_size"], config["num_layers"], config["drop_rate"],
+                          inputs.get("members", 1))

@@ -72,15 +72,23 @@ class TrainingModule(pl.LightningModule):
         return F.cross_entropy(logits.float(), labels)
 
     def training_step(self, batch, batch_idx):
-        if self.mixer is not None and self.mixer.applies(batch, self.current_epoch):
+        mixed = self.mixer is not None and self.mixer.applies(batch, self.current_epoch)
+        if mixed:
             batch, targets = self.mixer(batch)
-            logits = self.forward_net(batch)
-            loss = soft_cross_entropy(logits, targets)
+        # every ensemble member learns from its own loss (members=True: logits of shape (batch, k, outputs))
+        member_logits = self.forward_net(batch, members=True)
+        members = member_logits.shape[1]
+        logits = member_logits.reshape(-1, member_logits.shape[-1])
+
+        def per_member(rows: torch.Tensor) -> torch.Tensor:
+            return rows.repeat_interleave(members, dim=0) if members > 1 else rows
+
+        if mixed:
+            loss = soft_cross_entropy(logits, per_member(targets))
         else:
-            logits = self.forward_net(batch)
-            loss = self.hard_loss(logits, batch["label"])
+            loss = self.hard_loss(logits, per_member(batch["label"]))
         if self.distillation is not None:
-            loss = self.distillation(loss, logits.float(), batch["teacher_logits"])
+            loss = self.distillation(loss, logits.float(), per_member(batch["teacher_logits"]))
         if self._logging_step():
             self.log("train_loss", loss, on_step=True, prog_bar=True, batch_size=len(batch["label"]))
         return loss

@@ -25,6 +25,34 @@ def _round_trip(processor):
 
 # ---------------------------------------------------------------- NumericalProcessor
 
+def test_quantile_transform_tames_skew_and_outliers_and_survives_json():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"income": rng.lognormal(0, 2, size=2000), "flag": rng.integers(0, 2, size=2000)})
+    processor = NumericalProcessor(["income", "flag"], transform="quantile").fit(frame)
+    out = processor.transform(frame)
+    # a heavy-tailed column arrives close to a standard normal: centred, unit variance, bounded
+    assert abs(out[:, 0].mean()) < 0.01 and abs(out[:, 0].std() - 1) < 0.01 and np.abs(out[:, 0]).max() < 3.6
+    assert abs(pd.Series(out[:, 0]).skew()) < 0.1 < pd.Series(frame["income"]).skew()
+    # ties keep the middle of their rank range: a 0/1 column gives two values, in order
+    assert len(np.unique(out[:, 1])) == 2 and out[frame["flag"] == 1, 1].min() > out[frame["flag"] == 0, 1].max()
+    # order is kept, far outliers stay bounded, missing values become the mean (0 after centring)
+    probe = pd.DataFrame({"income": [0.5, 1.0, 2.0, 1e12, np.nan], "flag": [0, 1, 1, 0, np.nan]})
+    mapped = processor.transform(probe)
+    assert mapped[0, 0] < mapped[1, 0] < mapped[2, 0] < mapped[3, 0] == out[:, 0].max()
+    assert mapped[4, 0] == pytest.approx(0)
+    np.testing.assert_array_equal(_round_trip(processor).transform(probe), mapped)
+
+
+def test_quantile_is_the_default_transform_of_a_pipeline():
+    frame = pd.DataFrame({"x": np.arange(100.0) ** 3})
+    config = resolve_config()
+    pipeline = FeaturePipeline.fit(frame, {"x": "numerical"}, config, {"numerical_mlp": ("numerical",)})
+    assert pipeline.processors["numerical"].transform_kind == "quantile"
+    standard = FeaturePipeline.fit(frame, {"x": "numerical"}, resolve_config(
+        hyperparameters={"data.numerical.transform": "standard"}), {"numerical_mlp": ("numerical",)})
+    assert standard.processors["numerical"].quantiles is None
+
+
 @pytest.mark.parametrize("with_mean,with_std,expected", [
     (True, True, (RAW - MEAN) / STD),
     (False, True, RAW / STD),
@@ -229,7 +257,8 @@ def test_label_json_round_trip_with_numpy_labels():
 def test_pipeline_uses_the_scaler_keys_and_round_trips():
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "c": ["x", "y", "x"]})
     config = resolve_config(hyperparameters={"data.numerical.scaler_with_mean": False,
-                                             "data.numerical.scaler_with_std": False})
+                                             "data.numerical.scaler_with_std": False,
+                                             "data.numerical.transform": "standard"})
     pipeline = FeaturePipeline.fit(frame, {"a": "numerical", "c": "categorical"}, config,
                                    {"numerical_mlp": ("numerical",), "categorical_mlp": ("categorical",)})
     assert set(pipeline.processors) == {"numerical", "categorical"}
