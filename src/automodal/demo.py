@@ -43,8 +43,9 @@ def digits_frame(directory: str, seed: int = 0) -> pd.DataFrame:
         Image.fromarray(pixels).resize((32, 32), Image.NEAREST).convert("RGB").save(path)
         paths.append(path)
     shape_of = {d: shape for shape, members in NOTES.items() for d in members}
-    notes = [f"the stroke looks {shape_of[d] if rng.random() < 0.7 else rng.choice(list(NOTES))}"
-             for d in digits.target]
+    # free text varies from row to row (three fixed phrases would be a categorical column)
+    notes = [f"the stroke looks {shape_of[d] if rng.random() < 0.7 else rng.choice(list(NOTES))}, "
+             f"scanned at {rng.integers(8, 18)}:{rng.integers(0, 60):02d}" for d in digits.target]
     return pd.DataFrame({
         "image": paths,
         "ink": digits.images.reshape(len(paths), -1).mean(axis=1),
