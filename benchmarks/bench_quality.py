@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -179,6 +180,7 @@ def run_dataset(name, args) -> dict:
     train, test = split(frame, label, problem_type, args.max_rows, args.seed)
     row = {"dataset": name, "task": problem_type, "train_rows": len(train), "test_rows": len(test),
            "metric": METRICS[problem_type], **baseline_scores(train, test, label, problem_type, args.seed)}
+    predictor = None
     try:
         predictor, row["fit_seconds"] = fit_automodal(train, label, args)
         if predictor.problem_type != problem_type:
@@ -191,6 +193,9 @@ def run_dataset(name, args) -> dict:
         row["gap"] = row["automodal"] - max(row["linear"], row["hgb"])
     except Exception as error:  # a crash is a result: record it and go on with the other data sets
         row["error"] = "".join(traceback.format_exception(error)[-6:])
+    finally:
+        if predictor is not None and predictor.path:   # saved models are not part of the results
+            shutil.rmtree(predictor.path, ignore_errors=True)
     return row
 
 
@@ -198,7 +203,10 @@ def warm_up(name, args) -> float | None:
     """One small fit first, so that one-off costs (lazy imports, first kernels) are not charged to the first set."""
     frame, label, problem_type = DATASETS[name]()
     try:
-        return fit_automodal(split(frame, label, problem_type, args.max_rows, args.seed)[0].head(50), label, args)[1]
+        predictor, seconds = fit_automodal(split(frame, label, problem_type, args.max_rows, args.seed)[0].head(50),
+                                           label, args)
+        shutil.rmtree(predictor.path, ignore_errors=True)
+        return seconds
     except Exception as error:  # the fits that follow show the failure, each with its data set's name
         print(f"warm-up fit failed: {error!r}")
         return None
