@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .text import normalize_text, render_column
+from .text import render_column
 from .types import TEXT
 
 COLUMN_SHIFT = 7919          # a prime: columns land on different buckets for the same n-gram
@@ -57,9 +57,7 @@ class HashedTextProcessor:
 
         matrices = []
         for position, column in enumerate(self.columns):
-            texts = render_column(frame[column], False)
-            if self.normalize:
-                texts = [normalize_text(t) for t in texts]
+            texts = render_column(frame[column], self.normalize)
             matrices.append(self._column_matrix(texts, position))
         rows = sp.hstack(matrices).tocsr() if len(matrices) > 1 else matrices[0]
         split = rows.indptr[1:-1]

@@ -21,7 +21,6 @@ class MemberScaling(nn.Module):
 
     def __init__(self, members: int, width: int):
         super().__init__()
-        self.members = members
         self.scale = nn.Parameter(torch.randint(0, 2, (members, width)).float() * 2 - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
