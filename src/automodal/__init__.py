@@ -4,7 +4,7 @@ Importing the package stays cheap: the predictor (and torch behind it) loads on 
 """
 
 __version__ = "0.1.0"
-__all__ = ["MultiModalPredictor", "__version__"]
+__all__ = ["CutMix", "MultiModalPredictor", "__version__"]
 
 
 def __getattr__(name):
@@ -12,4 +12,8 @@ def __getattr__(name):
         from .predictor import MultiModalPredictor
 
         return MultiModalPredictor
+    if name == "CutMix":
+        from .training.cutmix import CutMix
+
+        return CutMix
     raise AttributeError(f"module 'automodal' has no attribute {name!r}")

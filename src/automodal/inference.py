@@ -31,6 +31,12 @@ def eval_batch_size(config) -> int:
     return config["env.per_gpu_batch_size"] * config["env.eval_batch_size_ratio"]
 
 
+def network_dtype(net) -> torch.dtype:
+    """The dtype of the network's floating-point weights (env.precision 64, bf16-true and 16-true change it):
+    floating inputs are cast to it."""
+    return next((p.dtype for p in net.parameters() if p.is_floating_point()), torch.float32)
+
+
 class FittedModel:
     """Everything prediction needs: processors, network, and how to batch."""
 
@@ -41,6 +47,7 @@ class FittedModel:
         self.problem_type = problem_type
         self.batch_size, self.num_workers = batch_size, num_workers
         self.device = next(net.parameters()).device
+        self.dtype = network_dtype(net)
 
     @classmethod
     def from_config(cls, net, pipeline: FeaturePipeline, label_processor: LabelProcessor, problem_type: str,
@@ -51,6 +58,7 @@ class FittedModel:
     def to(self, device) -> "FittedModel":
         self.net.to(device)
         self.device = torch.device(device)
+        self.dtype = network_dtype(self.net)
         return self
 
     def _run(self, features: dict, fn) -> torch.Tensor:
@@ -69,7 +77,8 @@ class FittedModel:
             self.net.eval()
         with torch.inference_mode():
             for batch in batches:
-                batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+                batch = {k: v.to(self.device, dtype=self.dtype if v.is_floating_point() else None,
+                                 non_blocking=True) for k, v in batch.items()}
                 outputs.append(fn(batch).float().cpu())
         result = torch.cat(outputs)
         if order is not None:

@@ -17,7 +17,7 @@ from .data.infer import check_problem_type, infer_column_types, infer_problem_ty
 from .data.pipeline import FeaturePipeline
 from .data.processors import LabelProcessor, require_columns
 from .data.types import CLASSIFICATION, IMAGE, REGRESSION
-from .errors import DataError
+from .errors import AutomodalError, DataError
 from .metrics import DEFAULT_METRICS, get_metric, score, signed
 
 logger = logging.getLogger(__name__)
@@ -226,6 +226,21 @@ def _mixer(config: Config, data: PreparedData):
     return BatchMixer(config, data.label_processor.num_outputs)
 
 
+def user_callbacks(callbacks, data: PreparedData) -> list:
+    from lightning.pytorch.callbacks import Callback
+
+    from .training.cutmix import CutMix
+
+    callbacks = list(callbacks or [])
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise AutomodalError(f"fit(callbacks=...) takes Lightning callbacks (lightning.pytorch.Callback), such "
+                                 f"as automodal.CutMix; got {type(callback).__name__}.")
+        if isinstance(callback, CutMix) and IMAGE not in data.column_types.values():
+            logger.warning("CutMix mixes image columns; this data has none, so nothing is mixed.")
+    return callbacks
+
+
 def _data_aware(config: Config, data: PreparedData) -> tuple[Config, dict]:
     """config.data_defaults: values for the keys nobody set, from the rows and the kind of network."""
     from .config.data_defaults import choose_defaults
@@ -242,7 +257,7 @@ def _data_aware(config: Config, data: PreparedData) -> tuple[Config, dict]:
 
 def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, config: Config,
         problem_type: str | None, eval_metric: str | None, column_types: dict | None, holdout_frac: float | None,
-        seed: int, time_limit: float | None, verbosity: int, teacher=None) -> FitResult:
+        seed: int, time_limit: float | None, verbosity: int, teacher=None, callbacks: list | None = None) -> FitResult:
     started = time.time()
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping
@@ -279,7 +294,8 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
                                 check_on_train_epoch_end=False)
         meter = ThroughputMeter()
         remaining = None if time_limit is None else time_limit - (time.time() - started)
-        trainer = build_trainer(config, plan, [topk, stopper, meter], workdir, remaining, verbosity)
+        trainer = build_trainer(config, plan, [topk, stopper, meter, *user_callbacks(callbacks, data)], workdir,
+                                remaining, verbosity)
         net.train()  # pretrained backbones load in eval mode; Lightning keeps the mode it finds (dropout off)
         trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
         net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")

@@ -93,12 +93,15 @@ class MultiModalPredictor:
     # ------------------------------------------------------------------ training
     def fit(self, train_data, tuning_data=None, time_limit: float | None = None, hyperparameters=None,
             column_types: dict | None = None, holdout_frac: float | None = None, seed: int = 0,
-            presets: str | None = None, teacher_predictor=None, save_path: str | None = None):
+            presets: str | None = None, teacher_predictor=None, save_path: str | None = None,
+            callbacks: list | None = None):
         """Train on `train_data` (a DataFrame or a CSV / Parquet path); returns self.
 
         `tuning_data` is used for validation and checkpoint selection; without it `holdout_frac` of the training
         rows are held out (stratified for classification). `time_limit` (seconds) bounds the whole fit.
-        `teacher_predictor` distils a fitted predictor into this one with the distiller.* keys.
+        `teacher_predictor` distils a fitted predictor into this one with the distiller.* keys. `callbacks` are
+        Lightning callbacks added to the trainer, such as `automodal.CutMix(alpha=0.2)`, which mixes the image
+        columns.
         """
         from . import learner, persistence
 
@@ -117,7 +120,8 @@ class MultiModalPredictor:
                                or os.path.join("automodal_models", time.strftime("%Y%m%d_%H%M%S")))
         persistence.check_target(path)   # before training, not after it
         result = learner.fit(train, tuning, self._label, config, self._problem_type, self._eval_metric,
-                             column_types, holdout_frac, seed, time_limit, self._verbosity, teacher_predictor)
+                             column_types, holdout_frac, seed, time_limit, self._verbosity, teacher_predictor,
+                             callbacks)
         self._config = result.config
         self._result = result
         self._model = result.model

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from torchvision import transforms
 
@@ -126,3 +127,44 @@ def test_mixup_trains_on_mixed_images_with_soft_targets(root, frames, checkpoint
 
 def torch_is_soft(targets) -> bool:
     return bool((targets.max(dim=1).values < 1).all())
+
+
+@pytest.mark.parametrize("interpolate", [False, True])
+def test_cutmix_callback_mixes_image_columns_in_fit(root, frames, checkpoint, monkeypatch, interpolate):
+    from automodal import CutMix
+    from automodal.training import mixup
+
+    soft, mixed_images = [], []
+    original = mixup.soft_cross_entropy
+    monkeypatch.setattr("automodal.training.module.soft_cross_entropy",
+                        lambda logits, targets: soft.append(targets) or original(logits, targets))
+    cutmix = CutMix(alpha=1.0, interpolate_loss=interpolate)
+    mix_input = cutmix.mix_input
+    monkeypatch.setattr(cutmix, "mix_input", lambda images, box=None: mixed_images.append(images.shape)
+                        or mix_input(images, box))
+    interpolated = []
+    loss = cutmix.loss
+    monkeypatch.setattr(cutmix, "loss", lambda *args: interpolated.append(1) or loss(*args))
+    predictor = MultiModalPredictor(label="label", path=str(root / f"cutmix{interpolate}"), verbosity=0)
+    predictor.fit(frames[0], hyperparameters=image_keys(checkpoint, **{"optimization.max_epochs": 1}),
+                  callbacks=[cutmix])
+    batches = -(-int(len(frames[0]) * 0.8) // 16)
+    assert len(mixed_images) == batches and all(len(shape) == 5 for shape in mixed_images)
+    if interpolate:
+        assert len(interpolated) == batches and not soft
+    else:
+        # a row paired with a row of its own class keeps a hard target
+        assert len(soft) == batches and all(t.shape[1] == 2 and torch.allclose(t.sum(1), torch.ones(len(t)))
+                                            for t in soft)
+        assert any(bool((t.max(dim=1).values < 1).any()) for t in soft)
+    assert predictor.predict(frames[1]).isin(["bright", "dark"]).all()
+
+
+def test_cutmix_and_mixup_together_are_refused(root, frames, checkpoint):
+    from automodal import CutMix
+    from automodal.errors import ConfigError
+
+    predictor = MultiModalPredictor(label="label", path=str(root / "cutmix_mixup"), verbosity=0)
+    with pytest.raises(ConfigError, match="data.mixup.turn_on"):
+        predictor.fit(frames[0], hyperparameters=image_keys(checkpoint, **{"data.mixup.turn_on": True}),
+                      callbacks=[CutMix()])

@@ -348,7 +348,8 @@ def test_batch_size_over_per_gpu_batch_size_accumulates_gradients(mixed_frame, t
     assert predictor.fit_summary()["global_step"] == batches // accumulate
 
 
-@pytest.mark.parametrize("precision, expected", [(16, "32-true"), ("bf16", "bf16-mixed"), (32, "32-true")])
+@pytest.mark.parametrize("precision, expected", [(16, "32-true"), ("bf16", "bf16-mixed"), (32, "32-true"),
+                                                 ("16-true", "16-true")])
 def test_precision_on_the_cpu(mixed_frame, tmp_path, trainers, precision, expected):
     predictor = fit(mixed_frame, tmp_path, **{"env.precision": precision, "env.num_gpus": 0,
                                               "optimization.max_epochs": 2})
@@ -358,6 +359,22 @@ def test_precision_on_the_cpu(mixed_frame, tmp_path, trainers, precision, expect
     assert trainers[0].precision == expected
     assert summary["val_score"] > 0.8
     assert predictor.predict_proba(mixed_frame).to_numpy().dtype == np.float32
+
+
+@pytest.mark.parametrize("precision, dtype", [(64, torch.float64), ("bf16-true", torch.bfloat16),
+                                              ("16-true", torch.float16)])
+def test_whole_network_precisions_train_soup_and_predict_on_the_cpu(mixed_frame, tmp_path, precision, dtype):
+    predictor = fit(mixed_frame, tmp_path, **{"env.precision": precision, "env.num_gpus": 0,
+                                              "optimization.max_epochs": 4, "optimization.top_k": 3,
+                                              "optimization.top_k_average_method": "uniform_soup"})
+    summary = predictor.fit_summary()
+    assert next(predictor._model.net.parameters()).dtype == dtype
+    assert summary["checkpoints_averaged"] == 3                 # the soup ran in the network's dtype
+    assert summary["val_score"] > 0.8
+    proba = predictor.predict_proba(mixed_frame)
+    assert np.isfinite(proba.to_numpy()).all()
+    loaded = MultiModalPredictor.load(predictor.path)
+    np.testing.assert_allclose(loaded.predict_proba(mixed_frame).to_numpy(), proba.to_numpy(), atol=2e-2)
 
 
 def test_compile_with_the_eager_backend_still_trains(mixed_frame, tmp_path, trainers):

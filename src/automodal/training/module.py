@@ -11,10 +11,11 @@ import torch.nn.functional as F
 
 from ..config import Config
 from ..data.types import REGRESSION
-from ..errors import AutomodalError
+from ..errors import AutomodalError, ConfigError
 from ..inference import outputs_from_logits
 from ..metrics import Metric, score, signed
-from .mixup import soft_cross_entropy
+from .cutmix import scale_box
+from .mixup import IMAGE_SUFFIX, soft_cross_entropy
 from .optim import build_optimizer, build_scheduler, param_groups
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class TrainingModule(pl.LightningModule):
         self.label_processor = label_processor
         self.distillation = distillation
         self.mixer = mixer                  # training.mixup.BatchMixer when data.mixup.turn_on
+        self.cutmix = None                  # training.cutmix.CutMix passed to fit(callbacks=...)
         self.grad_norm_type = config["optimization.track_grad_norm"]
         self._val_logits, self._val_labels = [], []
 
@@ -71,10 +73,29 @@ class TrainingModule(pl.LightningModule):
             return F.mse_loss(logits[:, 0].float(), labels.float())
         return F.cross_entropy(logits.float(), labels)
 
+    def attach_cutmix(self, cutmix):
+        """Called by a CutMix callback: the image columns are mixed here, with one forward pass per step."""
+        if self.mixer is not None:
+            raise ConfigError("CutMix was passed to fit() while data.mixup.turn_on is true; use one of the two.")
+        if cutmix.num_classes is None and self.problem_type != REGRESSION:
+            cutmix.num_classes = self.label_processor.num_outputs
+        self.cutmix = cutmix
+
+    def _cut_and_mix(self, batch: dict) -> dict:
+        """The batch with CutMix's box pasted into every image column (one permutation and box for all)."""
+        keys = [k for k in batch if k.endswith(IMAGE_SUFFIX)]
+        height, width = batch[keys[0]].shape[-2:]
+        self.cutmix.draw(len(batch["label"]), height, width)
+        return dict(batch, **{k: self.cutmix.mix_input(batch[k], scale_box(self.cutmix.box, (height, width),
+                                                                        batch[k].shape[-2:])) for k in keys})
+
     def training_step(self, batch, batch_idx):
         mixed = self.mixer is not None and self.mixer.applies(batch, self.current_epoch)
         if mixed:
             batch, targets = self.mixer(batch)
+        cut = self.cutmix is not None and any(k.endswith(IMAGE_SUFFIX) for k in batch)
+        if cut:
+            batch = self._cut_and_mix(batch)
         # every ensemble member learns from its own loss (members=True: logits of shape (batch, k, outputs))
         member_logits = self.forward_net(batch, members=True)
         members = member_logits.shape[1]
@@ -85,6 +106,8 @@ class TrainingModule(pl.LightningModule):
 
         if mixed:
             loss = soft_cross_entropy(logits, per_member(targets))
+        elif cut:
+            loss = self.cutmix_loss(logits, batch["label"], per_member)
         else:
             loss = self.hard_loss(logits, per_member(batch["label"]))
         if self.distillation is not None:
@@ -92,6 +115,15 @@ class TrainingModule(pl.LightningModule):
         if self._logging_step():
             self.log("train_loss", loss, on_step=True, prog_bar=True, batch_size=len(batch["label"]))
         return loss
+
+    def cutmix_loss(self, logits, labels, per_member):
+        cutmix = self.cutmix
+        if cutmix.interpolate_loss:
+            return cutmix.loss(lambda out, y: self.hard_loss(out, per_member(y)), logits, labels)
+        targets = per_member(cutmix.mix_target(labels))
+        if self.problem_type == REGRESSION:
+            return F.mse_loss(logits[:, 0].float(), targets.float())
+        return soft_cross_entropy(logits, targets)
 
     def _logging_step(self) -> bool:
         """Lightning writes step metrics every log_every_n_steps; each self.log call costs more than a small

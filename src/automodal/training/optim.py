@@ -40,14 +40,21 @@ def param_groups(net, config: Config) -> list:
     return list(groups.values())
 
 
+HALF_PRECISION_EPS = 1e-4
+
+
 def build_optimizer(groups: list, config: Config) -> torch.optim.Optimizer:
     kind = config["optimization.optim_type"]
     lr = config["optimization.learning_rate"]
     if kind == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=0.9)
+    # Adam's default eps (1e-8) is zero in float16 (env.precision 16-true): a parameter whose gradient is zero
+    # (an unused category's embedding) would then step by 0 / 0 = NaN.
+    half = any(p.dtype == torch.float16 for group in groups for p in group["params"])
+    eps = HALF_PRECISION_EPS if half else 1e-8
     if kind == "adam":
-        return torch.optim.Adam(groups, lr=lr)
-    return torch.optim.AdamW(groups, lr=lr)
+        return torch.optim.Adam(groups, lr=lr, eps=eps)
+    return torch.optim.AdamW(groups, lr=lr, eps=eps)
 
 
 def lr_factor(step: int, total_steps: int, warmup_fraction: float, schedule: str) -> float:

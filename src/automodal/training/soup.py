@@ -24,8 +24,8 @@ def soup(entries: list, method: str, evaluate) -> tuple[dict, dict]:
     """Pick the final weights from the top-k entries, (score, step, path, ...) best first; evaluate(state) returns a
     score where higher is better.
 
-    greedy_soup adds checkpoints from best to worst and keeps each only if the averaged score does not drop, so it
-    never scores below the best single checkpoint.
+    greedy_soup adds checkpoints from best to worst while the averaged score does not drop, and stops at the first
+    that lowers it (the later, worse checkpoints are not tried), so it never scores below the best single one.
     """
     paths = [entry[2] for entry in entries]
     if method == "best" or len(paths) == 1:
@@ -39,9 +39,10 @@ def soup(entries: list, method: str, evaluate) -> tuple[dict, dict]:
     for path in paths[1:]:
         candidate = average_states(chosen + [path])
         candidate_score = evaluate(candidate)
-        if candidate_score >= best_score:
-            chosen.append(path)
-            best_state, best_score = candidate, candidate_score
+        if candidate_score < best_score:
+            break
+        chosen.append(path)
+        best_state, best_score = candidate, candidate_score
     return best_state, {"method": method, "used": len(chosen), "score": best_score}
 
 

@@ -53,10 +53,11 @@ def plan_devices(config: Config) -> DevicePlan:
         logger.warning("env.accelerator is '%s' but no GPU is visible; training on the CPU.", accelerator)
     precision = PRECISION[str(config["env.precision"])]
     if not use_gpu:
-        if precision in ("16-mixed", "16-true"):
+        if precision == "16-mixed":
             # the documented default is 16: only a precision someone asked for deserves a warning
             logger.log(logging.WARNING if config.chosen("env.precision") else logging.DEBUG,
-                       "env.precision 16 needs a GPU; training in 32-bit on the CPU.")
+                       "env.precision 16 (16-bit mixed precision) needs a GPU; training in 32-bit on the CPU "
+                       "(bf16 or 16-true train in 16 bits there).")
             precision = "32-true"
         return DevicePlan("cpu", 1, "auto", precision)
     count = torch.cuda.device_count() if requested == -1 else requested
