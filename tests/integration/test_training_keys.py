@@ -377,6 +377,37 @@ def test_whole_network_precisions_train_soup_and_predict_on_the_cpu(mixed_frame,
     np.testing.assert_allclose(loaded.predict_proba(mixed_frame).to_numpy(), proba.to_numpy(), atol=2e-2)
 
 
+def test_worker_and_evaluation_batch_keys_reach_the_loaders(mixed_frame, tmp_path, monkeypatch):
+    from automodal.data import batches
+
+    loaders = record_calls(monkeypatch, batches, "make_loader")
+    predictor = fit(mixed_frame, tmp_path, **{"env.per_gpu_batch_size": 16, "env.batch_size": 16,
+                                              "env.eval_batch_size_ratio": 3, "env.num_workers": 1,
+                                              "env.num_workers_evaluation": 1, "optimization.max_epochs": 1})
+    train, val = loaders[0], loaders[1]
+    assert train.num_workers == 1 and max(len(b) for b in train.sampler) == 16
+    assert val.num_workers == 1 and max(len(b) for b in val.sampler) == 48
+    assert predictor._model.batch_size == 48 and predictor._model.num_workers == 1
+
+
+def test_compile_mode_and_dynamic_reach_torch_compile(mixed_frame, tmp_path, monkeypatch):
+    calls = []
+    compile_ = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda net, **kw: calls.append(kw) or compile_(net, **kw))
+    fit(mixed_frame, tmp_path, **{"env.compile.turn_on": True, "env.compile.backend": "eager",
+                                  "env.compile.mode": "max-autotune", "env.compile.dynamic": False,
+                                  "optimization.max_epochs": 1})
+    assert calls == [{"mode": "max-autotune", "dynamic": False, "backend": "eager"}]
+
+
+@pytest.mark.parametrize("auto_select, expected", [(True, [1, 3]), (False, [0, 1])])
+def test_auto_select_gpus_picks_the_gpus_with_the_most_free_memory(monkeypatch, auto_select, expected):
+    free = {0: 1e9, 1: 8e9, 2: 2e9, 3: 6e9}
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda i: (free[i], 16e9))
+    assert trainer_module._pick_gpus(2, auto_select) == expected
+
+
 def test_compile_with_the_eager_backend_still_trains(mixed_frame, tmp_path, trainers):
     predictor = fit(mixed_frame, tmp_path, **{"env.compile.turn_on": True, "env.compile.backend": "eager",
                                               "optimization.max_epochs": 3})
@@ -510,3 +541,20 @@ def test_the_loss_mixes_hard_and_soft_with_their_weights(hard_weight, soft_weigh
 def test_default_distiller_weights():
     d = distillation()
     assert (d.hard_weight, d.soft_weight, d.temperature) == (0.2, 50, 5)
+
+
+@pytest.mark.parametrize("method", ["lora", "ia3", "lora_bias", "bit_fit"])
+def test_every_trainable_parameter_of_a_transformer_gets_a_gradient(mixed_frame, tmp_path, method):
+    names = ["numerical_transformer", "categorical_transformer", "fusion_transformer"]
+    predictor = fit(mixed_frame, tmp_path, **{"optimization.efficient_finetune": method, "model.names": names,
+                                              "optimization.max_epochs": 1})
+    net = predictor._model.net.train()
+    batch = predictor._model.pipeline.transform(mixed_frame.head(64), "rows")
+    batch = {k: torch.as_tensor(v) for k, v in batch.items()}
+    labels = torch.as_tensor(predictor._model.label_processor.transform(mixed_frame.head(64)["label"]))
+    torch.nn.functional.cross_entropy(net(batch), labels).backward()
+    trainable = {n: p for n, p in net.named_parameters() if p.requires_grad}
+    assert any("lora_" in n or "ia3_" in n or n.endswith("bias") for n in trainable)
+    no_gradient = [n for n, p in trainable.items() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not no_gradient
+    assert predictor.fit_summary()["trainable_parameters"] == sum(p.numel() for p in trainable.values())

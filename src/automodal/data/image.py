@@ -233,12 +233,16 @@ class ImageProcessor:
         count = max((len(row) for row in rows), default=1)
         images = torch.zeros(len(rows), count, 3, *transform.size)
         mask = torch.zeros(len(rows), count, dtype=torch.bool)
+        blank = None
         for i, row in enumerate(rows):
             for j, path in enumerate(row):
-                mask[i, j] = True       # a missing image stays in the mask as a zero image
+                mask[i, j] = True       # a missing image stays in the mask, as a black image
                 image = load_image(path, self._undecodable)
                 if image is not None:
                     images[i, j] = transform(image)
+                else:
+                    blank = transform.blank() if blank is None else blank
+                    images[i, j] = blank
         return {f"{self.name}.images": images, f"{self.name}.image_mask": mask}
 
     # ---------------------------------------------------------------- model and persistence

@@ -141,6 +141,13 @@ def _interpolation(name: str):
         return InterpolationMode.BICUBIC
 
 
+def _is_normalize(step) -> bool:
+    from torchvision.transforms import Normalize
+    from torchvision.transforms.v2 import Normalize as NormalizeV2
+
+    return isinstance(step, (Normalize, NormalizeV2))
+
+
 class ImageTransform:
     """PIL image -> normalised float tensor (3, H, W) at the model's input size."""
 
@@ -162,6 +169,15 @@ class ImageTransform:
             else:
                 raise ConfigError(f"{key} has unknown transform {item!r}. Use names from: {', '.join(builders)}; "
                                   "or torchvision transform objects.")
+        # a list that normalises itself (a user's own Normalize) is not normalised a second time
+        self.normalizes = any(_is_normalize(step) for step in self.steps)
+
+    def blank(self):
+        """A black image (zero pixels) as the model sees it: what stands in for a missing image."""
+        import torch
+        from torchvision.transforms import functional as F
+
+        return F.normalize(torch.zeros(3, *self.size), self.mean, self.std)
 
     def __call__(self, image):
         import torch
@@ -178,7 +194,7 @@ class ImageTransform:
             if image.size != (self.size[1], self.size[0]):  # PIL sizes are (width, height)
                 image = F.resize(image, list(self.size), interpolation=self.interpolation)
             image = F.to_tensor(image)
-        return F.normalize(image, self.mean, self.std)
+        return image if self.normalizes else F.normalize(image, self.mean, self.std)
 
     def __repr__(self):
         return f"ImageTransform({self.steps}, size={self.size})"

@@ -8,9 +8,13 @@ ADAPTER_MARKERS = ("lora_", "ia3_")
 
 
 def _adapter_targets(net) -> list:
-    """Names of the Linear layers of the backbones and fusion model (never the head)."""
+    """Names of the Linear layers of the backbones and fusion model (never the head).
+
+    nn.MultiheadAttention's out_proj is left out: attention reads its weight directly instead of calling it, so an
+    adapter wrapped around it would never be used and never trained."""
+    bypassed = {id(m.out_proj) for m in net.modules() if isinstance(m, nn.MultiheadAttention)}
     return [name for name, module in net.named_modules()
-            if isinstance(module, nn.Linear) and not name.startswith("head")
+            if isinstance(module, nn.Linear) and id(module) not in bypassed and not name.startswith("head")
             and not any(m in name for m in ADAPTER_MARKERS)]
 
 

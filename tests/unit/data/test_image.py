@@ -83,7 +83,7 @@ def test_rows_with_more_images_than_training_are_cut(checkpoint, files, caplog):
     assert paths[0] == [g[0], g[2]] and "more than 2 images" in caplog.text
 
 
-def test_skip_drops_rows_and_zero_keeps_them_with_zero_images(checkpoint, files, caplog):
+def test_skip_drops_rows_and_zero_keeps_them_with_black_images(checkpoint, files, caplog):
     skip = make_processor(checkpoint).fit(frame(files))
     assert skip.keep_mask(skip.features(frame(files))).tolist() == [True, True, False, False, False]
 
@@ -97,8 +97,10 @@ def test_skip_drops_rows_and_zero_keeps_them_with_zero_images(checkpoint, files,
     assert images.shape == (5, 3, 3, SIZE, SIZE) and images.dtype == torch.float32
     assert mask.tolist() == [[True, True, False], [True, True, True], [True, True, False],
                              [True, True, False], [True, True, False]]
-    assert images[2, 0].abs().sum() == 0 and images[3, 0].abs().sum() == 0 and images[4, 0].abs().sum() == 0
-    assert images[0, 2].abs().sum() == 0                      # padding slot
+    black = torch.full((3, SIZE, SIZE), -1.0)                 # zero pixels, normalised: (0 - 0.5) / 0.5
+    for row in (2, 3, 4):                                     # missing images are black images
+        torch.testing.assert_close(images[row, 0], black)
+    assert images[0, 2].abs().sum() == 0                      # padding slot (masked out)
     assert images[0, 0].abs().sum() > 0 and images[2, 1].abs().sum() > 0
 
 
@@ -126,7 +128,8 @@ def test_truncated_images_pass_the_header_check_but_training_treats_them_as_miss
         for _ in range(3):      # epochs: the damaged file is not reported again at every batch
             images = zero.collate(features, np.arange(3), training=True)["timm_image.images"]
     assert "1 of 3 rows get a zero image" in caplog.text and "Cannot decode" not in caplog.text
-    assert images[1, 0].abs().sum() == 0 and images[2, 0].abs().sum() > 0
+    torch.testing.assert_close(images[1, 0], torch.full((3, SIZE, SIZE), -1.0))    # black, normalised
+    assert not torch.equal(images[2, 0], images[1, 0])
 
 
 @pytest.mark.parametrize("pixels,suffix", [
@@ -173,6 +176,16 @@ def test_a_torchvision_transform_object_is_applied(checkpoint, tmp_path):
     val = processor.collate(features, np.array([0]), training=False)["timm_image.images"][0, 0]
     assert val[:, :, 0].mean() > 0.9 and val[:, :, -1].mean() < -0.9          # white left, black right
     torch.testing.assert_close(train, val.flip(-1))                            # flipped in training only
+
+
+def test_a_users_own_normalize_is_not_applied_a_second_time(checkpoint, tmp_path):
+    path = half_white(tmp_path / "half.png")
+    own = [transforms.ToTensor(), transforms.Normalize([0.25] * 3, [0.25] * 3)]
+    processor = make_processor(checkpoint, **{"model.timm_image.train_transforms": own}).fit(
+        pd.DataFrame({"front": [path], "back": [path]}))
+    features = processor.features(pd.DataFrame({"front": [path], "back": [None]}))
+    train = processor.collate(features, np.array([0]), training=True)["timm_image.images"][0, 0]
+    assert train[:, :, 0].mean() == pytest.approx(3.0) and train[:, :, -1].mean() == pytest.approx(-1.0)
 
 
 @pytest.mark.parametrize("name", TRANSFORM_NAMES)
