@@ -35,6 +35,7 @@ class FitResult:
     summary: dict = field(default_factory=dict)
     log_csv: str | None = None
     workdir: str | None = None          # the fit's scratch directory (holds log_csv); the caller removes it
+    saves: bool = True                  # False in the other processes of a ddp run: the first one saves
 
 
 def clean_labels(frame: pd.DataFrame, label: str, what: str) -> pd.DataFrame:
@@ -85,17 +86,6 @@ def _teacher_targets(teacher, frame: pd.DataFrame, label_processor: LabelProcess
             raise DataError(f"teacher_predictor does not know class {cls!r}; its classes are {teacher.class_labels}.")
         order.append(teacher_classes.index(str(cls)))
     return logits[:, order].astype(np.float32)
-
-
-def _stop_reason(trainer, stopper, config: Config, time_limit, started) -> str:
-    # stopped_epoch stays 0 when the stop comes in the first epoch; a spent patience marks that case too.
-    if stopper.stopped_epoch or stopper.wait_count >= max(1, stopper.patience):
-        return "early_stopping"
-    if 0 < config["optimization.max_steps"] <= trainer.global_step:
-        return "max_steps"
-    if trainer.current_epoch >= config["optimization.max_epochs"]:
-        return "max_epochs"
-    return "time_limit" if time_limit is not None else "interrupted"
 
 
 @dataclass
@@ -241,14 +231,14 @@ def user_callbacks(callbacks, data: PreparedData) -> list:
     return callbacks
 
 
-def _data_aware(config: Config, data: PreparedData) -> tuple[Config, dict]:
+def _data_aware(config: Config, data: PreparedData, devices: int) -> tuple[Config, dict]:
     """config.data_defaults: values for the keys nobody set, from the rows and the kind of network."""
     from .config.data_defaults import choose_defaults
     from .models.registry import get_spec
 
     from_scratch = not any(get_spec(name).pretrained for name in data.models)
     in_memory = IMAGE not in data.column_types.values()
-    config, chosen = choose_defaults(config, len(data.train_part), from_scratch, in_memory)
+    config, chosen = choose_defaults(config, len(data.train_part), from_scratch, in_memory, devices)
     if chosen:
         logger.info("Chosen for %d training rows: %s (reasons in fit_summary()['chosen_defaults']).",
                     len(data.train_part), ", ".join(f"{k} = {e['value']}" for k, e in chosen.items()))
@@ -267,14 +257,15 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     from .training.checkpoints import TopKCheckpoints
     from .training.meter import ThroughputMeter
     from .training.module import Distillation, TrainingModule
+    from .training.record import FitRecord
     from .training.trainer import build_trainer, plan_devices
 
     pl.seed_everything(seed, verbose=False)
     data = prepare_data(train_data, tuning_data, label, config, problem_type, eval_metric, column_types,
                         holdout_frac, seed, teacher)
-    config, chosen_defaults = _data_aware(config, data)
-    pl.seed_everything(seed, verbose=False)  # the teacher's predictions must not change the initial weights
     plan = plan_devices(config)
+    config, chosen_defaults = _data_aware(config, data, plan.world_size)
+    pl.seed_everything(seed, verbose=False)  # the teacher's predictions must not change the initial weights
     architecture, net, forward_net = build_network(data, config, plan)
 
     distillation = Distillation(config, data.problem_type) if teacher is not None else None
@@ -282,10 +273,13 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
                             distillation, _mixer(config, data))
     batch_size = config["env.per_gpu_batch_size"]
     collators = data.pipeline.collators
+    processes = plan.world_size if plan.distributed else 1
     train_loader = make_loader(data.train_arrays, batch_size, shuffle=True, num_workers=config["env.num_workers"],
-                               seed=seed, collators=collators, lengths=data.pipeline.lengths(data.train_arrays))
+                               seed=seed, collators=collators, lengths=data.pipeline.lengths(data.train_arrays),
+                               processes=processes)
     val_loader = make_loader(data.val_arrays, eval_batch_size(config),
-                             num_workers=config["env.num_workers_evaluation"], collators=collators)
+                             num_workers=config["env.num_workers_evaluation"], collators=collators,
+                             processes=processes)
 
     workdir = tempfile.mkdtemp(prefix="automodal-fit-")
     try:
@@ -294,14 +288,19 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
                                 check_on_train_epoch_end=False)
         meter = ThroughputMeter()
         remaining = None if time_limit is None else time_limit - (time.time() - started)
-        trainer = build_trainer(config, plan, [topk, stopper, meter, *user_callbacks(callbacks, data)], workdir,
-                                remaining, verbosity)
+        record = FitRecord(workdir, stopper, meter, config["optimization.max_steps"],
+                           config["optimization.max_epochs"], remaining is not None)
+        trainer = build_trainer(config, plan, [topk, stopper, meter, record, *user_callbacks(callbacks, data)],
+                                workdir, remaining, verbosity)
         net.train()  # pretrained backbones load in eval mode; Lightning keeps the mode it finds (dropout off)
         trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
         net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
         fitted = FittedModel.from_config(net, data.pipeline, data.label_processor, data.problem_type, config)
-        soup_info = select_weights(net, fitted, data, label, topk.entries,
-                                   config["optimization.top_k_average_method"])
+        # read back from disk: under ddp_spawn the training ran in child processes
+        progress, entries = record.read(), topk.reload()
+        saves = trainer.is_global_zero
+        method = config["optimization.top_k_average_method"]
+        soup_info = select_weights(net, fitted, data, label, entries if saves else [], method)
         shutil.rmtree(topk.directory, ignore_errors=True)   # merged into net by now
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -311,20 +310,22 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     summary = {
         "problem_type": data.problem_type, "eval_metric": metric.name,
         "val_score": soup_info["score"] if metric.greater_is_better else -soup_info["score"],
-        "checkpoints": [{"score": s if metric.greater_is_better else -s, "step": step} for s, step, *_ in topk.entries],
+        "checkpoints": [{"score": s if metric.greater_is_better else -s, "step": step} for s, step, *_ in entries],
         "soup": soup_info["method"], "checkpoints_averaged": soup_info["used"],
-        "epochs": trainer.current_epoch, "global_step": trainer.global_step,
-        "stop_reason": _stop_reason(trainer, stopper, config, remaining, started),
+        "epochs": progress.get("epochs", trainer.current_epoch),
+        "global_step": progress.get("global_step", trainer.global_step),
+        "stop_reason": progress.get("stop_reason"),
         "train_rows": len(data.train_part), "tuning_rows": len(data.val_part),
         "models": data.models,
         "num_parameters": sum(p.numel() for p in net.parameters()),
         "trainable_parameters": sum(p.numel() for p in net.parameters() if p.requires_grad),
         "accelerator": plan.accelerator, "precision": plan.precision,
-        "train_samples_per_second": round(meter.samples_per_second, 1),
-        "train_samples_per_second_by_epoch": meter.epoch_samples_per_second,
+        "strategy": plan.strategy, "processes": plan.world_size,
+        "train_samples_per_second": progress.get("train_samples_per_second"),
+        "train_samples_per_second_by_epoch": progress.get("train_samples_per_second_by_epoch"),
         "fit_seconds": round(time.time() - started, 3),
         "chosen_defaults": chosen_defaults,
     }
     log_csv = os.path.join(workdir, "logs", "metrics.csv")
     return FitResult(fitted, config, data.problem_type, metric.name, data.column_types, data.dropped, architecture,
-                     summary, log_csv if os.path.exists(log_csv) else None, workdir)
+                     summary, log_csv if os.path.exists(log_csv) else None, workdir, saves)

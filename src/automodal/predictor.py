@@ -132,10 +132,14 @@ class MultiModalPredictor:
         }
         self._path = path
         try:
-            self._save_to(path, result.log_csv)
+            if result.saves:
+                self._save_to(path, result.log_csv)
         finally:
             if result.workdir:
                 shutil.rmtree(result.workdir, ignore_errors=True)
+        if not result.saves:
+            logger.info("This process helped a ddp fit; the first process saves the predictor to %s.", path)
+            return self
         logger.info("Fit done: %s = %.4f on the tuning data; saved to %s", result.eval_metric,
                     result.summary["val_score"], os.path.abspath(path))
         return self

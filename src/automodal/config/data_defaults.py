@@ -27,12 +27,14 @@ def batch_size_for(rows: int) -> int:
     return int(min(MAX_BATCH, max(MIN_BATCH, size)))
 
 
-def from_scratch_choices(train_rows: int, user_batch: int | None = None) -> dict:
+def from_scratch_choices(train_rows: int, user_batch: int | None = None, devices: int = 1) -> dict:
     """{key: (value, reason)} for a network with no pretrained backbone; user_batch is an env.batch_size someone
-    chose, which the per-device batch must not exceed."""
+    chose, which the batch must not exceed; devices (GPUs or CPU processes) share each batch."""
     batch = batch_size_for(train_rows)
     if user_batch is not None:
         batch = min(batch, user_batch)
+    per_device = max(1, batch // devices)
+    batch = per_device * devices
     steps_per_epoch = max(1, math.ceil(train_rows / batch))
     epochs = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps_per_epoch))))
     patience = int(min(30, max(10, epochs // 8)))
@@ -43,9 +45,10 @@ def from_scratch_choices(train_rows: int, user_batch: int | None = None) -> dict
                                                         "needs a larger learning rate than fine-tuning"),
         "optimization.lr_choice": ("", "a network trained from scratch has no pretrained layers to protect with "
                                     "smaller rates: one uniform rate"),
-        "env.per_gpu_batch_size": (batch, f"about 1/{ROWS_PER_STEP} of the {train_rows} training rows, a power of "
-                                          f"two within [{MIN_BATCH}, {MAX_BATCH}]"),
-        "env.batch_size": (batch, "the same as env.per_gpu_batch_size: no gradient accumulation"),
+        "env.per_gpu_batch_size": (per_device, f"about 1/{ROWS_PER_STEP} of the {train_rows} training rows, a power "
+                                               f"of two within [{MIN_BATCH}, {MAX_BATCH}]"
+                                               + (f", shared by {devices} devices" if devices > 1 else "")),
+        "env.batch_size": (batch, "env.per_gpu_batch_size on every device: no gradient accumulation"),
         "optimization.max_epochs": (epochs, why_steps),
         "optimization.val_check_interval": (1.0, "validate once per epoch: epochs are short"),
         "optimization.patience": (patience, f"an eighth of the {epochs} epochs, within [10, 30] validations"),
@@ -59,12 +62,13 @@ def in_memory_choices() -> dict:
             for key in ("env.num_workers", "env.num_workers_evaluation")}
 
 
-def choose_defaults(config: Config, train_rows: int, from_scratch: bool, in_memory: bool) -> tuple[Config, dict]:
+def choose_defaults(config: Config, train_rows: int, from_scratch: bool, in_memory: bool,
+                    devices: int = 1) -> tuple[Config, dict]:
     """The config with data-aware values for the keys nobody chose, and {key: {"value", "reason"}} for those."""
     choices = {}
     if from_scratch:
         chosen_batch = config["env.batch_size"] if config.chosen("env.batch_size") else None
-        choices.update(from_scratch_choices(train_rows, chosen_batch))
+        choices.update(from_scratch_choices(train_rows, chosen_batch, devices))
     if in_memory:
         choices.update(in_memory_choices())
     applied = {key: {"value": value, "reason": reason} for key, (value, reason) in choices.items()

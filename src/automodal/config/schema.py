@@ -42,6 +42,8 @@ RANGES = {
     "optimization.log_every_n_steps": (1, None, True, True),
     "optimization.top_k": (1, None, True, True),
     "env.num_gpus": (-1, None, True, True),
+    "env.num_processes": (1, None, True, True),
+    "env.num_nodes": (1, None, True, True),
     "env.per_gpu_batch_size": (1, None, True, True),
     "env.batch_size": (1, None, True, True),
     "env.eval_batch_size_ratio": (1, None, True, True),

@@ -78,15 +78,60 @@ class BucketBatchSampler(Sampler):
             yield batches[position].tolist()
 
 
+def process_rank() -> tuple[int, int]:
+    """(rank, world size) of this process in torch.distributed's group; (0, 1) outside one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class ShardedBatches(Sampler):
+    """Each process's share of every batch: the inner sampler's batches hold the rows of one step for all
+    processes, and process r takes rows r, r + world, ... of each. The rank is read when iterating, inside the
+    training processes. Training (`even`) drops a last batch too small to give every process a row, so that all
+    processes take the same number of steps; validation keeps every row exactly once."""
+
+    def __init__(self, batches, even: bool):
+        self.batches, self.even = batches, even
+
+    def __len__(self):
+        rank, world = process_rank()
+        if world == 1:
+            return len(self.batches)
+        return sum(1 for batch in self._shares(rank, world))
+
+    def _shares(self, rank: int, world: int):
+        for batch in self.batches:
+            if self.even and len(batch) < world:
+                continue
+            share = list(batch)[rank::world]
+            if share:
+                yield share
+
+    def __iter__(self):
+        rank, world = process_rank()
+        if world == 1:
+            yield from self.batches
+        else:
+            yield from self._shares(rank, world)
+
+
 def make_loader(features: dict, batch_size: int, shuffle: bool = False, num_workers: int = 0, seed: int = 0,
-                collators=(), lengths: np.ndarray | None = None, order: np.ndarray | None = None) -> DataLoader:
-    """Training loaders shuffle (by length buckets when `lengths` is given); others follow `order` or row order."""
+                collators=(), lengths: np.ndarray | None = None, order: np.ndarray | None = None,
+                processes: int = 1) -> DataLoader:
+    """Training loaders shuffle (by length buckets when `lengths` is given); others follow `order` or row order.
+    With `processes` > 1 (distributed training), batch_size is each process's and the batches are sharded."""
     dataset = BatchDataset(features, collators, training=shuffle)
+    batch_size *= processes
     if shuffle:
         sampler = BucketBatchSampler(lengths if lengths is not None else np.zeros(len(dataset)), batch_size, seed)
     elif order is not None:
         sampler = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
     else:
         sampler = BatchSampler(SequentialSampler(dataset), batch_size, drop_last=False)
+    if processes > 1:
+        sampler = ShardedBatches(sampler, even=shuffle)
     return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=num_workers,
                       persistent_workers=num_workers > 0 and shuffle)

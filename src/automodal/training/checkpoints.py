@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 
 from lightning.pytorch.callbacks import Callback
 from safetensors.torch import save_file
 
 from .soup import state_to_cpu
+
+INDEX = "entries.json"
 
 
 class TopKCheckpoints(Callback):
@@ -27,7 +30,8 @@ class TopKCheckpoints(Callback):
         os.makedirs(directory, exist_ok=True)
 
     def on_validation_end(self, trainer, pl_module):
-        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+        # every process sees the same gathered score; one of them writes the files
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics or not trainer.is_global_zero:
             return
         metrics = trainer.callback_metrics
         loss = float(metrics[self.tie_breaker]) if self.tie_breaker in metrics else 0.0
@@ -48,3 +52,22 @@ class TopKCheckpoints(Callback):
         for stale in self.entries[self.k:]:
             os.remove(stale[2])
         self.entries = self.entries[: self.k]
+        self._write_index()
+
+    def _write_index(self):
+        """The entries as JSON beside the files: a process that did not train (the parent of ddp_spawn's
+        processes) reads them back with reload()."""
+        rows = [[score, step, os.path.basename(path), loss] for score, step, path, loss in self.entries]
+        temporary = os.path.join(self.directory, INDEX + ".tmp")
+        with open(temporary, "w") as handle:
+            json.dump(rows, handle)
+        os.replace(temporary, os.path.join(self.directory, INDEX))
+
+    def reload(self) -> list:
+        """The entries that the training process wrote (none if it kept no checkpoint)."""
+        index = os.path.join(self.directory, INDEX)
+        if os.path.exists(index):
+            with open(index) as handle:
+                self.entries = [(score, step, os.path.join(self.directory, name), loss)
+                                for score, step, name, loss in json.load(handle)]
+        return self.entries

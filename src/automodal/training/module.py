@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import lightning.pytorch as pl
 import numpy as np
@@ -39,6 +40,22 @@ class Distillation:
 
     def __call__(self, hard_loss, logits, teacher_logits):
         return self.hard_weight * hard_loss + self.soft_weight * self.soft_loss(logits, teacher_logits)
+
+
+def gather_rows(rows: torch.Tensor, device) -> torch.Tensor:
+    """The rows of every process, concatenated (processes may hold different numbers of rows)."""
+    import torch.distributed as dist
+
+    world = dist.get_world_size()
+    count = torch.tensor([len(rows)], device=device)
+    counts = [torch.zeros_like(count) for _ in range(world)]
+    dist.all_gather(counts, count)
+    counts = [int(c) for c in counts]
+    padded = torch.zeros((max(counts), *rows.shape[1:]), dtype=rows.dtype, device=device)
+    padded[:len(rows)] = rows.to(device)
+    gathered = [torch.zeros_like(padded) for _ in range(world)]
+    dist.all_gather(gathered, padded)
+    return torch.cat([part[:n] for part, n in zip(gathered, counts)]).cpu()
 
 
 class TrainingModule(pl.LightningModule):
@@ -136,11 +153,31 @@ class TrainingModule(pl.LightningModule):
         self._val_logits.append(logits.detach().float().cpu())
         self._val_labels.append(batch["label"].cpu())
 
-    def on_validation_epoch_end(self):
-        if not self._val_logits:
-            return
-        logits, labels = torch.cat(self._val_logits), torch.cat(self._val_labels)
+    def setup(self, stage):
+        from .trainer import ignore_lightning_noise
+
+        ignore_lightning_noise()
+        if self.trainer.world_size > 1 and self.trainer.num_devices > 1 and self.device.type == "cpu":
+            # processes that share this machine's cores split them: more threads than cores would spin
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.trainer.num_devices))
+
+    def _validation_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This validation's logits and labels; with several processes, every process's rows (each process
+        validated its own share), so that early stopping and checkpoints see one score for the whole tuning set."""
+        if self._val_logits:
+            logits, labels = torch.cat(self._val_logits), torch.cat(self._val_labels)
+        else:
+            logits = torch.zeros(0, self.label_processor.num_outputs)
+            labels = torch.zeros(0, dtype=torch.float32 if self.problem_type == REGRESSION else torch.long)
         self._val_logits, self._val_labels = [], []
+        if self.trainer.world_size > 1:
+            logits, labels = gather_rows(logits, self.device), gather_rows(labels, self.device)
+        return logits, labels
+
+    def on_validation_epoch_end(self):
+        if not self._val_logits and self.trainer.world_size == 1:
+            return
+        logits, labels = self._validation_rows()
         loss = float(self.hard_loss(logits, labels))
         y_true = labels.numpy()
         if self.problem_type == REGRESSION:
