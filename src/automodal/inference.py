@@ -69,9 +69,9 @@ class FittedModel:
         if n <= self.batch_size:
             batches = [BatchDataset(features, collators)[np.arange(n) if order is None else order]]
         else:
-            # Workers only pay off when a batch needs per-sample loading (images); ready arrays are cut here.
-            workers = self.num_workers if collators else 0
-            batches = make_loader(features, self.batch_size, num_workers=workers, collators=collators, order=order)
+            # env.num_workers_evaluation as saved: fit chooses 0 for features already in memory unless set
+            batches = make_loader(features, self.batch_size, num_workers=self.num_workers, collators=collators,
+                                  order=order)
         outputs = []
         if self.net.training:   # e.g. after further training; eval() walks every module, so not on each call
             self.net.eval()

@@ -388,6 +388,8 @@ def test_worker_and_evaluation_batch_keys_reach_the_loaders(mixed_frame, tmp_pat
     assert train.num_workers == 1 and max(len(b) for b in train.sampler) == 16
     assert val.num_workers == 1 and max(len(b) for b in val.sampler) == 48
     assert predictor._model.batch_size == 48 and predictor._model.num_workers == 1
+    predictor.predict(mixed_frame)                  # 400 rows: batches of 48 through one worker process
+    assert loaders[-1].num_workers == 1 and max(len(b) for b in loaders[-1].sampler) == 48
 
 
 def test_compile_mode_and_dynamic_reach_torch_compile(mixed_frame, tmp_path, monkeypatch):
