@@ -196,7 +196,7 @@ def select_weights(net, fitted, data: PreparedData, label: str, entries: list, m
         outputs = outputs_from_logits(fitted.logits_from_arrays(val_inputs), problem_type, data.label_processor)
         return signed(metric, score(metric, y_val, outputs))
 
-    if not entries:
+    if not entries or method == "last":
         return {"method": "last", "used": 0, "score": evaluate()}
     state, info = soup(entries, method, evaluate)
     load_state(net, state)
@@ -281,7 +281,8 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
                              num_workers=config["env.num_workers_evaluation"], collators=collators,
                              processes=processes)
 
-    workdir = tempfile.mkdtemp(prefix="automodal-fit-")
+    # AUTOMODAL_SCRATCH: the command line keeps a run's scratch inside its project, where `clean` finds leftovers
+    workdir = tempfile.mkdtemp(prefix="automodal-fit-", dir=os.environ.get("AUTOMODAL_SCRATCH") or None)
     try:
         topk = TopKCheckpoints(config["optimization.top_k"], os.path.join(workdir, "checkpoints"))
         stopper = EarlyStopping(monitor="val_score", mode="max", patience=config["optimization.patience"],

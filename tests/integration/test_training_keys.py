@@ -217,7 +217,7 @@ def soups(regression_split, tmp_path_factory):
     """One fit per top_k_average_method on the same data and seed; rmse on the tuning data (lower is better)."""
     train, tuning = regression_split
     fitted = {}
-    for method in ("best", "uniform_soup", "greedy_soup"):
+    for method in ("best", "uniform_soup", "greedy_soup", "last"):
         predictor = MultiModalPredictor(label="y", path=str(tmp_path_factory.mktemp(method)), verbosity=0)
         predictor.fit(train, tuning_data=tuning,
                       hyperparameters=fast(**SOUP_KEYS, **{"optimization.top_k_average_method": method}))
@@ -236,6 +236,13 @@ def test_top_k_keeps_the_k_best_checkpoints(soups):
         assert len(logged) == 6
         # The kept checkpoints are the three best validations (val_score is logged as -rmse).
         assert sorted(-logged)[:3] == pytest.approx(scores, rel=1e-5)
+
+
+def test_last_keeps_the_final_weights(soups, regression_split):
+    summary = soups["last"].fit_summary()
+    assert summary["soup"] == "last" and summary["checkpoints_averaged"] == 0
+    final = -training_log(soups["last"])["val_score"].dropna().iloc[-1]     # the last validation, as rmse
+    assert summary["val_score"] == pytest.approx(final, rel=1e-3)
 
 
 def test_best_uses_only_the_best_checkpoint(soups, regression_split):

@@ -12,7 +12,7 @@ CHOICES = {
     "optimization.lr_choice": ("layerwise_decay", "two_stages", ""),
     "optimization.lr_schedule": ("cosine_decay", "polynomial_decay", "linear_decay"),
     "optimization.gradient_clip_algorithm": ("norm", "value"),
-    "optimization.top_k_average_method": ("greedy_soup", "uniform_soup", "best"),
+    "optimization.top_k_average_method": ("greedy_soup", "uniform_soup", "best", "last"),
     "optimization.efficient_finetune": EFFICIENT_FINETUNE,
     "env.precision": PRECISIONS,
     "env.strategy": ("dp", "ddp", "ddp_spawn", "auto"),

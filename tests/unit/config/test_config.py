@@ -484,7 +484,7 @@ def test_wrong_type_raises_naming_key_and_what_is_allowed(key, value, allowed):
     ("optimization.lr_choice", "cyclic", ["layerwise_decay", "two_stages"]),
     ("optimization.lr_schedule", "step", ["cosine_decay", "polynomial_decay", "linear_decay"]),
     ("optimization.gradient_clip_algorithm", "max", ["norm", "value"]),
-    ("optimization.top_k_average_method", "average", ["greedy_soup", "uniform_soup", "best"]),
+    ("optimization.top_k_average_method", "average", ["greedy_soup", "uniform_soup", "best", "last"]),
     ("optimization.efficient_finetune", "adapter",
      ["bit_fit", "norm_fit", "lora", "lora_bias", "lora_norm", "ia3", "ia3_bias", "ia3_norm"]),
     ("env.precision", 8, ["16", "32", "64", "bf16"]),

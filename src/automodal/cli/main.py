@@ -1,0 +1,88 @@
+"""Entry point of the `automodal` command."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+from ..errors import AutomodalError
+from .options import LATER, MODES, OptionError, compose, mode_summary, options
+
+USAGE = "usage: automodal MODE [key=value ...]   (automodal MODE --help lists a mode's options)"
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def print_modes():
+    from rich.table import Table
+
+    table = Table(title="modes", show_header=False, box=None)
+    for mode in MODES:
+        table.add_row(mode, mode_summary(mode))
+    console = _console()
+    console.print(USAGE, markup=False)
+    console.print(table)
+    console.print(f"not yet available: {', '.join(LATER)}")
+
+
+def print_options(mode: str):
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"automodal {mode}: {mode_summary(mode)}")
+    for column in ("option", "default", "description"):
+        table.add_column(column, overflow="fold")
+    for key, default, description in options(mode):
+        table.add_row(*(escape(cell) for cell in (key, default, description)))
+    _console().print(table)
+
+
+def scheduler_class(target: str):
+    module, _, name = target.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def main(argv: list | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print_modes()
+        return 0
+    mode, rest = argv[0], argv[1:]
+    show_traceback = "--traceback" in rest or "traceback=true" in rest
+    rest = [item for item in rest if item != "--traceback"]
+    err = _console(stderr=True)
+    if mode in LATER:
+        err.print(f"automodal {mode}: error: the {mode} mode is not yet available in this version.", markup=False)
+        return 2
+    if mode not in MODES:
+        err.print(f"automodal: error: unknown mode '{mode}'; modes are {', '.join(MODES)}.\n{USAGE}", markup=False)
+        return 2
+    if "-h" in rest or "--help" in rest:
+        print_options(mode)
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = compose(mode, rest)
+        scheduler = scheduler_class(config.mode.scheduler._target_)(config)
+        scheduler.run()
+        return 0
+    except KeyboardInterrupt:
+        err.print(f"automodal {mode}: interrupted; resume with continue=latest")
+        return 130
+    except Exception as error:  # one line per error; the traceback only when asked for
+        if show_traceback:
+            raise
+        code = 2 if isinstance(error, OptionError) else 1
+        kind = "" if isinstance(error, AutomodalError) else f"{type(error).__name__}: "
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        err.print(f"automodal {mode}: error: {kind}{message}", markup=False)
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

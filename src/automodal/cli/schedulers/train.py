@@ -1,0 +1,281 @@
+"""train / predict / test: one predictor per fold (cv), on nested variants of the task (nested), with stored
+predictions and metrics, and a report of the metrics across folds."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ...data.types import CLASSIFICATION
+from ..options import OptionError
+from ..tasks import NESTED, TaskData, create_nested
+from ..workspace import WorkspaceError, read_json, write_json, write_parquet
+from .base import Scheduler, Step
+
+ROW = "__row__"
+TEST_METRICS = {"binary": ["roc_auc", "accuracy", "log_loss"], "multiclass": ["accuracy", "balanced_accuracy", "log_loss"],
+                "regression": ["rmse", "r2", "mae"]}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One predictor: a task (or nested variant) and the fold that tunes it."""
+    pivot: str
+    task: str
+    fold: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.task}:fold{self.fold}"
+
+
+class TrainingScheduler(Scheduler):
+    subroutines = ("train", "predict", "test")
+
+    # ---------------------------------------------------------------- checks before any work
+    def prepare(self):
+        options = self.options
+        if options.multitask not in (False, None, 0, 1) or options.co_tasks != "random" or \
+                options.task_weights is not None:
+            raise OptionError("mode.multitask, mode.co_tasks and mode.task_weights are not yet available in this "
+                              "version; leave them at their defaults.")
+        wants = set(options.subroutines)
+        if not options.store_parameters and wants & {"predict", "test"}:
+            raise OptionError("mode.store_parameters=false keeps no weights, so predict and test cannot run: drop "
+                              "them from mode.subroutines or store the parameters.")
+        if options.inner_folds is not None and (not isinstance(options.inner_folds, int) or options.inner_folds < 2):
+            raise OptionError(f"mode.inner_folds must be an integer larger than 1 (or null), got {options.inner_folds!r}.")
+        self.hyperparameters({})            # predictor keys checked now, not after the first fit
+        for pivot in self.task_list():
+            task = TaskData(self.project, pivot)
+            if task.info["parent"] is not None:
+                raise OptionError(f"task {pivot} is a nested variant; list its parent {task.info['parent']} instead.")
+            if "test" in wants and not options.nested and task.test_frame() is None:
+                raise OptionError(f"task {pivot} has no test split: create it with data.{pivot}.test=FILE, or test "
+                                  "on held-out folds with mode.nested=true.")
+            for other in self.eval_on():
+                if TaskData(self.project, other).label_space() != task.label_space():
+                    raise OptionError(f"mode.eval_on: task {other} has another label space than {pivot}.")
+        if "train" not in wants:
+            missing = [u.name for u in self.units(create=False) if not self._has_model(u)]
+            if missing:
+                raise WorkspaceError(f"no trained model for {', '.join(missing[:3])}: run automodal train with the "
+                                     "same task_list, cv and nested options first.")
+        if options.use_blueprint:
+            self.blueprint()
+
+    def eval_on(self) -> list:
+        value = self.options.eval_on
+        return [] if value is None else [str(value)] if isinstance(value, str) else [str(v) for v in value]
+
+    # ---------------------------------------------------------------- the plan
+    def units(self, create: bool = True) -> list:
+        units = []
+        for pivot in self.task_list():
+            folds = TaskData(self.project, pivot).info["n_folds"]
+            outer = range(folds) if self.options.cv else [0]
+            if self.options.nested:
+                units += [Unit(pivot, f"{pivot}{NESTED}{k}", 0) for k in outer]
+            else:
+                units += [Unit(pivot, pivot, k) for k in outer]
+        return units
+
+    def plan(self) -> list:
+        wants, steps = set(self.options.subroutines), []
+        for unit in self.units():
+            if unit.task != unit.pivot:
+                outer = int(unit.task.rsplit(NESTED, 1)[1])
+                steps.append(Step(f"nest:{unit.task}", lambda u=unit, k=outer: create_nested(
+                    self.project, u.pivot, k, self.options.inner_folds, self.config.seed, self.log)))
+            for subroutine, action in (("train", self.train), ("predict", self.predict), ("test", self.test)):
+                if subroutine in wants:
+                    steps.append(Step(f"{subroutine}:{unit.name}", lambda u=unit, a=action: a(u)))
+        if "test" in wants:
+            for pivot in self.task_list():
+                steps.append(Step(f"report:{pivot}", lambda p=pivot: self.report(p)))
+        return steps
+
+    # ---------------------------------------------------------------- hyperparameters and blueprints
+    def hyperparameters(self, blueprint: dict) -> dict:
+        """hp_file, then hp.*, then the blueprint's sections; validated by the predictor's own rules."""
+        from omegaconf import OmegaConf
+
+        from ...config import resolve_config
+
+        values = {}
+        if self.config.hp_file:
+            path = os.path.abspath(str(self.config.hp_file))
+            if not os.path.isfile(path):
+                raise OptionError(f"hp_file: no file at {path}.")
+            with open(path, encoding="utf-8") as handle:
+                values = yaml.safe_load(handle) or {}
+        values = _merge(values, OmegaConf.to_container(self.config.hp, resolve=True) or {})
+        values = _merge(values, blueprint)
+        if not self.options.store_best:
+            values = _merge(values, {"optimization": {"top_k_average_method": "last"}})
+        resolve_config(self.config.presets, values)
+        return values
+
+    def blueprint(self) -> dict:
+        """The sections in pipeline_keys of reuse.blueprint (a YAML file or TASK/foldK), else of the newest model
+        of the first task."""
+        source = (self.config.reuse or {}).get("blueprint")
+        if source is not None and os.path.isfile(str(source)):
+            path = str(source)
+        elif source is not None:
+            task, _, fold = str(source).rpartition("/fold")
+            path = self.project.blueprint_path(task, int(fold)) if fold.isdigit() else ""
+            if not os.path.isfile(path):
+                raise OptionError(f"reuse.blueprint={source}: neither a YAML file nor a model (TASK/foldK) of this "
+                                  "project.")
+        else:
+            records = self.project.model_records(self.task_list()[0])
+            if not records:
+                raise OptionError("mode.use_blueprint=true needs a blueprint: reuse.blueprint=FILE or a trained "
+                                  f"model of task {self.task_list()[0]}.")
+            newest = max(records, key=lambda r: r["created"])
+            path = self.project.blueprint_path(newest["task"], newest["fold"])
+        with open(path, encoding="utf-8") as handle:
+            content = yaml.safe_load(handle) or {}
+        return {key: content[key] for key in self.options.pipeline_keys if key in content}
+
+    # ---------------------------------------------------------------- the subroutines
+    def _has_model(self, unit: Unit) -> bool:
+        return os.path.exists(os.path.join(self.project.model_dir(unit.task, unit.fold), "model.safetensors"))
+
+    def _load(self, unit: Unit):
+        from ...predictor import MultiModalPredictor
+
+        if not self._has_model(unit):
+            raise WorkspaceError(f"no stored model for {unit.name}; train it first (mode.store_parameters=true).")
+        return MultiModalPredictor.load(self.project.model_dir(unit.task, unit.fold))
+
+    def initial_model(self, unit: Unit):
+        """The predictor a fit starts from: none here; transfer learning starts from a pretrained one."""
+        return None
+
+    def train(self, unit: Unit):
+        from ...predictor import MultiModalPredictor
+
+        task = TaskData(self.project, unit.task)
+        train, tune = task.fold_frames(unit.fold)
+        blueprint = self.blueprint() if self.options.use_blueprint else {}
+        path = self.project.model_dir(unit.task, unit.fold)
+        started = time.time()
+        predictor = MultiModalPredictor(label=task.label, problem_type=task.info["problem_type"], path=path,
+                                        verbosity=0)
+        self.fit(predictor, unit, train.drop(columns=ROW), tune.drop(columns=ROW), self.hyperparameters(blueprint),
+                 task.info["column_types"])
+        summary = predictor.fit_summary()
+        sections = {k: v for k, v in summary["config"].items() if k in self.options.pipeline_keys}
+        with open(self.project.blueprint_path(unit.task, unit.fold), "w", encoding="utf-8") as handle:
+            yaml.safe_dump(sections, handle, sort_keys=False)
+        if not self.options.store_parameters:
+            os.remove(os.path.join(path, "model.safetensors"))
+        write_json(self.project.model_record(unit.task, unit.fold), {
+            "task": unit.task, "pivot": unit.pivot, "fold": unit.fold, "created": time.time(),
+            "run": self.run_record.id, "eval_metric": summary["eval_metric"], "val_score": summary["val_score"],
+            "greater_is_better": _greater_is_better(summary["eval_metric"]), "epochs": summary["epochs"],
+            "fit_seconds": round(time.time() - started, 2), "parameters_stored": bool(self.options.store_parameters),
+            "best_weights": bool(self.options.store_best), "pretrained_from": self.initial_model_id(unit)})
+        self.log(f"  {unit.name}: {summary['eval_metric']} {summary['val_score']:.4f} on fold {unit.fold}, "
+                 f"{summary['epochs']} epochs, {time.time() - started:.1f} s")
+
+    def initial_model_id(self, unit: Unit):
+        return None
+
+    def fit(self, predictor, unit, train, tune, hyperparameters, column_types):
+        predictor.fit(train, tuning_data=tune, hyperparameters=hyperparameters, presets=self.config.presets,
+                      column_types=column_types, seed=int(self.config.seed), time_limit=self.config.time_limit)
+
+    def predict(self, unit: Unit):
+        predictor = self._load(unit)
+        task = TaskData(self.project, unit.task)
+        _, tune = task.fold_frames(unit.fold)
+        splits = {"test": task.test_frame(), "val": tune, "unlabeled": task.unlabeled_frame()}
+        for other in self.eval_on():
+            other_task = TaskData(self.project, other)
+            splits[f"on_{other}_test"] = other_task.test_frame()
+            splits[f"on_{other}_unlabeled"] = other_task.unlabeled_frame()
+        directory = self.project.predictions_dir(unit.task, unit.fold)
+        for split, frame in splits.items():
+            if frame is None or frame.empty:
+                continue
+            write_parquet(predictions(predictor, frame, split), os.path.join(directory, f"{split}.parquet"))
+        self.log(f"  {unit.name}: predictions of " + ", ".join(s for s, f in splits.items() if f is not None))
+
+    def test(self, unit: Unit):
+        predictor = self._load(unit)
+        targets = {None: TaskData(self.project, unit.task).test_frame()}
+        for other in self.eval_on():
+            targets[other] = TaskData(self.project, other).test_frame()
+        for other, frame in targets.items():
+            if frame is None:
+                if other is None:
+                    raise WorkspaceError(f"task {unit.task} has no test split to test on.")
+                continue
+            labelled = frame[frame[predictor.label].notna()].drop(columns=ROW)
+            metrics = list(dict.fromkeys([predictor.eval_metric, *TEST_METRICS[predictor.problem_type]]))
+            scores = {k: float(v) for k, v in predictor.evaluate(labelled, metrics=metrics).items()}
+            write_json(self.project.metrics_path(unit.task, unit.fold, other), {
+                "task": unit.task, "pivot": unit.pivot, "fold": unit.fold, "on": other or unit.task,
+                "rows": len(labelled), "metrics": scores})
+            self.log(f"  {unit.name}" + (f" on {other}" if other else "") + ": "
+                     + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+
+    def report(self, pivot: str):
+        from rich.table import Table
+
+        units = [u for u in self.units() if u.pivot == pivot]
+        for other in [None] + self.eval_on():
+            rows = [read_json(self.project.metrics_path(u.task, u.fold, other)) for u in units
+                    if os.path.exists(self.project.metrics_path(u.task, u.fold, other))]
+            if not rows:
+                continue
+            metrics = list(rows[0]["metrics"])
+            summary = {m: {"mean": float(np.mean([r["metrics"][m] for r in rows])),
+                           "std": float(np.std([r["metrics"][m] for r in rows])),
+                           "per_fold": [r["metrics"][m] for r in rows]} for m in metrics}
+            name = "summary.json" if other is None else f"summary.on_{other}.json"
+            write_json(os.path.join(self.project.metrics, pivot, name), {
+                "task": pivot, "on": other or pivot, "models": [f"{r['task']}/fold{r['fold']}" for r in rows],
+                "metrics": summary})
+            table = Table(title=f"{pivot}: test metrics of {len(rows)} models" + (f" on {other}" if other else ""))
+            for column in ("model", *metrics):
+                table.add_column(column)
+            for r in rows:
+                table.add_row(f"{r['task']}/fold{r['fold']}", *(f"{r['metrics'][m]:.4f}" for m in metrics))
+            table.add_row("mean ± std", *(f"{summary[m]['mean']:.4f} ± {summary[m]['std']:.4f}" for m in metrics))
+            self.console.print(table)
+
+
+def predictions(predictor, frame: pd.DataFrame, split: str) -> pd.DataFrame:
+    features = frame.drop(columns=[ROW] + ([predictor.label] if predictor.label in frame.columns else []))
+    out = pd.DataFrame({"row": frame[ROW].to_numpy(), "split": split})
+    out["prediction"] = np.asarray(predictor.predict(features))
+    if predictor.problem_type in CLASSIFICATION:
+        proba = predictor.predict_proba(features)
+        for column in proba.columns:
+            out[f"proba_{column}"] = proba[column].to_numpy()
+    return out
+
+
+def _greater_is_better(metric: str) -> bool:
+    from ...metrics import METRICS
+
+    return METRICS[metric].greater_is_better if metric in METRICS else True
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
