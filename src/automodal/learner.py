@@ -122,8 +122,16 @@ def _keep_usable_rows(pipeline: FeaturePipeline, frame: pd.DataFrame, features: 
     return frame[keep], {k: v[keep] for k, v in features.items()}
 
 
+@dataclass
+class Start:
+    """A fitted model that a fit starts from: its processors and network weights (fit(init_from=...))."""
+    fitted: object                      # inference.FittedModel
+    architecture: dict
+    freeze: bool = False                # train the head only; normalisation statistics stay as they are
+
+
 def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metric, column_types, holdout_frac,
-                 seed, teacher=None) -> PreparedData:
+                 seed, teacher=None, start: Start | None = None) -> PreparedData:
     from .models.hashed_text import offline_text_fallback
     from .models.net import select_models, text_conversion
 
@@ -133,10 +141,15 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
         raise DataError(f"Label column '{label}' has a single class ({train_data[label].iloc[0]!r}); "
                         "classification needs at least two.")
     metric = get_metric(eval_metric or DEFAULT_METRICS[problem_type], problem_type)
-    types, dropped = infer_column_types(train_data, label, column_types)
-    names = offline_text_fallback(config["model.names"], types, config)
-    types = text_conversion(types, config, names)
-    reads, fusion = select_models(names, types, "model.names" in config.explicit)
+    if start is not None:       # the starting model's columns, processors and backbones
+        types, dropped = dict(start.fitted.pipeline.column_types), {}
+        require_columns(train_data, list(types), "train_data")
+        reads, fusion = dict.fromkeys(start.architecture["backbones"]), start.architecture["fusion"]
+    else:
+        types, dropped = infer_column_types(train_data, label, column_types)
+        names = offline_text_fallback(config["model.names"], types, config)
+        types = text_conversion(types, config, names)
+        reads, fusion = select_models(names, types, "model.names" in config.explicit)
     if tuning_data is not None:
         tuning_data = clean_labels(tuning_data, label, "tuning_data")
         require_columns(tuning_data, list(types), "tuning_data")
@@ -144,7 +157,7 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
     else:
         train_part, val_part = holdout_split(train_data, label, problem_type, holdout_frac, seed)
 
-    pipeline = FeaturePipeline.fit(train_part, types, config, reads)
+    pipeline = start.fitted.pipeline if start is not None else FeaturePipeline.fit(train_part, types, config, reads)
     train_features = pipeline.transform(train_part, "train_data")
     val_features = pipeline.transform(val_part, "tuning data")
     train_part, train_features = _keep_usable_rows(pipeline, train_part, train_features, "train_data")
@@ -159,18 +172,39 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
                         label_processor, pipeline, train_arrays, val_arrays)
 
 
-def build_network(data: PreparedData, config: Config, plan):
+def _start_weights(net, start: Start, data: PreparedData):
+    """The starting model's weights in net; its head too when the label space is the same."""
+    old_labels = start.fitted.label_processor
+    same_labels = (old_labels.problem_type, old_labels.classes) == (data.problem_type, data.label_processor.classes)
+    own = net.state_dict()
+    weights = {k: v for k, v in start.fitted.net.state_dict().items()
+               if k in own and own[k].shape == v.shape and (same_labels or not k.startswith("head."))}
+    net.load_state_dict(weights, strict=False)
+    logger.info("Starting from %d of %d weight tensors of the given model%s.", len(weights), len(own),
+                "" if same_labels else " (a new head: the label space differs)")
+    if start.freeze:
+        for name, parameter in net.named_parameters():
+            parameter.requires_grad = name.startswith("head.")
+
+
+def build_network(data: PreparedData, config: Config, plan, start: Start | None = None):
     """The network to train (weights live here) and the module that runs forward passes (compiled, DataParallel)."""
     import torch
 
     from .models.net import build_net, ensemble_members, warn_unused_keys
     from .training.finetune import apply_efficient_finetune
 
-    warn_unused_keys(config, data.models, data.column_types)
+    if start is None:   # a saved model's configuration names every key; only a user's own choices are checked
+        warn_unused_keys(config, data.models, data.column_types)
     architecture = {"backbones": data.backbones, "fusion": data.fusion, "inputs": data.pipeline.model_inputs(),
                     "num_outputs": data.label_processor.num_outputs,
                     "members": ensemble_members(config, data.backbones, data.fusion)}
-    net = apply_efficient_finetune(build_net(architecture, config), config["optimization.efficient_finetune"])
+    if start is not None:
+        architecture["members"] = start.architecture.get("members", 1)
+    net = build_net(architecture, config)
+    if start is not None:
+        _start_weights(net, start, data)
+    net = apply_efficient_finetune(net, config["optimization.efficient_finetune"])
     forward_net = net
     if config["env.compile.turn_on"]:
         forward_net = torch.compile(net, mode=config["env.compile.mode"], dynamic=config["env.compile.dynamic"],
@@ -247,7 +281,8 @@ def _data_aware(config: Config, data: PreparedData, devices: int) -> tuple[Confi
 
 def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, config: Config,
         problem_type: str | None, eval_metric: str | None, column_types: dict | None, holdout_frac: float | None,
-        seed: int, time_limit: float | None, verbosity: int, teacher=None, callbacks: list | None = None) -> FitResult:
+        seed: int, time_limit: float | None, verbosity: int, teacher=None, callbacks: list | None = None,
+        start: Start | None = None) -> FitResult:
     started = time.time()
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping
@@ -262,15 +297,16 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
 
     pl.seed_everything(seed, verbose=False)
     data = prepare_data(train_data, tuning_data, label, config, problem_type, eval_metric, column_types,
-                        holdout_frac, seed, teacher)
+                        holdout_frac, seed, teacher, start)
     plan = plan_devices(config)
     config, chosen_defaults = _data_aware(config, data, plan.world_size)
     pl.seed_everything(seed, verbose=False)  # the teacher's predictions must not change the initial weights
-    architecture, net, forward_net = build_network(data, config, plan)
+    architecture, net, forward_net = build_network(data, config, plan, start)
 
     distillation = Distillation(config, data.problem_type) if teacher is not None else None
     module = TrainingModule(net, config, data.problem_type, data.metric, data.label_processor, forward_net,
                             distillation, _mixer(config, data))
+    module.freeze_norms = start is not None and start.freeze
     batch_size = config["env.per_gpu_batch_size"]
     collators = data.pipeline.collators
     processes = plan.world_size if plan.distributed else 1

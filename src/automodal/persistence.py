@@ -9,7 +9,7 @@ import tempfile
 
 import yaml
 
-from . import __version__
+from . import __version__, migrations
 from .config import Config
 from .errors import AutomodalError
 
@@ -65,7 +65,7 @@ def save(path: str, meta: dict, config: Config, pipeline, label_processor, net, 
         with open(os.path.join(staging, CONFIG_FILE), "w", encoding="utf-8") as f:
             yaml.safe_dump(config.to_nested(), f, sort_keys=False)
         with open(os.path.join(staging, META_FILE), "w", encoding="utf-8") as f:
-            json.dump(dict(meta, version=__version__), f, indent=2, default=str)
+            json.dump(dict(meta, version=__version__, format_version=migrations.CURRENT), f, indent=2, default=str)
         with open(os.path.join(staging, PROCESSORS_FILE), "w", encoding="utf-8") as f:
             json.dump({"features": pipeline.to_dict(), "label": label_processor.to_dict()}, f, indent=2)
         pipeline.save_assets(staging)
@@ -100,7 +100,13 @@ def read(path: str) -> tuple[dict, Config, dict, dict]:
         config = Config.from_nested(yaml.safe_load(f))
     with open(os.path.join(path, PROCESSORS_FILE), encoding="utf-8") as f:
         processors = json.load(f)
-    if "processors" not in processors.get("features", {}):
-        raise AutomodalError(f"'{path}' was saved by an earlier automodal format (automodal {meta.get('version')}) "
-                             "that this version cannot read; fit the predictor again.")
+    saved_format = migrations.predictor_format(path)
+    if saved_format < migrations.CURRENT:
+        raise AutomodalError(f"'{path}' was saved in format {saved_format} (automodal {meta.get('version')}); this "
+                             f"version reads format {migrations.CURRENT}. Upgrade it in place (a backup is kept) "
+                             f"with: automodal upgrade mode.version={saved_format} mode.path={path}")
+    if saved_format > migrations.CURRENT:
+        raise AutomodalError(f"'{path}' was saved in format {saved_format} by a newer automodal "
+                             f"({meta.get('version')}); this version reads format {migrations.CURRENT}. Install a "
+                             f"newer automodal, or downgrade the save with that version's automodal downgrade.")
     return meta, config, processors, load_file(os.path.join(path, WEIGHTS_FILE))

@@ -94,21 +94,31 @@ class MultiModalPredictor:
     def fit(self, train_data, tuning_data=None, time_limit: float | None = None, hyperparameters=None,
             column_types: dict | None = None, holdout_frac: float | None = None, seed: int = 0,
             presets: str | None = None, teacher_predictor=None, save_path: str | None = None,
-            callbacks: list | None = None):
+            callbacks: list | None = None, init_from=None, freeze_backbone: bool = False):
         """Train on `train_data` (a DataFrame or a CSV / Parquet path); returns self.
 
         `tuning_data` is used for validation and checkpoint selection; without it `holdout_frac` of the training
         rows are held out (stratified for classification). `time_limit` (seconds) bounds the whole fit.
         `teacher_predictor` distils a fitted predictor into this one with the distiller.* keys. `callbacks` are
         Lightning callbacks added to the trainer, such as `automodal.CutMix(alpha=0.2)`, which mixes the image
-        columns.
+        columns. `init_from` (a fitted predictor or its path) starts from that model: its processors, backbones
+        and fusion weights, its head too when the label space is the same, and its configuration under
+        `hyperparameters`; the data needs its feature columns. `freeze_backbone` then trains the head only, with
+        normalisation statistics frozen too.
         """
         from . import learner, persistence
 
         if time_limit is not None and time_limit <= 0:
             raise AutomodalError(f"time_limit must be a positive number of seconds, got {time_limit}.")
-        config = resolve_config(presets, hyperparameters, base=self._config) if (hyperparameters or presets) \
-            else self._config
+        start = None
+        base = self._config
+        if init_from is not None:
+            initial = init_from if isinstance(init_from, MultiModalPredictor) else MultiModalPredictor.load(init_from)
+            start = learner.Start(initial._require_fitted(), initial._meta["architecture"], bool(freeze_backbone))
+            base = initial._config
+        elif freeze_backbone:
+            raise AutomodalError("freeze_backbone=True needs init_from: a fitted predictor whose backbones to keep.")
+        config = resolve_config(presets, hyperparameters, base=base) if (hyperparameters or presets) else base
         train = read_frame(train_data, "train_data")
         tuning = read_frame(tuning_data, "tuning_data") if tuning_data is not None else None
         for frame, what in ((train, "train_data"), (tuning, "tuning_data")):
@@ -121,7 +131,7 @@ class MultiModalPredictor:
         persistence.check_target(path)   # before training, not after it
         result = learner.fit(train, tuning, self._label, config, self._problem_type, self._eval_metric,
                              column_types, holdout_frac, seed, time_limit, self._verbosity, teacher_predictor,
-                             callbacks)
+                             callbacks, start)
         self._config = result.config
         self._result = result
         self._model = result.model

@@ -64,7 +64,11 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:     # another user's process
         return True
-    return True
+    try:                        # a killed process that its parent has not reaped yet is gone too
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 class Project:

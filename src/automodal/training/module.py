@@ -70,6 +70,7 @@ class TrainingModule(pl.LightningModule):
         self.distillation = distillation
         self.mixer = mixer                  # training.mixup.BatchMixer when data.mixup.turn_on
         self.cutmix = None                  # training.cutmix.CutMix passed to fit(callbacks=...)
+        self.freeze_norms = False           # fit(freeze_backbone=True): normalisation statistics stay as loaded
         self.grad_norm_type = config["optimization.track_grad_norm"]
         self._val_logits, self._val_labels = [], []
 
@@ -152,6 +153,12 @@ class TrainingModule(pl.LightningModule):
         logits = self.forward_net(batch)
         self._val_logits.append(logits.detach().float().cpu())
         self._val_labels.append(batch["label"].cpu())
+
+    def on_train_epoch_start(self):
+        if self.freeze_norms:   # Lightning puts every module in training mode at each epoch's start
+            for module in self.net.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
 
     def setup(self, stage):
         from .trainer import ignore_lightning_noise

@@ -1,0 +1,117 @@
+"""Saved-predictor formats and the migrations between them.
+
+Format 1 kept one numerical and one categorical processor under fixed keys of processors.json and knew no
+periodic number embedding; format 2 (the current one) keeps named processors, each with its kind, and records
+"format_version" in automodal.json. A migration rewrites only processors.json, config.yaml and automodal.json;
+the weights are the same in both formats. Each step has an inverse, so a downgrade gives back the earlier files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import yaml
+
+from .errors import AutomodalError
+
+CURRENT = 2
+FILES = ("processors.json", "config.yaml", "automodal.json")
+
+
+class MigrationError(AutomodalError):
+    """A saved predictor cannot be moved to the format asked for."""
+
+
+def _read(path: str, name: str):
+    with open(os.path.join(path, name), encoding="utf-8") as handle:
+        return yaml.safe_load(handle) if name.endswith(".yaml") else json.load(handle)
+
+
+def _dumps(name: str, content) -> str:
+    # the writers' own settings (persistence.save), so that an upgrade and a downgrade give back the same bytes
+    if name.endswith(".yaml"):
+        return yaml.safe_dump(content, sort_keys=False)
+    return json.dumps(content, indent=2, default=str)
+
+
+def predictor_format(path: str) -> int:
+    meta = _read(path, "automodal.json")
+    if "format_version" in meta:
+        return int(meta["format_version"])
+    return CURRENT if "processors" in _read(path, "processors.json").get("features", {}) else 1
+
+
+def is_predictor(path: str) -> bool:
+    return all(os.path.isfile(os.path.join(path, name)) for name in FILES)
+
+
+# ---------------------------------------------------------------- 1 <-> 2
+def _up_1_2(files: dict) -> dict:
+    processors, config, meta = files["processors.json"], files["config.yaml"], files["automodal.json"]
+    features = processors["features"]
+    named = {}
+    for kind in ("numerical", "categorical"):
+        if features.get(kind):
+            named[kind] = {"kind": kind, **features[kind]}
+    processors = dict(processors, features={"column_types": features["column_types"], "processors": named})
+    model = dict(config.get("model", {}))
+    # format 1 fed numbers to the MLP as they were: no periodic embedding in its weights
+    model["numerical_mlp"] = {**model.get("numerical_mlp", {}), "embedding": "none"}
+    config = dict(config, model=model)
+    return {"processors.json": processors, "config.yaml": config, "automodal.json": dict(meta, format_version=2)}
+
+
+def _down_2_1(files: dict) -> dict:
+    processors, config, meta = files["processors.json"], files["config.yaml"], files["automodal.json"]
+    features = processors["features"]
+    named = features["processors"]
+    extra = sorted(set(named) - {"numerical", "categorical"})
+    if extra:
+        raise MigrationError(f"format 1 holds numerical and categorical processors only; this predictor also has "
+                             f"{', '.join(extra)}.")
+    numerical = named.get("numerical")
+    if numerical and (numerical.get("transform", "standard") != "standard" or any(numerical.get("day_first") or [])):
+        raise MigrationError("format 1 scales numbers by mean and standard deviation only; this predictor maps them "
+                             "through quantiles or reads dates.")
+    if (config.get("model", {}).get("numerical_mlp", {}).get("embedding", "none") != "none"):
+        raise MigrationError("format 1 has no periodic number embedding; this predictor was trained with one.")
+    old = {"column_types": features["column_types"]}
+    for kind in ("numerical", "categorical"):
+        state = dict(named[kind]) if kind in named else None
+        if state is not None:
+            state.pop("kind")
+            for key in ("day_first", "date_width", "transform", "quantiles", "quantile_rows"):
+                state.pop(key, None)
+        old[kind] = state
+    model = dict(config["model"])
+    model["numerical_mlp"] = {k: v for k, v in model["numerical_mlp"].items() if k != "embedding"}
+    meta = {k: v for k, v in meta.items() if k != "format_version"}
+    return {"processors.json": dict(processors, features=old), "config.yaml": dict(config, model=model),
+            "automodal.json": meta}
+
+
+STEPS = {(1, 2): _up_1_2, (2, 1): _down_2_1}
+
+
+def plan(path: str, target: int) -> list:
+    """The (from, to) steps that take the predictor at `path` to format `target`."""
+    current = predictor_format(path)
+    if target not in (1, CURRENT):
+        raise MigrationError(f"format {target} is not one this version knows (1 to {CURRENT}).")
+    step = 1 if target > current else -1
+    return [(v, v + step) for v in range(current, target, step)]
+
+
+def migrate(path: str, target: int) -> dict:
+    """{file name: new text} for the files of `path` that change on the way to format `target`; writes nothing."""
+    files = {name: _read(path, name) for name in FILES}
+    for step in plan(path, target):
+        files = STEPS[step](files)
+    changed = {}
+    for name, content in files.items():
+        text = _dumps(name, content)
+        with open(os.path.join(path, name), encoding="utf-8") as handle:
+            if handle.read() != text:
+                changed[name] = text
+    return changed

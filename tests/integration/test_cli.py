@@ -1,0 +1,306 @@
+"""The automodal command: modes and options from the YAML, a project from create to test through the real
+command, a run killed with SIGKILL that resumes to the same result, the project lock, folds as create's options
+say, nested tasks, clean's exact targets, format upgrades that round-trip byte for byte, and the train options."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from automodal import MultiModalPredictor
+from automodal.cli.main import main
+
+FAST = ["hp.optimization.max_epochs=4", "hp.env.per_gpu_batch_size=32", "hp.env.batch_size=32"]
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures")
+
+
+def command(*args, home, timeout=240):
+    """The installed entry point, as a user runs it."""
+    env = {**os.environ, "AUTOMODAL_HOME": str(home), "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "automodal.cli", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def run(*args, home):
+    """The same command in this process (faster); returns the exit code."""
+    return main([*map(str, args), f"root={home}"])
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    """A binary task (label y) and a second label z over the same columns, plus a test file and unlabeled rows."""
+    directory = tmp_path_factory.mktemp("tables")
+    rng = np.random.default_rng(0)
+    n = 240
+    frame = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n),
+                          "colour": rng.choice(["red", "green", "blue"], n)})
+    frame["y"] = np.where(frame.x1 + (frame.colour == "red") + rng.normal(scale=0.3, size=n) > 0.4, "yes", "no")
+    frame["z"] = np.where(frame.x1 - frame.x2 > 0, "up", "down")
+    frame.iloc[:180].drop(columns="z").to_csv(directory / "train.csv", index=False)
+    frame.iloc[180:220].drop(columns="z").to_csv(directory / "test.csv", index=False)
+    frame.iloc[220:].drop(columns=["y", "z"]).to_csv(directory / "unlabeled.csv", index=False)
+    frame.iloc[:180].drop(columns="y").to_csv(directory / "train_z.csv", index=False)
+    frame.iloc[180:220].drop(columns="z").to_csv(directory / "other.csv", index=False)
+    return directory
+
+
+def create_args(tables, proj, task="churn", folds=3, extra=()):
+    return ["create", f"proj={proj}", f"task_list=[{task}]", f"data.{task}.path={tables / 'train.csv'}",
+            f"data.{task}.label=y", f"data.{task}.test={tables / 'test.csv'}",
+            f"data.{task}.unlabeled={tables / 'unlabeled.csv'}", f"mode.n_folds={folds}", *extra]
+
+
+# ---------------------------------------------------------------- help
+def test_help_lists_the_modes_and_every_option_of_a_mode(tmp_path):
+    listing = command("--help", home=tmp_path)
+    assert listing.returncode == 0
+    for mode in ("create", "train", "predict", "test", "tl", "clean", "upgrade", "downgrade"):
+        assert mode in listing.stdout
+    options = command("train", "--help", home=tmp_path)
+    assert options.returncode == 0
+    text = " ".join(options.stdout.split())
+    for key in ("mode.cv", "mode.nested", "mode.store_parameters", "mode.store_best", "mode.eval_on",
+                "mode.use_blueprint", "mode.pipeline_keys", "mode.subroutines", "proj", "task_list"):
+        assert key in text
+    assert "one model per fold" in text                      # descriptions come from the YAML comments
+
+
+def test_errors_are_one_line_with_an_exit_code(tmp_path):
+    unknown = command("train", "proj=x", "mode.bogus=1", home=tmp_path)
+    assert unknown.returncode == 2 and "mode.bogus" in unknown.stderr and "Traceback" not in unknown.stderr
+    later = command("post", home=tmp_path)
+    assert later.returncode == 2 and "not yet available" in later.stderr
+    missing = command("train", "proj=nothing", "task_list=[a]", home=tmp_path)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+# ---------------------------------------------------------------- the whole way through the real command
+def test_create_train_test_predict_through_the_command(tables, tmp_path):
+    home = tmp_path / "home"
+    created = command(*create_args(tables, "demo"), home=home)
+    assert created.returncode == 0, created.stderr
+    again = command(*create_args(tables, "demo"), home=home)     # present data sets and tasks are skipped
+    assert "present, skipped" in again.stdout
+    trained = command("train", "proj=demo", "task_list=[churn]", "mode.nested=false", *FAST, home=home)
+    assert trained.returncode == 0, trained.stderr
+    project = home / "demo"
+    assert sorted(os.listdir(project / "models" / "churn")) == [
+        "fold0", "fold0.blueprint.yaml", "fold0.json", "fold1", "fold1.blueprint.yaml", "fold1.json", "fold2",
+        "fold2.blueprint.yaml", "fold2.json"]
+    tested = command("test", "proj=demo", "task_list=[churn]", "mode.nested=false", home=home)
+    assert tested.returncode == 0, tested.stderr
+    summary = json.loads((project / "metrics" / "churn" / "summary.json").read_text())
+    assert len(summary["models"]) == 3 and summary["format_version"] == 1
+    assert summary["metrics"]["roc_auc"]["mean"] > 0.75 and len(summary["metrics"]["roc_auc"]["per_fold"]) == 3
+    assert "mean ± std" in tested.stdout
+    predicted = command("predict", "proj=demo", "task_list=[churn]", "mode.nested=false", home=home)
+    assert predicted.returncode == 0, predicted.stderr
+    for fold in range(3):
+        test = pd.read_parquet(project / "predictions" / "churn" / f"fold{fold}" / "test.parquet")
+        assert len(test) == 40 and {"row", "prediction", "proba_yes", "proba_no"} <= set(test.columns)
+        unlabeled = pd.read_parquet(project / "predictions" / "churn" / f"fold{fold}" / "unlabeled.parquet")
+        assert len(unlabeled) == 20
+        val = pd.read_parquet(project / "predictions" / "churn" / f"fold{fold}" / "val.parquet")
+        assert len(val) == 60                                 # the fold's own tuning rows
+    for path in project.rglob("*"):                           # nothing pickled anywhere
+        assert path.suffix not in (".pkl", ".pickle", ".pt")
+
+
+def test_a_killed_run_resumes_to_the_result_of_an_uninterrupted_one(tables, tmp_path):
+    home = tmp_path / "home"
+    for proj in ("killed", "whole"):
+        assert run(*create_args(tables, proj), home=home) == 0
+    train = ["train", "task_list=[churn]", "mode.nested=false", "mode.subroutines=[train,test]", *FAST]
+    assert run(train[0], "proj=whole", *train[1:], home=home) == 0
+    env = {**os.environ, "AUTOMODAL_HOME": str(home), "PYTHONWARNINGS": "ignore"}
+    process = subprocess.Popen([sys.executable, "-m", "automodal.cli", train[0], "proj=killed", *train[1:]],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = home / "killed" / "runs"
+    deadline = time.time() + 180
+    while time.time() < deadline:        # wait until the first fold is trained, then kill in the middle of the next
+        done = [line for d in runs.glob("*-train-*") for line in (d / "done.jsonl").read_text().splitlines()] \
+            if runs.exists() and any((d / "done.jsonl").exists() for d in runs.glob("*-train-*")) else []
+        if any('"train:churn:fold0"' in line for line in done):
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (home / "killed" / ".lock").exists()              # the killed run still holds the project
+    resumed = command("train", "proj=killed", "continue=latest", home=home)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "taking over the lock" in resumed.stdout
+    done = [json.loads(line)["step"] for line in next(runs.glob("*-train-*")).joinpath("done.jsonl")
+            .read_text().splitlines()]
+    assert done.count("train:churn:fold0") == 1               # not redone
+    whole = json.loads((home / "whole" / "metrics" / "churn" / "summary.json").read_text())["metrics"]
+    killed = json.loads((home / "killed" / "metrics" / "churn" / "summary.json").read_text())["metrics"]
+    assert killed["roc_auc"]["per_fold"] == pytest.approx(whole["roc_auc"]["per_fold"], abs=1e-9)
+
+
+def test_a_live_lock_is_refused_and_a_stale_one_taken_over(tables, tmp_path, capsys):
+    home = tmp_path / "home"
+    assert run(*create_args(tables, "locked"), home=home) == 0
+    lock = home / "locked" / ".lock"
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "run": "other"}))
+    assert run(*create_args(tables, "locked"), home=home) == 1
+    assert "in use by run other" in capsys.readouterr().err
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(json.dumps({"pid": dead.pid, "host": os.uname().nodename, "run": "gone"}))
+    assert run(*create_args(tables, "locked"), home=home) == 0
+    assert "taking over the lock of run gone" in capsys.readouterr().out
+    assert not lock.exists()
+
+
+# ---------------------------------------------------------------- create's options
+def folds_of(home, proj, task):
+    return pd.read_parquet(home / proj / "tasks" / task / "rows.parquet")
+
+
+def test_n_folds_and_ensure_balancing_shape_the_folds(tables, tmp_path, capsys):
+    home = tmp_path / "home"
+    assert run(*create_args(tables, "p", "bal", folds=4), home=home) == 0
+    assert run(*create_args(tables, "p", "free", folds=4, extra=["mode.ensure_balancing=false"]), home=home) == 0
+    labels = pd.read_csv(tables / "train.csv")["y"]
+    share = (labels == "yes").mean()
+    balanced, free = folds_of(home, "p", "bal"), folds_of(home, "p", "free")
+    assert sorted(balanced["fold"].unique()) == [0, 1, 2, 3]
+    per_fold = [(labels.iloc[balanced[balanced.fold == f]["row"]] == "yes").mean() for f in range(4)]
+    assert max(abs(s - share) for s in per_fold) < 0.02       # stratified: every fold has the overall share
+    assert not np.array_equal(balanced["fold"].to_numpy(), free["fold"].to_numpy())
+    assert run(*create_args(tables, "p", "one", folds=1), home=home) == 2
+    assert "integer larger than 1" in capsys.readouterr().err
+
+
+def test_nested_tasks_hold_out_an_outer_fold_and_have_the_asked_inner_folds(tables, tmp_path):
+    home = tmp_path / "home"
+    assert run(*create_args(tables, "n", folds=3), home=home) == 0
+    assert run("train", "proj=n", "task_list=[churn]", "mode.cv=false", "mode.inner_folds=2", *FAST, home=home) == 0
+    variant = json.loads((home / "n" / "tasks" / "churn+nested_0" / "task.json").read_text())
+    assert variant["n_folds"] == 2 and variant["parent"] == "churn" and variant["outer_fold"] == 0
+    rows, outer = folds_of(home, "n", "churn+nested_0"), folds_of(home, "n", "churn")
+    assert set(rows[rows.fold == -1]["row"]) == set(outer[outer.fold == 0]["row"])
+    assert set(rows[rows.fold >= 0]["fold"]) == {0, 1}
+    assert os.listdir(home / "n" / "models") == ["churn+nested_0"]      # cv=false: outer fold 0 only
+
+
+# ---------------------------------------------------------------- train's options
+def test_store_parameters_false_keeps_no_weights_and_refuses_predict(tables, tmp_path, capsys):
+    home = tmp_path / "home"
+    assert run(*create_args(tables, "s"), home=home) == 0
+    refused = run("train", "proj=s", "task_list=[churn]", "mode.store_parameters=false",
+                  "mode.subroutines=[train,test]", home=home)
+    assert refused == 2 and "store_parameters" in capsys.readouterr().err
+    assert not os.listdir(home / "s" / "models")               # refused before any work
+    assert run("train", "proj=s", "task_list=[churn]", "mode.store_parameters=false", "mode.store_best=false",
+               "mode.cv=false", "mode.nested=false", *FAST, home=home) == 0
+    model = home / "s" / "models" / "churn" / "fold0"
+    assert not (model / "model.safetensors").exists()
+    record = json.loads((home / "s" / "models" / "churn" / "fold0.json").read_text())
+    assert record["parameters_stored"] is False and record["best_weights"] is False
+    assert json.loads((model / "automodal.json").read_text())["fit_summary"]["soup"] == "last"
+
+
+def test_eval_on_blueprints_and_transfer_learning(tables, tmp_path):
+    home = tmp_path / "home"
+    assert run(*create_args(tables, "t"), home=home) == 0
+    assert run("create", "proj=t", "task_list=[other]", f"data.other.path={tables / 'train.csv'}",
+               "data.other.label=y", f"data.other.test={tables / 'other.csv'}", home=home) == 0
+    assert run("create", "proj=t", "task_list=[zeta]", f"data.zeta.path={tables / 'train_z.csv'}",
+               "data.zeta.label=z", home=home) == 0
+    single = ["mode.cv=false", "mode.nested=false", *FAST]
+    assert run("train", "proj=t", "task_list=[churn]", "mode.subroutines=[train,test]", "mode.eval_on=other",
+               "hp.model.fusion_mlp.hidden_size=24", *single, home=home) == 0
+    on_other = json.loads((home / "t" / "metrics" / "churn" / "fold0.on_other.json").read_text())
+    assert on_other["rows"] == 40 and "roc_auc" in on_other["metrics"]
+    assert (home / "t" / "metrics" / "churn" / "summary.on_other.json").exists()
+    # the blueprint of churn's model sets the fusion width of other's model
+    assert run("train", "proj=t", "task_list=[other]", "mode.use_blueprint=true", "reuse.blueprint=churn/fold0",
+               *single, home=home) == 0
+    config = MultiModalPredictor.load(str(home / "t" / "models" / "other" / "fold0"))._config
+    assert config["model.fusion_mlp.hidden_size"] == 24
+    # tl: zeta (another label) starts from churn's model with frozen backbones: only a new head trains
+    assert run("tl", "proj=t", "task_list=[zeta]", "mode.pretrain_task=churn", "mode.freeze=true", *single,
+               home=home) == 0
+    pretrained = MultiModalPredictor.load(str(home / "t" / "models" / "churn" / "fold0"))._model.net.state_dict()
+    tuned = MultiModalPredictor.load(str(home / "t" / "models" / "zeta" / "fold0"))
+    weights = tuned._model.net.state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in pretrained.items() if not k.startswith("head."))
+    assert tuned.class_labels == ["down", "up"]
+    record = json.loads((home / "t" / "models" / "zeta" / "fold0.json").read_text())
+    assert record["pretrained_from"] == "churn/fold0"
+
+
+def test_train_options_that_are_not_yet_available_say_so(tables, tmp_path, capsys):
+    home = tmp_path / "home"
+    assert run(*create_args(tables, "m"), home=home) == 0
+    assert run("train", "proj=m", "task_list=[churn]", "mode.multitask=2", home=home) == 2
+    assert "not yet available" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- clean
+def test_clean_removes_exactly_its_targets(tables, tmp_path):
+    home = tmp_path / "home"
+    assert run(*create_args(tables, "c"), home=home) == 0
+    project = home / "c"
+    junk = [project / "tmp" / "20260101-000000-train-dead", project / "models" / "churn" / ".automodal-save-x",
+            project / "models" / "churn" / "fold7", project / "tasks" / "churn" / "rows.parquet.tmp-1"]
+    for path in junk:
+        if path.suffix.startswith(".tmp"):
+            path.write_text("")
+        else:
+            path.mkdir(parents=True)
+    kept = sorted(p for p in project.rglob("*") if "runs" not in p.parts and p not in junk
+                  and not any(j in p.parents for j in junk) and "raw" not in p.parts)
+    assert run("clean", "proj=c", "task_list=[churn]", "mode.subroutines=[temp]", home=home) == 2   # no terminal
+    assert all(p.exists() for p in junk)
+    assert run("clean", "proj=c", "task_list=[churn]", "mode.force=true", home=home) == 0
+    assert not any(p.exists() for p in junk)
+    assert not (project / "datasets" / "churn" / "raw").exists()
+    left = sorted(p for p in project.rglob("*") if "runs" not in p.parts)
+    assert left == kept
+
+
+# ---------------------------------------------------------------- upgrade / downgrade
+def digest(directory):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
+
+
+def test_upgrade_makes_an_earlier_save_loadable_and_downgrade_restores_it_byte_for_byte(tmp_path, capsys):
+    saved = tmp_path / "old"
+    shutil.copytree(os.path.join(FIXTURES, "format1_predictor"), saved)
+    before = digest(saved)
+    with pytest.raises(Exception, match="automodal upgrade mode.version=1"):
+        MultiModalPredictor.load(str(saved))
+    assert run("upgrade", "mode.version=[1]", f"mode.path={saved}", home=tmp_path) == 0
+    assert "processors.json" in capsys.readouterr().out              # the listing of what changes
+    rows = pd.read_csv(os.path.join(FIXTURES, "format1_rows.csv"))
+    expected = pd.read_csv(os.path.join(FIXTURES, "format1_proba.csv"))
+    got = MultiModalPredictor.load(str(saved)).predict_proba(rows)
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), atol=1e-6)
+    backups = [p for p in tmp_path.iterdir() if p.name.startswith("old.backup-")]
+    assert len(backups) == 1 and digest(backups[0] / "old") == {k: v for k, v in before.items()
+                                                                 if k != "model.safetensors"}
+    assert run("downgrade", "mode.version=1", f"mode.path={saved}", home=tmp_path) == 0
+    assert digest(saved) == before
+
+
+def test_upgrade_of_a_project_migrates_its_models(tables, tmp_path):
+    home = tmp_path / "home"
+    assert run(*create_args(tables, "u"), home=home) == 0
+    model = home / "u" / "models" / "churn" / "fold0"
+    shutil.copytree(os.path.join(FIXTURES, "format1_predictor"), model)
+    assert run("upgrade", "proj=u", "mode.version=1", home=home) == 0
+    MultiModalPredictor.load(str(model))
+    backup = next((home / "u" / "backups").iterdir())
+    assert json.loads((backup / "changes.json").read_text())["changes"]["models/churn/fold0"]["from"] == 1
