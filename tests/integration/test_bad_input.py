@@ -292,5 +292,12 @@ def test_a_predictor_saved_in_an_older_format_gets_a_clear_error(tmp_path, mixed
     processors = json.loads((path / "processors.json").read_text())
     processors["features"] = processors["features"]["processors"]     # the layout before named processors
     (path / "processors.json").write_text(json.dumps(processors))
-    with pytest.raises(AutomodalError, match="earlier automodal format.*fit the predictor again"):
+    meta = json.loads((path / "automodal.json").read_text())
+    del meta["format_version"]                                         # format 1 did not record its version
+    (path / "automodal.json").write_text(json.dumps(meta))
+    with pytest.raises(AutomodalError, match="saved in format 1.*automodal upgrade mode.version=1 mode.path="):
+        MultiModalPredictor.load(str(path))
+    meta["format_version"] = 3
+    (path / "automodal.json").write_text(json.dumps(meta))
+    with pytest.raises(AutomodalError, match="format 3 by a newer automodal"):
         MultiModalPredictor.load(str(path))
