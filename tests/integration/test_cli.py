@@ -113,6 +113,13 @@ def test_create_train_test_predict_through_the_command(tables, tmp_path):
         assert len(val) == 60                                 # the fold's own tuning rows
     for path in project.rglob("*"):                           # nothing pickled anywhere
         assert path.suffix not in (".pkl", ".pickle", ".pt")
+    import pyarrow.parquet as pq
+
+    for path in project.rglob("*.parquet"):                   # every project file carries its format version
+        assert pq.read_schema(path).metadata[b"automodal_format_version"] == b"1"
+    for path in project.rglob("*.json"):
+        if "models" not in path.parts or path.name.startswith("fold"):
+            assert json.loads(path.read_text())["format_version"] == 1, path
 
 
 def test_a_killed_run_resumes_to_the_result_of_an_uninterrupted_one(tables, tmp_path):

@@ -51,9 +51,16 @@ def read_json(path: str) -> dict:
 
 
 def write_parquet(frame: pd.DataFrame, path: str):
+    """With the format version in the file's key-value metadata (read it with pyarrow's read_schema)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           b"automodal_format_version": str(FORMAT_VERSION).encode()})
     temporary = f"{path}.tmp-{os.getpid()}"
-    frame.to_parquet(temporary, index=False)
+    pq.write_table(table, temporary)
     os.replace(temporary, path)
 
 

@@ -14,7 +14,7 @@ import yaml
 from ...data.types import CLASSIFICATION
 from ..options import OptionError
 from ..tasks import NESTED, TaskData, create_nested
-from ..workspace import WorkspaceError, read_json, write_json, write_parquet
+from ..workspace import FORMAT_VERSION, WorkspaceError, read_json, write_json, write_parquet
 from .base import Scheduler, Step
 
 ROW = "__row__"
@@ -174,7 +174,7 @@ class TrainingScheduler(Scheduler):
         summary = predictor.fit_summary()
         sections = {k: v for k, v in summary["config"].items() if k in self.options.pipeline_keys}
         with open(self.project.blueprint_path(unit.task, unit.fold), "w", encoding="utf-8") as handle:
-            yaml.safe_dump(sections, handle, sort_keys=False)
+            yaml.safe_dump({"format_version": FORMAT_VERSION, **sections}, handle, sort_keys=False)
         if not self.options.store_parameters:
             os.remove(os.path.join(path, "model.safetensors"))
         write_json(self.project.model_record(unit.task, unit.fold), {
