@@ -77,7 +77,7 @@ def test_help_lists_the_modes_and_every_option_of_a_mode(tmp_path):
 def test_errors_are_one_line_with_an_exit_code(tmp_path):
     unknown = command("train", "proj=x", "mode.bogus=1", home=tmp_path)
     assert unknown.returncode == 2 and "mode.bogus" in unknown.stderr and "Traceback" not in unknown.stderr
-    later = command("post", home=tmp_path)
+    later = command("pp", home=tmp_path)
     assert later.returncode == 2 and "not yet available" in later.stderr
     missing = command("train", "proj=nothing", "task_list=[a]", home=tmp_path)
     assert missing.returncode == 1 and "does not exist" in missing.stderr
@@ -311,3 +311,46 @@ def test_upgrade_of_a_project_migrates_its_models(tables, tmp_path):
     MultiModalPredictor.load(str(model))
     backup = next((home / "u" / "backups").iterdir())
     assert json.loads((backup / "changes.json").read_text())["changes"]["models/churn/fold0"]["from"] == 1
+
+
+# ---------------------------------------------------------------- post
+def sharpen(path):
+    """Make stored probabilities over-confident, as a badly calibrated model's would be."""
+    frame = pd.read_parquet(path)
+    columns = [c for c in frame.columns if c.startswith("proba_")]
+    sharp = frame[columns].to_numpy() ** 8
+    frame[columns] = sharp / sharp.sum(axis=1, keepdims=True)
+    frame.to_parquet(path, index=False)
+
+
+def test_post_calibrates_and_ensembles_stored_predictions(tables, tmp_path, capsys):
+    home = tmp_path / "home"
+    assert run(*create_args(tables, "post"), home=home) == 0
+    assert run("train", "proj=post", "task_list=[churn]", "mode.nested=false", "mode.subroutines=[train,predict]",
+               *FAST, home=home) == 0
+    predictions = home / "post" / "predictions" / "churn"
+    for fold in range(3):
+        for split in ("val", "test", "unlabeled"):
+            sharpen(predictions / f"fold{fold}" / f"{split}.parquet")
+    original = (predictions / "fold0" / "test.parquet").read_bytes()
+    assert run("post", "proj=post", "task_list=[churn]", "mode.prior=[1,2,3]", home=home) == 2
+    assert "2 positive class shares" in capsys.readouterr().err
+    assert run("post", "proj=post", "task_list=[churn]", "mode.weights_budget=0", home=home) == 0
+    metrics = home / "post" / "metrics" / "churn"
+    for fold in range(3):
+        report = json.loads((metrics / f"fold{fold}.calibration.json").read_text())
+        assert report["splits"]["test"]["log_loss_after"] < report["splits"]["test"]["log_loss_before"]
+        assert (metrics / f"fold{fold}.reliability.png").stat().st_size > 1000
+        assert (predictions / f"fold{fold}" / "test.calibrated.parquet").exists()
+    assert (predictions / "fold0" / "test.parquet").read_bytes() == original           # originals kept
+    ensemble = json.loads((metrics / "ensemble.json").read_text())
+    assert ensemble["weights"] == pytest.approx([1 / len(ensemble["members"])] * len(ensemble["members"]))
+    assert ensemble["selection_rows"] + ensemble["held_out_rows"] == 40
+    mixed = pd.read_parquet(predictions / "ensemble" / "test.parquet")
+    member = pd.read_parquet(predictions / "fold0" / "test.parquet")
+    assert sorted(mixed["row"]) == sorted(member["row"]) and len(mixed) == 40        # the test rows' own ids
+    assert len(pd.read_parquet(predictions / "ensemble" / "unlabeled.parquet")) == 20
+    assert run("post", "proj=post", "task_list=[churn]", "mode.subroutines=[calibrate]", "mode.prior=quantify",
+               home=home) == 0
+    quantified = json.loads((metrics / "fold0.calibration.json").read_text())
+    assert quantified["prior_source"] == "quantify" and sum(quantified["prior"]) == pytest.approx(1)

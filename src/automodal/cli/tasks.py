@@ -298,5 +298,16 @@ class TaskData:
         table = self.table("unlabeled")
         return None if table is None else self._frame(np.arange(len(table)), "unlabeled")
 
+    def labels(self, split: str, rows) -> pd.Series | None:
+        """The true labels of stored prediction rows: val rows index the train table, test rows the held-out
+        fold (nested) or the test table; unlabeled rows have none."""
+        if split == "val" or (split == "test" and (self.rows["fold"] == -1).any()):
+            table = self.train_table
+        elif split == "test":
+            table = self.table("test")
+        else:
+            return None
+        return table[self.label].iloc[np.asarray(rows)].reset_index(drop=True)
+
     def label_space(self) -> tuple:
         return self.info["problem_type"], tuple(self.info["classes"] or ())

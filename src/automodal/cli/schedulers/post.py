@@ -1,0 +1,226 @@
+"""post: calibrate each model's stored class probabilities and ensemble the models that predicted the same test
+rows. Reads what train / predict stored; writes new files beside them (originals kept) and reports."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from ...data.types import CLASSIFICATION
+from .. import calibration
+from ..ensemble import combine, search
+from ..options import OptionError
+from ..tasks import TaskData
+from ..workspace import WorkspaceError, read_json, write_json, write_parquet
+from .base import Scheduler, Step
+
+PRIORS = ("val", "test", "quantify")
+
+
+def proba_columns(frame: pd.DataFrame) -> list:
+    return [c for c in frame.columns if c.startswith("proba_")]
+
+
+class PostprocessScheduler(Scheduler):
+    subroutines = ("calibrate", "ensemble")
+
+    def prepare(self):
+        options = self.options
+        if not 0 < options.eval_frac < 1:
+            raise OptionError(f"mode.eval_frac must lie in (0, 1), got {options.eval_frac}.")
+        for key in ("temperature", "weights_temperature"):
+            if not 0 <= options[key] <= 1:
+                raise OptionError(f"mode.{key} must lie in [0, 1], got {options[key]}.")
+        for key, low in (("budget", 1), ("weights_budget", 0), ("max_ensemble_size", 1)):
+            if not isinstance(options[key], int) or options[key] < low:
+                raise OptionError(f"mode.{key} must be an integer >= {low}, got {options[key]!r}.")
+        prior = options.prior
+        if isinstance(prior, str) and prior not in PRIORS:
+            raise OptionError(f"mode.prior={prior!r}: use val, test, quantify or a list of class shares.")
+        for pivot in self.task_list():
+            task = TaskData(self.project, pivot)
+            if not isinstance(prior, str) and task.info["classes"] is not None:
+                try:
+                    calibration.check_prior(prior, len(task.info["classes"]))
+                except ValueError as error:
+                    raise OptionError(f"{error} Task {pivot} has classes {task.info['classes']}.") from None
+            if not self.groups(pivot):
+                raise WorkspaceError(f"task {pivot} has no stored predictions: run automodal train (or predict) "
+                                     "with predict in mode.subroutines first.")
+
+    def groups(self, pivot: str) -> dict:
+        """{task (or nested variant): [folds]} of the pivot's models with stored predictions; the models of one
+        task predicted the same test rows."""
+        groups = {}
+        for record in self.project.model_records(pivot):
+            if os.path.exists(os.path.join(self.project.predictions_dir(record["task"], record["fold"]),
+                                           "test.parquet")):
+                groups.setdefault(record["task"], []).append(record["fold"])
+        return {task: sorted(folds) for task, folds in sorted(groups.items())}
+
+    def plan(self) -> list:
+        steps = []
+        for pivot in self.task_list():
+            classification = TaskData(self.project, pivot).info["problem_type"] in CLASSIFICATION
+            for task, folds in self.groups(pivot).items():
+                if "calibrate" in self.options.subroutines:
+                    if classification:
+                        steps += [Step(f"calibrate:{task}:fold{f}", lambda t=task, f=f: self.calibrate(t, f))
+                                  for f in folds]
+                    else:
+                        self.log(f"{task}: regression, so no calibration (the ensemble still applies)")
+                if "ensemble" in self.options.subroutines:
+                    steps.append(Step(f"ensemble:{task}", lambda t=task, f=folds: self.ensemble(t, f)))
+        return steps
+
+    # ---------------------------------------------------------------- calibrate
+    def _split(self, task: TaskData, fold: int, split: str, calibrated: bool = False):
+        """(predictions frame, class index of each row or None) of one stored split, or (None, None)."""
+        name = f"{split}.calibrated.parquet" if calibrated else f"{split}.parquet"
+        path = os.path.join(self.project.predictions_dir(task.name, fold), name)
+        if not os.path.exists(path):
+            return None, None
+        frame = pd.read_parquet(path)
+        labels = task.labels(split, frame["row"])
+        if labels is None or labels.isna().any():
+            return frame, None
+        classes = [c[len("proba_"):] for c in proba_columns(frame)]
+        return frame, labels.astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy()
+
+    def prior(self, task: TaskData, fold: int, val_proba, val_y, classes: int) -> np.ndarray:
+        prior = self.options.prior
+        if prior == "val":
+            return np.clip(calibration.class_shares(val_y, classes), calibration.EPS, None)
+        if prior == "test":
+            frame, y = self._split(task, fold, "test")
+            if y is None:
+                raise WorkspaceError(f"mode.prior=test: {task.name} fold {fold} has no labelled test predictions.")
+            return np.clip(calibration.class_shares(y, classes), calibration.EPS, None)
+        if prior == "quantify":
+            frame, _ = self._split(task, fold, "unlabeled")
+            if frame is None:
+                raise WorkspaceError(f"mode.prior=quantify estimates the prior on the unlabeled split; {task.name} "
+                                     f"fold {fold} has no unlabeled predictions.")
+            return calibration.quantify(val_proba, val_y, frame[proba_columns(frame)].to_numpy())
+        return calibration.check_prior(prior, classes)
+
+    def calibrate(self, task_name: str, fold: int):
+        from rich.table import Table
+
+        task = TaskData(self.project, task_name)
+        val, val_y = self._split(task, fold, "val")
+        if val is None or val_y is None:
+            raise WorkspaceError(f"{task_name} fold {fold} has no labelled validation predictions to calibrate on.")
+        columns = proba_columns(val)
+        classes = [c[len("proba_"):] for c in columns]
+        val_proba = val[columns].to_numpy()
+        prior = self.prior(task, fold, val_proba, val_y, len(columns))
+        temperature, bias = calibration.fit_affine(val_proba, val_y, prior)
+        report, curves = {}, {}
+        for split in ("val", "test", "unlabeled"):
+            frame, y = self._split(task, fold, split)
+            if frame is None:
+                continue
+            before = frame[columns].to_numpy()
+            after = calibration.apply_affine(before, temperature, bias, prior)
+            calibrated = frame.copy()
+            calibrated[columns] = after
+            calibrated["prediction"] = np.asarray(classes, dtype=object)[after.argmax(axis=1)]
+            write_parquet(calibrated, os.path.join(self.project.predictions_dir(task_name, fold),
+                                                   f"{split}.calibrated.parquet"))
+            if y is not None:
+                report[split] = {"log_loss_before": calibration.log_loss(before, y),
+                                 "log_loss_after": calibration.log_loss(after, y),
+                                 "ece_before": calibration.expected_calibration_error(before, y),
+                                 "ece_after": calibration.expected_calibration_error(after, y)}
+                curves[f"{split} before"], curves[f"{split} after"] = (before, y), (after, y)
+        plot = os.path.join(self.project.metrics, task_name, f"fold{fold}.reliability.png")
+        os.makedirs(os.path.dirname(plot), exist_ok=True)
+        calibration.reliability_diagram(plot, curves)
+        write_json(os.path.join(self.project.metrics, task_name, f"fold{fold}.calibration.json"), {
+            "task": task_name, "fold": fold, "temperature": temperature, "bias": bias.tolist(),
+            "prior": prior.tolist(), "prior_source": self.options.prior if isinstance(self.options.prior, str)
+            else "list", "classes": classes, "splits": report, "reliability_diagram": plot})
+        table = Table(title=f"{task_name}/fold{fold}: calibration (T = {temperature:.3f})")
+        for column in ("split", "log loss before", "after", "ECE before", "after"):
+            table.add_column(column)
+        for split, values in report.items():
+            table.add_row(split, *(f"{values[k]:.4f}" for k in ("log_loss_before", "log_loss_after", "ece_before",
+                                                                 "ece_after")))
+        self.console.print(table)
+        self.log(f"  reliability diagram: {plot}")
+
+    # ---------------------------------------------------------------- ensemble
+    def _member_frame(self, task: str, fold: int, split: str) -> pd.DataFrame | None:
+        directory = self.project.predictions_dir(task, fold)
+        for name in (f"{split}.calibrated.parquet", f"{split}.parquet"):    # calibrated predictions when there
+            if os.path.exists(os.path.join(directory, name)):
+                return pd.read_parquet(os.path.join(directory, name)).sort_values("row").reset_index(drop=True)
+        return None
+
+    def ensemble(self, task_name: str, folds: list):
+        task = TaskData(self.project, task_name)
+        classification = task.info["problem_type"] in CLASSIFICATION
+        frames = [self._member_frame(task_name, f, "test") for f in folds]
+        rows = frames[0]["row"].to_numpy()
+        if any(not np.array_equal(f["row"].to_numpy(), rows) for f in frames):
+            raise WorkspaceError(f"the models of {task_name} predicted different test rows; predict again with "
+                                 "one run of automodal predict.")
+        truth = task.labels("test", rows)
+        labelled = truth.notna().to_numpy()
+        columns = proba_columns(frames[0]) if classification else ["prediction"]
+        outputs = [f[columns].to_numpy(dtype=np.float64)[labelled] for f in frames]
+        classes = [c[len("proba_"):] for c in columns]
+        y = truth[labelled].astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy() if classification \
+            else truth[labelled].to_numpy(dtype=np.float64)
+        order = np.random.default_rng(int(self.config.seed)).permutation(len(y))
+        cut = max(1, int(round(self.options.eval_frac * len(y))))
+        select, held = order[:cut], order[cut:]
+
+        def loss_on(rows_):
+            if classification:
+                return lambda o: calibration.log_loss(o[rows_], y[rows_])
+            return lambda o: float(np.mean((o[rows_, 0] - y[rows_]) ** 2))
+
+        choice = search(outputs, loss_on(select), self.options.budget, self.options.weights_budget,
+                        self.options.max_ensemble_size, self.options.temperature, self.options.weights_temperature,
+                        int(self.config.seed))
+        members = [outputs[m] for m in choice.members]
+        held_scores = scores(combine(members, choice.weights)[held], y[held], classification) if len(held) else {}
+        member_scores = {f"{task_name}/fold{folds[m]}": scores(outputs[m][held], y[held], classification)
+                         for m in range(len(outputs))} if len(held) else {}
+        directory = os.path.join(self.project.predictions, task_name, "ensemble")
+        for split in ("test", "unlabeled"):
+            parts = [self._member_frame(task_name, folds[m], split) for m in choice.members]
+            if any(p is None for p in parts):
+                continue
+            mixed = combine([p[columns].to_numpy(dtype=np.float64) for p in parts], choice.weights)
+            out = pd.DataFrame({"row": parts[0]["row"].to_numpy(), "split": split})
+            if classification:
+                out["prediction"] = np.asarray(classes, dtype=object)[mixed.argmax(axis=1)]
+                for i, column in enumerate(columns):
+                    out[column] = mixed[:, i]
+            else:
+                out["prediction"] = mixed[:, 0]
+            write_parquet(out, os.path.join(directory, f"{split}.parquet"))
+        write_json(os.path.join(self.project.metrics, task_name, "ensemble.json"), {
+            "task": task_name, "members": [f"{task_name}/fold{folds[m]}" for m in choice.members],
+            "weights": [float(w) for w in choice.weights], "selection_loss": choice.loss,
+            "selection_rows": int(len(select)), "held_out_rows": int(len(held)), "held_out": held_scores,
+            "members_held_out": member_scores, "eval_frac": self.options.eval_frac})
+        self.log(f"  {task_name}: ensemble of {', '.join(f'fold{folds[m]}' for m in choice.members)} with weights "
+                 f"{', '.join(f'{w:.2f}' for w in choice.weights)}; selection loss {choice.loss:.4f}; held out: "
+                 + ", ".join(f"{k} {v:.4f}" for k, v in held_scores.items()))
+
+
+def scores(output: np.ndarray, y: np.ndarray, classification: bool) -> dict:
+    from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
+
+    if not classification:
+        return {"rmse": float(np.sqrt(np.mean((output[:, 0] - y) ** 2))), "r2": float(r2_score(y, output[:, 0]))}
+    result = {"log_loss": calibration.log_loss(output, y), "accuracy": float(accuracy_score(y, output.argmax(1)))}
+    if output.shape[1] == 2 and len(np.unique(y)) == 2:
+        result["roc_auc"] = float(roc_auc_score(y, output[:, 1]))
+    return result
