@@ -126,7 +126,9 @@ def test_a_killed_run_resumes_to_the_result_of_an_uninterrupted_one(tables, tmp_
     home = tmp_path / "home"
     for proj in ("killed", "whole"):
         assert run(*create_args(tables, proj), home=home) == 0
-    train = ["train", "task_list=[churn]", "mode.nested=false", "mode.subroutines=[train,test]", *FAST]
+    # long enough a fit (about two seconds) that the kill lands inside the second fold's training
+    train = ["train", "task_list=[churn]", "mode.nested=false", "mode.subroutines=[train,test]", *FAST,
+             "hp.optimization.max_epochs=60", "hp.optimization.patience=100"]
     assert run(train[0], "proj=whole", *train[1:], home=home) == 0
     env = {**os.environ, "AUTOMODAL_HOME": str(home), "PYTHONWARNINGS": "ignore"}
     process = subprocess.Popen([sys.executable, "-m", "automodal.cli", train[0], "proj=killed", *train[1:]],
@@ -138,8 +140,7 @@ def test_a_killed_run_resumes_to_the_result_of_an_uninterrupted_one(tables, tmp_
             if runs.exists() and any((d / "done.jsonl").exists() for d in runs.glob("*-train-*")) else []
         if any('"train:churn:fold0"' in line for line in done):
             break
-        time.sleep(0.05)
-    time.sleep(0.3)
+        time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert (home / "killed" / ".lock").exists()              # the killed run still holds the project
