@@ -355,3 +355,42 @@ def test_post_calibrates_and_ensembles_stored_predictions(tables, tmp_path, caps
                home=home) == 0
     quantified = json.loads((metrics / "fold0.calibration.json").read_text())
     assert quantified["prior_source"] == "quantify" and sum(quantified["prior"]) == pytest.approx(1)
+
+
+# ---------------------------------------------------------------- info
+def test_info_writes_its_tables_and_figures(tables, tmp_path, capsys):
+    from PIL import Image
+
+    home = tmp_path / "home"
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(24):
+        bright = i % 2 == 0
+        pixels = np.full((16, 16, 3), 200 if bright else 40, dtype=np.uint8)
+        Image.fromarray(pixels).save(images / f"{i}.png")
+        rows.append({"image": f"images/{i}.png", "kind": "bright" if bright else "dark",
+                     "note": " ".join(rng.choice(["sunny day", "dark night", "grey sky", "bright lamp"], 3))})
+    pd.DataFrame(rows).to_csv(tmp_path / "pictures.csv", index=False)      # image paths relative to the CSV
+    assert run(*create_args(tables, "i"), home=home) == 0
+    assert run("create", "proj=i", "task_list=[pictures]", f"data.pictures.path={tmp_path / 'pictures.csv'}",
+               "data.pictures.label=kind", "mode.n_folds=2", home=home) == 0
+    assert run("train", "proj=i", "task_list=[churn]", "mode.cv=false", "mode.nested=false", *FAST, home=home) == 0
+    study = home / "i" / "hpo" / "lr_search"
+    study.mkdir(parents=True)
+    (study / "trials.json").write_text(json.dumps({"name": "lr_search", "metric": "roc_auc", "trials": [
+        {"trial": t, "config": {"optimization.learning_rate": lr}, "score": s, "status": "done", "seconds": 1.0}
+        for t, (lr, s) in enumerate([(1e-4, 0.7), (1e-3, 0.9), (1e-2, 0.8)])]}))
+    assert run("info", "proj=i", "mode.info_grid=false", home=home) == 0          # the seed's default subroutines
+    out = capsys.readouterr().out
+    info = home / "i" / "info"
+    for figure in ("tasks/churn.labels.png", "tasks/pictures.labels.png", "hpo/lr_search.png",
+                   "samples/pictures.png", "models/churn.curves.png"):
+        assert (info / figure).stat().st_size > 1000, figure
+        assert str(info / figure) in " ".join(out.split())
+    assert not (info / "samples" / "grid.png").exists()                            # info_grid=false
+    assert run("info", "proj=i", "mode.subroutines=[samples]", "mode.info_individual=false",
+               "task_list=[pictures]", home=home) == 0
+    assert (info / "samples" / "grid.png").exists()
+    assert "bright" in out and "label per fold" in out

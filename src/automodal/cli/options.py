@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from ..errors import ConfigError
 
 CONF = os.path.join(os.path.dirname(__file__), "conf")
-MODES = ("create", "train", "predict", "test", "tl", "post", "clean", "upgrade", "downgrade")
-LATER = ("pp", "info")
+MODES = ("create", "train", "predict", "test", "tl", "post", "info", "clean", "upgrade", "downgrade")
+LATER = ("pp",)
 OPEN_SECTIONS = ("hp", "data", "reuse")     # free-form: predictor keys, per-task data, reuse sources
 
 

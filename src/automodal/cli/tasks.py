@@ -57,7 +57,7 @@ def _absolute_image_paths(frame: pd.DataFrame, base: str) -> pd.DataFrame:
     """Relative image paths are relative to the table's own directory; stored tables hold absolute ones."""
     for column in frame.columns:
         values = frame[column]
-        if values.dtype != object:
+        if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
             continue
         present = values.dropna().astype(str)
         if present.empty or not present.str.lower().str.endswith(IMAGE_SUFFIXES).mean() >= 0.9:
