@@ -77,8 +77,8 @@ def test_help_lists_the_modes_and_every_option_of_a_mode(tmp_path):
 def test_errors_are_one_line_with_an_exit_code(tmp_path):
     unknown = command("train", "proj=x", "mode.bogus=1", home=tmp_path)
     assert unknown.returncode == 2 and "mode.bogus" in unknown.stderr and "Traceback" not in unknown.stderr
-    later = command("pp", home=tmp_path)
-    assert later.returncode == 2 and "not yet available" in later.stderr
+    unknown_mode = command("deploy", home=tmp_path)
+    assert unknown_mode.returncode == 2 and "unknown mode 'deploy'" in unknown_mode.stderr
     missing = command("train", "proj=nothing", "task_list=[a]", home=tmp_path)
     assert missing.returncode == 1 and "does not exist" in missing.stderr
 
@@ -394,3 +394,56 @@ def test_info_writes_its_tables_and_figures(tables, tmp_path, capsys):
                "task_list=[pictures]", home=home) == 0
     assert (info / "samples" / "grid.png").exists()
     assert "bright" in out and "label per fold" in out
+
+
+# ---------------------------------------------------------------- pp
+def picture_table(tmp_path, count=24, size=24):
+    """Bright and dark images with relative paths in a CSV beside them."""
+    from PIL import Image
+
+    directory = tmp_path / "images"
+    directory.mkdir(exist_ok=True)
+    rows = []
+    for i in range(count):
+        bright = i % 2 == 0
+        Image.fromarray(np.full((size, size + 4, 3), 200 if bright else 40, dtype=np.uint8)).save(directory / f"{i}.png")
+        rows.append({"image": f"images/{i}.png", "kind": "bright" if bright else "dark"})
+    pd.DataFrame(rows).to_csv(tmp_path / "pictures.csv", index=False)
+    return tmp_path / "pictures.csv"
+
+
+def test_pp_store_is_used_while_it_matches_and_rebuilt_when_files_or_settings_change(tmp_path, monkeypatch,
+                                                                                    capsys):
+    from PIL import Image
+
+    from automodal.data import image_cache
+    from image_helpers import save_tiny_checkpoint
+
+    home = tmp_path / "home"
+    table = picture_table(tmp_path)
+    checkpoint = save_tiny_checkpoint(tmp_path / "checkpoint")
+    assert run("create", "proj=pp", "task_list=[pictures]", f"data.pictures.path={table}",
+               "data.pictures.label=kind", "mode.n_folds=2", home=home) == 0
+    assert run("pp", "proj=pp", "task_list=[pictures]", "mode.max_image_side=16", home=home) == 0
+    cache = home / "pp" / "cache" / "pictures"
+    first = [p.name for p in cache.iterdir()]
+    assert len(first) == 1 and first[0].endswith("-16")
+    served, opened = [], []
+    get, open_ = image_cache.ImageStore.get, Image.open
+    monkeypatch.setattr(image_cache.ImageStore, "get", lambda self, p: served.append(p) or get(self, p))
+    monkeypatch.setattr(Image, "open", lambda p, *a, **k: opened.append(str(p)) or open_(p, *a, **k))
+    train = ["train", "proj=pp", "task_list=[pictures]", "mode.cv=false", "mode.nested=false",
+             "hp.model.names=[timm_image]", f"hp.model.timm_image.checkpoint_name={checkpoint}",
+             "hp.env.num_workers=0", "hp.optimization.max_epochs=1", "mode.subroutines=[train,predict]"]
+    assert run(*train, home=home) == 0
+    assert "images from the pp store" in capsys.readouterr().out
+    assert served and not [p for p in opened if p.endswith(".png") and "images" in p]   # no image file decoded
+    assert run("pp", "proj=pp", "task_list=[pictures]", "mode.max_image_side=64", home=home) == 0
+    assert [p.name for p in cache.iterdir()] != first and len(list(cache.iterdir())) == 1  # a new setting: rebuilt
+    Image.fromarray(np.zeros((16, 20, 3), dtype=np.uint8)).save(tmp_path / "images" / "0.png")   # a file changes
+    capsys.readouterr()
+    assert run(*train, home=home) == 0
+    assert "images from the pp store" not in capsys.readouterr().out                    # the old store is stale
+    assert run("pp", "proj=pp", "task_list=[pictures]", "mode.max_image_side=64", home=home) == 0
+    assert run(*train, home=home) == 0
+    assert "images from the pp store" in capsys.readouterr().out

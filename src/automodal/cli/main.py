@@ -7,7 +7,7 @@ import logging
 import sys
 
 from ..errors import AutomodalError
-from .options import LATER, MODES, OptionError, compose, mode_summary, options
+from .options import MODES, OptionError, compose, mode_summary, options
 
 USAGE = "usage: automodal MODE [key=value ...]   (automodal MODE --help lists a mode's options)"
 
@@ -27,7 +27,6 @@ def print_modes():
     console = _console()
     console.print(USAGE, markup=False)
     console.print(table)
-    console.print(f"not yet available: {', '.join(LATER)}")
 
 
 def print_options(mode: str):
@@ -56,9 +55,6 @@ def main(argv: list | None = None) -> int:
     show_traceback = "--traceback" in rest or "traceback=true" in rest
     rest = [item for item in rest if item != "--traceback"]
     err = _console(stderr=True)
-    if mode in LATER:
-        err.print(f"automodal {mode}: error: the {mode} mode is not yet available in this version.", markup=False)
-        return 2
     if mode not in MODES:
         err.print(f"automodal: error: unknown mode '{mode}'; modes are {', '.join(MODES)}.\n{USAGE}", markup=False)
         return 2

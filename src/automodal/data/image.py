@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AutomodalError
+from .image_cache import active_store
 from .image_transforms import (DEFAULT_VAL_TRANSFORMS, ImageTransform, all_named, describe, dump_transforms,
                                load_transforms)
 from .types import IMAGE
@@ -54,6 +55,9 @@ def readable(path, decode: bool = False) -> bool:
     """Whether PIL can open the file and verify its header, or (decode) decode all of its data."""
     if not path or not os.path.isfile(path):
         return False
+    store = active_store()
+    if store is not None and path in store:     # decoded whole by `automodal pp`, from this very file
+        return True
     from PIL import Image
 
     try:
@@ -87,7 +91,12 @@ def as_rgb(image):
 def load_image(path, warned: set | None = None):
     """The image as RGB, or None when it cannot be decoded (a zero image takes its place). Paths in `warned`
     were reported already; a failing one is added, so each is reported once."""
-    if path is None or not os.path.isfile(path):  # already counted by features(); no warning per batch
+    if path is None:
+        return None
+    store = active_store()
+    if store is not None and path in store:     # decoded once by `automodal pp`
+        return store.get(path)
+    if not os.path.isfile(path):  # already counted by features(); no warning per batch
         return None
     from PIL import Image
 

@@ -94,11 +94,22 @@ class TrainingScheduler(Scheduler):
                     self.project, u.pivot, k, self.options.inner_folds, self.config.seed, self.log)))
             for subroutine, action in (("train", self.train), ("predict", self.predict), ("test", self.test)):
                 if subroutine in wants:
-                    steps.append(Step(f"{subroutine}:{unit.name}", lambda u=unit, a=action: a(u)))
+                    steps.append(Step(f"{subroutine}:{unit.name}", lambda u=unit, a=action: self.with_images(u, a)))
         if "test" in wants:
             for pivot in self.task_list():
                 steps.append(Step(f"report:{pivot}", lambda p=pivot: self.report(p)))
         return steps
+
+    def with_images(self, unit: Unit, action):
+        """Run one subroutine, reading images from the task's `pp` store when it matches the files."""
+        from ...data.image_cache import active
+        from .preprocess import matching_store
+
+        store = matching_store(self.project, TaskData(self.project, unit.task))
+        if store is not None:
+            self.log(f"  images from the pp store {os.path.relpath(store.directory, self.project.path)}")
+        with active(store):
+            action(unit)
 
     # ---------------------------------------------------------------- hyperparameters and blueprints
     def hyperparameters(self, blueprint: dict) -> dict:
