@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Config
+from .data.frames import read_frame
 from .data.infer import check_problem_type, infer_column_types, infer_problem_type
 from .data.pipeline import FeaturePipeline
 from .data.processors import LabelProcessor, require_columns
@@ -250,6 +251,36 @@ def _mixer(config: Config, data: PreparedData):
     return BatchMixer(config, data.label_processor.num_outputs)
 
 
+def co_task_streams(co_tasks: list, task_weights, data: PreparedData, config: Config, seed: int, width: int):
+    """training.multitask.CoTaskStreams for fit(co_tasks=[(frame, label), ...]): each co-task's rows through the
+    pivot's processors, its own label encoding, and its weight; plus the pivot's weight."""
+    from .data.batches import make_loader
+    from .training.multitask import CoTask, CoTaskStreams, check_weights
+
+    try:
+        weights = check_weights(task_weights, 1 + len(co_tasks))
+    except ValueError as error:
+        raise AutomodalError(str(error)) from None
+    tasks = []
+    for index, item in enumerate(co_tasks):
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], str)):
+            raise AutomodalError("co_tasks takes (data, label column) pairs, e.g. co_tasks=[(other_df, 'churned')].")
+        what = f"co-task {index + 1} (label '{item[1]}')"
+        frame, label = read_frame(item[0], what), item[1]
+        frame = clean_labels(frame, label, what)
+        require_columns(frame, list(data.column_types), what)
+        problem_type = infer_problem_type(frame[label], label)
+        labels = LabelProcessor(label, problem_type, config["data.label.numerical_label_preprocessing"]).fit(
+            frame[label])
+        features = data.pipeline.transform(frame, what)
+        frame, features = _keep_usable_rows(data.pipeline, frame, features, what)
+        loader = make_loader(dict(features, label=labels.transform(frame[label])), config["env.per_gpu_batch_size"],
+                             shuffle=True, num_workers=config["env.num_workers"], seed=seed + index + 1,
+                             collators=data.pipeline.collators, lengths=data.pipeline.lengths(features))
+        tasks.append(CoTask(label, problem_type, labels.num_outputs, loader, weights[index + 1]))
+    return CoTaskStreams(tasks, width), weights[0]
+
+
 def user_callbacks(callbacks, data: PreparedData) -> list:
     from lightning.pytorch.callbacks import Callback
 
@@ -282,7 +313,7 @@ def _data_aware(config: Config, data: PreparedData, devices: int) -> tuple[Confi
 def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, config: Config,
         problem_type: str | None, eval_metric: str | None, column_types: dict | None, holdout_frac: float | None,
         seed: int, time_limit: float | None, verbosity: int, teacher=None, callbacks: list | None = None,
-        start: Start | None = None) -> FitResult:
+        start: Start | None = None, co_tasks: list | None = None, task_weights=None) -> FitResult:
     started = time.time()
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping
@@ -307,6 +338,11 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     module = TrainingModule(net, config, data.problem_type, data.metric, data.label_processor, forward_net,
                             distillation, _mixer(config, data))
     module.freeze_norms = start is not None and start.freeze
+    if co_tasks:
+        module.co_tasks, module.pivot_weight = co_task_streams(co_tasks, task_weights, data, config, seed,
+                                                               net.feature_width)
+    elif task_weights is not None:
+        raise AutomodalError("task_weights weighs the pivot against co-tasks; pass co_tasks as well.")
     batch_size = config["env.per_gpu_batch_size"]
     collators = data.pipeline.collators
     processes = plan.world_size if plan.distributed else 1
@@ -363,6 +399,9 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         "fit_seconds": round(time.time() - started, 3),
         "chosen_defaults": chosen_defaults,
     }
+    if co_tasks:
+        summary["co_tasks"] = module.co_tasks.summary()
+        summary["pivot_weight"] = module.pivot_weight
     log_csv = os.path.join(workdir, "logs", "metrics.csv")
     return FitResult(fitted, config, data.problem_type, metric.name, data.column_types, data.dropped, architecture,
                      summary, log_csv if os.path.exists(log_csv) else None, workdir, saves)

@@ -94,7 +94,8 @@ class MultiModalPredictor:
     def fit(self, train_data, tuning_data=None, time_limit: float | None = None, hyperparameters=None,
             column_types: dict | None = None, holdout_frac: float | None = None, seed: int = 0,
             presets: str | None = None, teacher_predictor=None, save_path: str | None = None,
-            callbacks: list | None = None, init_from=None, freeze_backbone: bool = False):
+            callbacks: list | None = None, init_from=None, freeze_backbone: bool = False,
+            co_tasks: list | None = None, task_weights: list | None = None):
         """Train on `train_data` (a DataFrame or a CSV / Parquet path); returns self.
 
         `tuning_data` is used for validation and checkpoint selection; without it `holdout_frac` of the training
@@ -104,7 +105,9 @@ class MultiModalPredictor:
         columns. `init_from` (a fitted predictor or its path) starts from that model: its processors, backbones
         and fusion weights, its head too when the label space is the same, and its configuration under
         `hyperparameters`; the data needs its feature columns. `freeze_backbone` then trains the head only, with
-        normalisation statistics frozen too.
+        normalisation statistics frozen too. `co_tasks` ([(data, label column), ...]) trains a head per co-task on
+        the same network, one batch of each per step, with the loss weighted by `task_weights` (pivot first; equal
+        when None); the co-tasks' data need this task's feature columns, and only this task's head is saved.
         """
         from . import learner, persistence
 
@@ -131,7 +134,7 @@ class MultiModalPredictor:
         persistence.check_target(path)   # before training, not after it
         result = learner.fit(train, tuning, self._label, config, self._problem_type, self._eval_metric,
                              column_types, holdout_frac, seed, time_limit, self._verbosity, teacher_predictor,
-                             callbacks, start)
+                             callbacks, start, co_tasks, task_weights)
         self._config = result.config
         self._result = result
         self._model = result.model

@@ -249,11 +249,28 @@ def test_eval_on_blueprints_and_transfer_learning(tables, tmp_path):
     assert record["pretrained_from"] == "churn/fold0"
 
 
-def test_train_options_that_are_not_yet_available_say_so(tables, tmp_path, capsys):
+def test_multitask_trains_a_head_per_task_on_one_network(tables, tmp_path, capsys):
     home = tmp_path / "home"
     assert run(*create_args(tables, "m"), home=home) == 0
-    assert run("train", "proj=m", "task_list=[churn]", "mode.multitask=2", home=home) == 2
-    assert "not yet available" in capsys.readouterr().err
+    assert run("create", "proj=m", "task_list=[zeta]", f"data.zeta.path={tables / 'train_z.csv'}",
+               "data.zeta.label=z", home=home) == 0
+    single = ["mode.cv=false", "mode.nested=false", *FAST]
+    assert run("train", "proj=m", "task_list=[churn]", "mode.multitask=3", *single, home=home) == 2
+    assert "needs 2 co-task(s)" in capsys.readouterr().err
+    assert run("train", "proj=m", "task_list=[churn]", "mode.multitask=2", "mode.task_weights=[1]", *single,
+               home=home) == 2
+    assert "task_weights must hold 2" in capsys.readouterr().err
+    assert run("train", "proj=m", "task_list=[churn]", "mode.task_weights=[1,1]", *single, home=home) == 2
+    assert "need mode.multitask" in capsys.readouterr().err
+    # co_tasks=random draws zeta, the only task with churn's columns; weights pivot first
+    assert run("train", "proj=m", "task_list=[churn]", "mode.multitask=2", "mode.task_weights=[1,0.5]",
+               *single, "hp.optimization.max_epochs=8", home=home) == 0
+    record = json.loads((home / "m" / "models" / "churn" / "fold0.json").read_text())
+    [co_task] = record["co_tasks"]
+    assert co_task["label"] == "z" and co_task["weight"] == 0.5 and co_task["steps"] > 10
+    assert co_task["last_loss"] < 0.8 * co_task["first_loss"]              # zeta's own head learned
+    model = MultiModalPredictor.load(str(home / "m" / "models" / "churn" / "fold0"))   # a normal predictor
+    assert model.class_labels == ["no", "yes"] and model.fit_summary()["pivot_weight"] == 1.0
 
 
 # ---------------------------------------------------------------- clean

@@ -112,6 +112,7 @@ class MultimodalNet(nn.Module):
         self.members = members
         self.regression = num_outputs == 1
         width = fusion.out_features if fusion is not None else next(iter(self.backbones.values())).out_features
+        self.feature_width = width
         self.head = MemberHeads(members, width, num_outputs) if members > 1 else nn.Linear(width, num_outputs)
 
     def _fused(self, batch: dict) -> torch.Tensor:

@@ -71,6 +71,8 @@ class TrainingModule(pl.LightningModule):
         self.mixer = mixer                  # training.mixup.BatchMixer when data.mixup.turn_on
         self.cutmix = None                  # training.cutmix.CutMix passed to fit(callbacks=...)
         self.freeze_norms = False           # fit(freeze_backbone=True): normalisation statistics stay as loaded
+        self.co_tasks = None                # training.multitask.CoTaskStreams of a multitask fit
+        self.pivot_weight = 1.0
         self.grad_norm_type = config["optimization.track_grad_norm"]
         self._val_logits, self._val_labels = [], []
 
@@ -130,9 +132,18 @@ class TrainingModule(pl.LightningModule):
             loss = self.hard_loss(logits, per_member(batch["label"]))
         if self.distillation is not None:
             loss = self.distillation(loss, logits.float(), per_member(batch["teacher_logits"]))
+        if self.co_tasks is not None:
+            loss = self.multitask_loss(loss)
         if self._logging_step():
             self.log("train_loss", loss, on_step=True, prog_bar=True, batch_size=len(batch["label"]))
         return loss
+
+    def multitask_loss(self, pivot_loss):
+        """pivot weight * pivot loss + the sum of each co-task's weight * its loss on one of its batches."""
+        total = self.pivot_weight * pivot_loss
+        for weight, loss in self.co_tasks.losses(self.net, self.device):
+            total = total + weight * loss
+        return total
 
     def cutmix_loss(self, logits, labels, per_member):
         cutmix = self.cutmix
@@ -206,7 +217,12 @@ class TrainingModule(pl.LightningModule):
         self.log_dict(grad_norm(self.net, norm_type=self.grad_norm_type))
 
     def configure_optimizers(self):
-        optimizer = build_optimizer(param_groups(self.net, self.config), self.config)
+        groups = param_groups(self.net, self.config)
+        if self.co_tasks is not None:   # co-task heads learn at the pivot head's rate
+            head_lr = max(g["lr"] for g in groups if set(g["names"]) & self.net.head_parameter_names())
+            groups.append({"params": list(self.co_tasks.parameters()), "names": ["co_tasks"], "lr": head_lr,
+                           "weight_decay": self.config["optimization.weight_decay"]})
+        optimizer = build_optimizer(groups, self.config)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = build_scheduler(optimizer, total, self.config)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -40,10 +40,6 @@ class TrainingScheduler(Scheduler):
     # ---------------------------------------------------------------- checks before any work
     def prepare(self):
         options = self.options
-        if options.multitask not in (False, None, 0, 1) or options.co_tasks != "random" or \
-                options.task_weights is not None:
-            raise OptionError("mode.multitask, mode.co_tasks and mode.task_weights are not yet available in this "
-                              "version; leave them at their defaults.")
         wants = set(options.subroutines)
         if not options.store_parameters and wants & {"predict", "test"}:
             raise OptionError("mode.store_parameters=false keeps no weights, so predict and test cannot run: drop "
@@ -61,6 +57,7 @@ class TrainingScheduler(Scheduler):
             for other in self.eval_on():
                 if TaskData(self.project, other).label_space() != task.label_space():
                     raise OptionError(f"mode.eval_on: task {other} has another label space than {pivot}.")
+            self.co_task_names(pivot)
         if "train" not in wants:
             missing = [u.name for u in self.units(create=False) if not self._has_model(u)]
             if missing:
@@ -72,6 +69,45 @@ class TrainingScheduler(Scheduler):
     def eval_on(self) -> list:
         value = self.options.eval_on
         return [] if value is None else [str(value)] if isinstance(value, str) else [str(v) for v in value]
+
+    def co_task_names(self, pivot: str) -> list:
+        """The co-tasks of a multitask fit (mode.multitask = the number of tasks, pivot included): tasks of this
+        project that hold the pivot's feature columns, listed in mode.co_tasks or drawn at random after seeding."""
+        from ...training.multitask import check_weights
+
+        total, listed = self.options.multitask, self.options.co_tasks
+        if total in (False, None):
+            if listed != "random" or self.options.task_weights is not None:
+                raise OptionError("mode.co_tasks and mode.task_weights need mode.multitask, the number of tasks "
+                                  "trained together (the pivot and its co-tasks).")
+            return []
+        if not isinstance(total, int) or isinstance(total, bool) or total < 2:
+            raise OptionError(f"mode.multitask must be false or the number of tasks trained together, an integer "
+                              f"larger than 1; got {total!r}.")
+        columns = set(TaskData(self.project, pivot).info["column_types"])
+        eligible = [t for t in self.project.task_names() if NESTED not in t and t != pivot
+                    and columns <= set(TaskData(self.project, t).train_table.columns)]
+        if listed == "random":
+            if len(eligible) < total - 1:
+                raise OptionError(f"mode.multitask={total} needs {total - 1} co-task(s) holding the columns of "
+                                  f"{pivot}; this project has {len(eligible)}: {', '.join(eligible) or 'none'}.")
+            order = np.random.default_rng(int(self.config.seed)).permutation(len(eligible))
+            names = [eligible[i] for i in order[:total - 1]]
+        else:
+            names = [str(listed)] if isinstance(listed, str) else [str(t) for t in listed]
+            if len(names) != total - 1:
+                raise OptionError(f"mode.co_tasks lists {len(names)} task(s); mode.multitask={total} needs "
+                                  f"{total - 1}.")
+            for name in names:
+                TaskData(self.project, name)
+                if name not in eligible:
+                    raise OptionError(f"mode.co_tasks: task {name} does not hold the columns of {pivot} "
+                                      f"({', '.join(sorted(columns))}), so its backbones cannot read it.")
+        try:
+            check_weights(self.options.task_weights, total)
+        except ValueError as error:
+            raise OptionError(f"mode.{error}") from None
+        return names
 
     # ---------------------------------------------------------------- the plan
     def units(self, create: bool = True) -> list:
@@ -193,16 +229,28 @@ class TrainingScheduler(Scheduler):
             "run": self.run_record.id, "eval_metric": summary["eval_metric"], "val_score": summary["val_score"],
             "greater_is_better": _greater_is_better(summary["eval_metric"]), "epochs": summary["epochs"],
             "fit_seconds": round(time.time() - started, 2), "parameters_stored": bool(self.options.store_parameters),
-            "best_weights": bool(self.options.store_best), "pretrained_from": self.initial_model_id(unit)})
+            "best_weights": bool(self.options.store_best), "pretrained_from": self.initial_model_id(unit),
+            "co_tasks": summary.get("co_tasks", [])})
         self.log(f"  {unit.name}: {summary['eval_metric']} {summary['val_score']:.4f} on fold {unit.fold}, "
                  f"{summary['epochs']} epochs, {time.time() - started:.1f} s")
 
     def initial_model_id(self, unit: Unit):
         return None
 
+    def co_task_data(self, unit: Unit) -> list:
+        """(training rows, label) of each co-task: the rows outside the fold with the unit's number."""
+        data = []
+        for name in self.co_task_names(unit.pivot):
+            task = TaskData(self.project, name)
+            data.append((task.fold_frames(unit.fold % task.info["n_folds"])[0].drop(columns=ROW), task.label))
+        return data
+
     def fit(self, predictor, unit, train, tune, hyperparameters, column_types):
+        co_tasks = self.co_task_data(unit)
+        weights = self.options.task_weights
         predictor.fit(train, tuning_data=tune, hyperparameters=hyperparameters, presets=self.config.presets,
-                      column_types=column_types, seed=int(self.config.seed), time_limit=self.config.time_limit)
+                      column_types=column_types, seed=int(self.config.seed), time_limit=self.config.time_limit,
+                      co_tasks=co_tasks or None, task_weights=list(weights) if co_tasks and weights else None)
 
     def predict(self, unit: Unit):
         predictor = self._load(unit)
