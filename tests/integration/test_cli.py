@@ -464,3 +464,35 @@ def test_pp_store_is_used_while_it_matches_and_rebuilt_when_files_or_settings_ch
     assert run("pp", "proj=pp", "task_list=[pictures]", "mode.max_image_side=64", home=home) == 0
     assert run(*train, home=home) == 0
     assert "images from the pp store" in capsys.readouterr().out
+
+
+def test_pp_token_store_serves_the_tokenizer_s_ids(tmp_path, monkeypatch, capsys):
+    from automodal.data import token_cache
+    from checkpoints import build_text_checkpoint
+    from text_helpers import review
+
+    home = tmp_path / "home"
+    rng = np.random.default_rng(0)
+    positive = rng.random(60) < 0.5
+    pd.DataFrame({"review": [review(rng, p) for p in positive], "liked": np.where(positive, "yes", "no")}).to_csv(
+        tmp_path / "reviews.csv", index=False)
+    checkpoint = build_text_checkpoint(str(tmp_path / "bert"))
+    text_keys = [f"hp.model.hf_text.checkpoint_name={checkpoint}", "hp.model.names=[hf_text]"]
+    assert run("create", "proj=tx", "task_list=[reviews]", f"data.reviews.path={tmp_path / 'reviews.csv'}",
+               "data.reviews.label=liked", "mode.n_folds=2", home=home) == 0
+    assert run("pp", "proj=tx", "task_list=[reviews]", *text_keys, home=home) == 0
+    [store] = list((home / "tx" / "cache" / "reviews").glob("tokens-*.parquet"))
+    tokenized = []
+    original = token_cache.tokenize
+
+    def counting(tokenizer, texts):
+        store_ = token_cache._ACTIVE.get(token_cache.tokenizer_fingerprint(tokenizer))
+        tokenized.extend(store_.lookup(texts)[1] if store_ else texts)     # what the tokenizer itself must read
+        return original(tokenizer, texts)
+
+    monkeypatch.setattr("automodal.data.text.tokenize", counting)
+    assert run("train", "proj=tx", "task_list=[reviews]", "mode.cv=false", "mode.nested=false", *text_keys,
+               "hp.optimization.max_epochs=1", home=home) == 0
+    assert "token ids from 1 pp store" in capsys.readouterr().out
+    assert tokenized == []                                   # every text came from the store
+    assert len(pd.read_parquet(store)) == len(set(pd.read_csv(tmp_path / "reviews.csv")["review"]))

@@ -113,3 +113,29 @@ def mode_summary(mode: str) -> str:
             if key in ("mode.scheduler._target_", "mode.base") and comment:
                 return comment
     return ""
+
+
+def predictor_hyperparameters(config) -> dict:
+    """The predictor's keys of a command: hp_file, then hp.* over it."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    values = {}
+    if config.hp_file:
+        path = os.path.abspath(str(config.hp_file))
+        if not os.path.isfile(path):
+            raise OptionError(f"hp_file: no file at {path}.")
+        with open(path, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle) or {}
+    return merge(values, OmegaConf.to_container(config.hp, resolve=True) or {})
+
+
+def merge(base: dict, update: dict) -> dict:
+    """Nested dictionaries merged key by key; `update` wins."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

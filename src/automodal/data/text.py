@@ -15,6 +15,7 @@ import torch
 
 from ..errors import ConfigError
 from .text_augment import trivial_augment
+from .token_cache import tokenize
 from .types import TEXT
 
 TOKENIZER_CLASSES = {"bert": "BertTokenizerFast", "electra": "ElectraTokenizerFast", "clip": "CLIPTokenizerFast"}
@@ -181,7 +182,7 @@ class TextProcessor:
 
     # ------------------------------------------------------------------ features
     def _tokenize(self, texts: list) -> list:
-        return self.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+        return tokenize(self.tokenizer, texts)
 
     def features(self, frame: pd.DataFrame) -> dict:
         texts = [render_column(frame[column], self.normalize) for column in self.columns]

@@ -1,16 +1,22 @@
 """pp: decode each task's images once into a store under PROJECT/cache/TASK/images-KEY, keyed by the files
-(path, size, modification time) and max_image_side; train, predict and test read from the store whose key
-matches the files as they are now, so a changed file or setting is never served from an old store."""
+(path, size, modification time) and max_image_side, and tokenise its texts once into
+PROJECT/cache/TASK/tokens-FINGERPRINT.parquet per tokenizer the fit would use (hp.* decides which). train, predict
+and test read images from the store whose key matches the files as they are now, and token ids from the store of
+their own tokenizer (texts it lacks are tokenised as usual), so neither a changed file nor a changed setting is
+served from an old store."""
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 
 from ...data.image import cell_paths
 from ...data.image_cache import ImageStore, store_key
-from ...data.types import IMAGE
-from ..options import OptionError
+from ...data.text import TextProcessor, render_column
+from ...data.token_cache import TokenStore, tokenizer_fingerprint
+from ...data.types import IMAGE, TEXT
+from ..options import OptionError, predictor_hyperparameters
 from ..tasks import NESTED, TaskData
 from .base import Scheduler, Step
 
@@ -51,6 +57,45 @@ def matching_store(project, task: TaskData) -> ImageStore | None:
     return None
 
 
+def text_processors(task: TaskData, hyperparameters: dict, presets) -> list:
+    """The text processors a fit of this task would build (hf_text, clip's text tower), fitted on its rows."""
+    from ...config import resolve_config
+    from ...models.hashed_text import offline_text_fallback
+    from ...models.net import select_models, text_conversion
+    from ...models.registry import get_spec
+
+    config = resolve_config(presets, hyperparameters)
+    types = dict(task.info["column_types"])
+    if TEXT not in types.values():
+        return []
+    names = offline_text_fallback(config["model.names"], types, config)
+    types = text_conversion(types, config, names)
+    reads, _ = select_models(names, types, "model.names" in config.explicit)
+    processors = []
+    for model in reads:
+        spec = get_spec(model)
+        if spec.processor is None or TEXT not in reads[model]:
+            continue
+        processor = spec.processor(model, types, config).fit(task.train_table)
+        processor = getattr(processor, "text", processor)           # clip: its text tower's processor
+        if isinstance(processor, TextProcessor):
+            processors.append(processor)
+    return processors
+
+
+def token_stores(project, task_name: str) -> dict:
+    """{tokenizer fingerprint: TokenStore} of the task's stored token ids."""
+    root = cache_root(project, task_name)
+    stores = {}
+    for path in glob.glob(os.path.join(root, "tokens-*.parquet")):
+        fingerprint = os.path.basename(path)[len("tokens-"):-len(".parquet")]
+        stores[fingerprint] = _TOKEN_STORES.get(path) or _TOKEN_STORES.setdefault(path, TokenStore(path))
+    return stores
+
+
+_TOKEN_STORES: dict = {}    # read once per process
+
+
 class PreprocessScheduler(Scheduler):
     subroutines = ("preprocess",)
 
@@ -67,9 +112,9 @@ class PreprocessScheduler(Scheduler):
 
     def preprocess(self, name: str):
         task = TaskData(self.project, name)
+        self.store_tokens(task)
         paths = image_paths(task)
         if not paths:
-            self.log(f"{name}: no image column; nothing to store (text and tables are prepared per fit)")
             return
         side = int(self.options.max_image_side)
         root = cache_root(self.project, name)
@@ -83,3 +128,21 @@ class PreprocessScheduler(Scheduler):
                 shutil.rmtree(os.path.join(root, old), ignore_errors=True)
         size = os.path.getsize(os.path.join(target, "pixels.bin"))
         self.log(f"{name}: stored {len(store.index)} of {len(set(paths))} images ({size / 1e6:.1f} MB) in {target}")
+
+    def store_tokens(self, task: TaskData):
+        """Token ids of every text the task's text processors read, per tokenizer."""
+        processors = text_processors(task, predictor_hyperparameters(self.config), self.config.presets)
+        root = cache_root(self.project, task.name)
+        os.makedirs(root, exist_ok=True)
+        for processor in processors:
+            texts = []
+            for split in ("train", "test", "unlabeled"):
+                table = task.table(split)
+                if table is not None:
+                    texts += [t for c in processor.columns if c in table.columns
+                              for t in render_column(table[c], processor.normalize)]
+            path = os.path.join(root, f"tokens-{tokenizer_fingerprint(processor.tokenizer)}.parquet")
+            store = TokenStore.build(path, processor.tokenizer, texts)
+            _TOKEN_STORES.pop(path, None)
+            self.log(f"{task.name}: stored the token ids of {len(store.ids)} distinct texts ({processor.name}) in "
+                     f"{path}")

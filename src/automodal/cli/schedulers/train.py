@@ -12,7 +12,7 @@ import pandas as pd
 import yaml
 
 from ...data.types import CLASSIFICATION
-from ..options import OptionError
+from ..options import OptionError, merge, predictor_hyperparameters
 from ..tasks import NESTED, TaskData, create_nested
 from ..workspace import FORMAT_VERSION, WorkspaceError, read_json, write_json, write_parquet
 from .base import Scheduler, Step
@@ -137,34 +137,27 @@ class TrainingScheduler(Scheduler):
         return steps
 
     def with_images(self, unit: Unit, action):
-        """Run one subroutine, reading images from the task's `pp` store when it matches the files."""
-        from ...data.image_cache import active
-        from .preprocess import matching_store
+        """Run one subroutine, reading images and token ids from the task's `pp` stores where they apply."""
+        from ...data import image_cache, token_cache
+        from .preprocess import matching_store, token_stores
 
         store = matching_store(self.project, TaskData(self.project, unit.task))
         if store is not None:
             self.log(f"  images from the pp store {os.path.relpath(store.directory, self.project.path)}")
-        with active(store):
+        tokens = token_stores(self.project, unit.task)
+        if tokens:
+            self.log(f"  token ids from {len(tokens)} pp store(s)")
+        with image_cache.active(store), token_cache.active(tokens):
             action(unit)
 
     # ---------------------------------------------------------------- hyperparameters and blueprints
     def hyperparameters(self, blueprint: dict) -> dict:
         """hp_file, then hp.*, then the blueprint's sections; validated by the predictor's own rules."""
-        from omegaconf import OmegaConf
-
         from ...config import resolve_config
 
-        values = {}
-        if self.config.hp_file:
-            path = os.path.abspath(str(self.config.hp_file))
-            if not os.path.isfile(path):
-                raise OptionError(f"hp_file: no file at {path}.")
-            with open(path, encoding="utf-8") as handle:
-                values = yaml.safe_load(handle) or {}
-        values = _merge(values, OmegaConf.to_container(self.config.hp, resolve=True) or {})
-        values = _merge(values, blueprint)
+        values = merge(predictor_hyperparameters(self.config), blueprint)
         if not self.options.store_best:
-            values = _merge(values, {"optimization": {"top_k_average_method": "last"}})
+            values = merge(values, {"optimization": {"top_k_average_method": "last"}})
         resolve_config(self.config.presets, values)
         return values
 
@@ -329,12 +322,3 @@ def _greater_is_better(metric: str) -> bool:
 
     return METRICS[metric].greater_is_better if metric in METRICS else True
 
-
-def _merge(base: dict, update: dict) -> dict:
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
