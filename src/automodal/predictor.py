@@ -166,12 +166,32 @@ class MultiModalPredictor:
     def _frame(self, data) -> pd.DataFrame:
         return read_frame(data, "data")
 
-    def predict_proba(self, data, as_pandas: bool | None = None, as_multiclass: bool = True):
-        """Class probabilities; a binary task with as_multiclass=False gives the positive class's column only."""
+    def _streamed(self, data, chunk_size, output_path, predict_chunk):
+        """Chunked prediction of a file (chunk_size or output_path given), else None."""
+        if chunk_size is None and output_path is None:
+            return None
+        if not isinstance(data, (str, os.PathLike)):
+            raise AutomodalError("chunk_size and output_path read the data in chunks from a file: pass the path of a "
+                                 "CSV or Parquet file as data.")
+        from .streaming import predict_file
+
+        return predict_file(data, predict_chunk, chunk_size, output_path)
+
+    def predict_proba(self, data, as_pandas: bool | None = None, as_multiclass: bool = True,
+                      chunk_size: int | None = None, output_path: str | None = None):
+        """Class probabilities; a binary task with as_multiclass=False gives the positive class's column only.
+
+        With `chunk_size` (rows) or `output_path`, `data` is a CSV / Parquet file read in chunks, so memory holds
+        one chunk at a time: the probabilities are written to `output_path` (.parquet or .csv, with a `row`
+        column) as they come and the path is returned, or gathered into one frame without it."""
         model = self._require_fitted()
         if self.problem_type not in CLASSIFICATION:
             raise AutomodalError(f"predict_proba needs a classification task; this one is {self.problem_type}. "
                                  "Use predict().")
+        streamed = self._streamed(data, chunk_size, output_path, lambda chunk: pd.DataFrame(
+            self.predict_proba(chunk, as_pandas=True, as_multiclass=as_multiclass)))
+        if streamed is not None:
+            return streamed
         frame = self._frame(data)
         proba = model.outputs(frame)
         as_pandas = isinstance(data, pd.DataFrame) if as_pandas is None else as_pandas
@@ -182,9 +202,14 @@ class MultiModalPredictor:
             return pd.DataFrame(proba, index=frame.index, columns=self.class_labels)
         return proba
 
-    def predict(self, data, as_pandas: bool | None = None):
-        """Predicted class labels, or values for regression."""
+    def predict(self, data, as_pandas: bool | None = None, chunk_size: int | None = None,
+                output_path: str | None = None):
+        """Predicted class labels, or values for regression. `chunk_size` / `output_path`: as in predict_proba."""
         model = self._require_fitted()
+        streamed = self._streamed(data, chunk_size, output_path,
+                                  lambda chunk: self.predict(chunk, as_pandas=True).to_frame())
+        if streamed is not None:
+            return streamed
         frame = self._frame(data)
         outputs = model.outputs(frame)
         if self.problem_type == REGRESSION:

@@ -441,3 +441,23 @@ def test_saving_over_an_earlier_model_replaces_it_but_not_files_saving_did_not_w
     monkeypatch.chdir(target)
     with pytest.raises(AutomodalError, match="working directory"):
         copy.save(".")
+
+
+def test_chunked_prediction_of_a_file_equals_in_memory_prediction(mixed_frame, tmp_path):
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "model"), verbosity=0).fit(
+        mixed_frame, hyperparameters=fast(**{"optimization.max_epochs": 2}))
+    rows = mixed_frame.drop(columns="label")
+    for suffix in ("csv", "parquet"):
+        source = tmp_path / f"rows.{suffix}"
+        rows.to_csv(source, index=False) if suffix == "csv" else rows.to_parquet(source, index=False)
+        expected = predictor.predict_proba(rows)
+        gathered = predictor.predict_proba(str(source), chunk_size=37)
+        np.testing.assert_allclose(gathered.to_numpy(), expected.to_numpy(), atol=1e-6)
+        assert list(gathered.index) == list(range(len(rows)))
+        out = tmp_path / f"labels.{suffix}"
+        assert predictor.predict(str(source), output_path=str(out), chunk_size=50) == str(out)
+        written = pd.read_csv(out) if suffix == "csv" else pd.read_parquet(out)
+        assert list(written["row"]) == list(range(len(rows)))
+        assert (written["label"].astype(str).to_numpy() == predictor.predict(rows).astype(str).to_numpy()).all()
+    with pytest.raises(AutomodalError, match="pass the path of a CSV or Parquet file"):
+        predictor.predict(rows, chunk_size=10)

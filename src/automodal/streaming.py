@@ -1,0 +1,83 @@
+"""Predictions over a CSV or Parquet file larger than memory: the file is read in chunks of rows, each chunk is
+predicted, and the results are written to a file as they come (or gathered, when no output file is given), so
+memory holds one chunk of input at a time."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from .errors import DataError
+
+DEFAULT_CHUNK = 100_000
+
+
+def chunks(path: str, chunk_size: int):
+    """DataFrames of at most chunk_size rows, in file order, indexed by their row number in the file."""
+    if not os.path.isfile(path):
+        raise DataError(f"data: file '{path}' does not exist.")
+    offset = 0
+    if path.lower().endswith((".parquet", ".pq")):
+        import pyarrow.parquet as pq
+
+        parts = (batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size))
+    elif path.lower().endswith(".csv"):
+        parts = pd.read_csv(path, chunksize=chunk_size)
+    else:
+        raise DataError(f"data: '{path}' is neither a .csv nor a .parquet file; chunked prediction reads those.")
+    for part in parts:
+        part.index = pd.RangeIndex(offset, offset + len(part))
+        offset += len(part)
+        yield part
+
+
+class ResultWriter:
+    """Appends result frames to a .parquet or .csv file."""
+
+    def __init__(self, path: str):
+        if not path.lower().endswith((".parquet", ".pq", ".csv")):
+            raise DataError(f"output_path '{path}' must end in .parquet or .csv.")
+        self.path, self._writer, self._rows = path, None, 0
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+    def write(self, frame: pd.DataFrame):
+        frame = frame.reset_index(names="row")
+        frame.columns = [str(c) for c in frame.columns]
+        if self.path.lower().endswith(".csv"):
+            frame.to_csv(self.path, mode="w" if self._rows == 0 else "a", header=self._rows == 0, index=False)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._writer is None:
+                self._writer = pq.ParquetWriter(self.path, table.schema)
+            self._writer.write_table(table.cast(self._writer.schema))
+        self._rows += len(frame)
+
+    def close(self):
+        if self._writer is not None:
+            self._writer.close()
+
+
+def predict_file(path: str, predict_chunk, chunk_size: int | None, output_path: str | None):
+    """predict_chunk(frame) -> DataFrame of results per row. Returns output_path, or all results together."""
+    chunk_size = int(chunk_size or DEFAULT_CHUNK)
+    if chunk_size < 1:
+        raise DataError(f"chunk_size must be a positive number of rows, got {chunk_size}.")
+    writer = ResultWriter(output_path) if output_path else None
+    gathered = []
+    try:
+        for chunk in chunks(os.fspath(path), chunk_size):
+            result = predict_chunk(chunk)
+            if writer is not None:
+                writer.write(result)
+            else:
+                gathered.append(result)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None:
+        return output_path
+    return pd.concat(gathered) if gathered else pd.DataFrame()
