@@ -102,6 +102,9 @@ def main(argv=None):
     print(f"test accuracy = {scores['accuracy']:.4f} (majority class: {majority:.4f}), f1_macro = {scores['f1_macro']:.4f}")
     print(f"saved to {path}; reloaded predictions identical: {bool(same)}")
     print("first predictions:", reloaded.predict(test.head(5)).tolist(), "true:", test["digit"].head(5).tolist())
+    row = test.drop(columns=["digit"]).head(1).to_json(orient="records")
+    print(f"serve it: automodal serve {path}   (needs the serve extra), then\n"
+          f"  curl -s -X POST http://127.0.0.1:8000/predict -H 'Content-Type: application/json' -d '{row}'")
     return 0 if same else 1
 
 

@@ -61,6 +61,8 @@ def main(argv: list | None = None) -> int:
     if "-h" in rest or "--help" in rest:
         print_options(mode)
         return 0
+    if mode == "serve" and rest and "=" not in rest[0]:      # automodal serve PATH [key=value ...]
+        rest = [f"mode.path={rest[0]}", *rest[1:]]
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         config = compose(mode, rest)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ..errors import ConfigError
 
 CONF = os.path.join(os.path.dirname(__file__), "conf")
-MODES = ("create", "train", "predict", "test", "tl", "post", "pp", "info", "clean", "upgrade", "downgrade")
+MODES = ("create", "train", "predict", "test", "tl", "post", "pp", "info", "clean", "upgrade", "downgrade", "serve")
 OPEN_SECTIONS = ("hp", "data", "reuse")     # free-form: predictor keys, per-task data, reuse sources
 
 

@@ -1,0 +1,179 @@
+"""The FastAPI application: POST /predict and /predict_proba (rows as records), GET /health and /metadata.
+
+Requests are checked one by one, then grouped into micro-batches: a batch takes every request that waits when the
+model is free (those that came while the last batch ran), up to max_batch_rows, and may wait max_wait_ms (0 by
+default) for more; one prediction serves every request in it. Alone, a request is predicted at once; under load,
+batches grow and so does throughput.
+
+No `from __future__ import annotations` here: FastAPI reads the handlers' annotations (Request) at run time."""
+
+import asyncio
+import json
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .validation import RequestError, RowChecker, as_json_values, rows_frame
+
+
+@dataclass
+class Pending:
+    frame: pd.DataFrame
+    kind: str                   # "predict" or "predict_proba"
+    future: asyncio.Future = field(default=None)
+
+
+class MicroBatcher:
+    def __init__(self, predictor, max_batch_rows: int, max_wait_ms: float):
+        self.predictor = predictor
+        self.max_batch_rows, self.max_wait = max_batch_rows, max_wait_ms / 1000
+        self.queue: asyncio.Queue | None = None
+        self.batches = self.rows = 0
+        self._task = None
+
+    def start(self):
+        self.queue = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self):
+        if self._task is not None:
+            self._task.cancel()
+
+    async def submit(self, frame: pd.DataFrame, kind: str):
+        pending = Pending(frame, kind, asyncio.get_running_loop().create_future())
+        await self.queue.put(pending)
+        return await pending.future
+
+    async def _run(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            rows = len(batch[0].frame)
+            deadline = loop.time() + self.max_wait
+            while rows < self.max_batch_rows:
+                if not self.queue.empty():      # requests that came while the last batch ran join at once
+                    item = self.queue.get_nowait()
+                else:
+                    timeout = deadline - loop.time()
+                    if timeout <= 0:
+                        break
+                    try:
+                        item = await asyncio.wait_for(self.queue.get(), timeout)
+                    except asyncio.TimeoutError:
+                        break
+                batch.append(item)
+                rows += len(item.frame)
+            # one thread runs the model: predictions do not compete with each other for the cores
+            try:
+                results = await loop.run_in_executor(None, self._predict, batch)
+            except Exception as error:  # the checks passed, so this is the server's fault: 500 to each caller
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(error)
+                continue
+            for item, result in zip(batch, results):
+                if not item.future.done():
+                    item.future.set_result(result)
+
+    def _predict(self, batch: list) -> list:
+        frame = pd.concat([item.frame for item in batch], ignore_index=True)
+        self.batches += 1
+        self.rows += len(frame)
+        wants_proba = any(item.kind == "predict_proba" for item in batch)
+        labels = self.predictor.predict(frame, as_pandas=False)
+        proba = self.predictor.predict_proba(frame, as_pandas=True) if wants_proba else None
+        results, start = [], 0
+        for item in batch:
+            stop = start + len(item.frame)
+            if item.kind == "predict":
+                results.append({"predictions": as_json_values(labels[start:stop])})
+            else:
+                part = proba.iloc[start:stop]
+                results.append({"classes": as_json_values(part.columns),
+                                "probabilities": [[float(v) for v in row] for row in part.to_numpy()]})
+            start = stop
+        return results
+
+
+def create_app(predictor, max_batch_rows: int = 256, max_wait_ms: float = 0.0, max_rows: int = 10_000,
+               max_body_bytes: int = 10_000_000):
+    try:
+        from fastapi import FastAPI, Request
+        from fastapi.responses import JSONResponse
+    except ImportError:
+        from ..errors import AutomodalError
+
+        raise AutomodalError("serving needs the serve extra: pip install 'automodal[serve]'.") from None
+
+    checker = RowChecker(predictor)
+    batcher = MicroBatcher(predictor, max_batch_rows, max_wait_ms)
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="automodal", lifespan=lifespan)
+    app.state.batcher = batcher
+
+    async def handle(request: Request, kind: str):
+        started = time.perf_counter()
+        try:
+            length = int(request.headers.get("content-length") or 0)
+            if length > max_body_bytes:
+                raise RequestError(413, f"the request body has {length} bytes; the limit is {max_body_bytes}.")
+            body = await request.body()
+            if len(body) > max_body_bytes:
+                raise RequestError(413, f"the request body has {len(body)} bytes; the limit is {max_body_bytes}.")
+            try:
+                parsed = json.loads(body)
+            except ValueError as error:
+                raise RequestError(400, f"the body is not JSON: {error}.") from None
+            frame = rows_frame(parsed, max_rows)
+            checker.check(frame)
+            if kind == "predict_proba" and predictor.class_labels is None:
+                raise RequestError(400, f"predict_proba needs a classification task; this one is "
+                                        f"{predictor.problem_type}. Use /predict.")
+        except RequestError as error:
+            return JSONResponse({"error": str(error)}, status_code=error.status)
+        result = await batcher.submit(frame, kind)
+        return JSONResponse({**result, "milliseconds": round(1000 * (time.perf_counter() - started), 2)})
+
+    @app.post("/predict")
+    async def predict(request: Request):
+        return await handle(request, "predict")
+
+    @app.post("/predict_proba")
+    async def predict_proba(request: Request):
+        return await handle(request, "predict_proba")
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/metadata")
+    async def metadata():
+        return {"label": predictor.label, "problem_type": predictor.problem_type,
+                "classes": None if predictor.class_labels is None else as_json_values(predictor.class_labels),
+                "column_types": predictor.column_types, "eval_metric": predictor.eval_metric,
+                "batches": batcher.batches, "rows": batcher.rows,
+                "max_batch_rows": max_batch_rows, "max_wait_ms": max_wait_ms}
+
+    return app
+
+
+def serve(path: str, host: str = "127.0.0.1", port: int = 8000, **options):
+    """Load the predictor at `path` and serve it until interrupted."""
+    try:
+        import uvicorn
+    except ImportError:
+        from ..errors import AutomodalError
+
+        raise AutomodalError("automodal serve needs the serve extra: pip install 'automodal[serve]'.") from None
+    from ..predictor import MultiModalPredictor
+
+    predictor = MultiModalPredictor.load(path)
+    uvicorn.run(create_app(predictor, **options), host=host, port=port, log_level="warning")

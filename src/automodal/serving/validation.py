@@ -1,0 +1,77 @@
+"""Checks of one request's rows before they join a batch, so that a bad request fails alone with a message that
+names the column, and never reaches (or takes down) the model."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from ..data.processors import category_strings
+from ..data.types import CATEGORICAL, IMAGE, NUMERICAL, TEXT
+
+
+class RequestError(ValueError):
+    """A request the server refuses: status (4xx) and a message naming the column."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def rows_frame(body, max_rows: int) -> pd.DataFrame:
+    """The request's rows: a list of records, or {"rows": [...]}."""
+    rows = body.get("rows") if isinstance(body, dict) else body
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise RequestError(422, 'send rows as a JSON list of records, or {"rows": [{column: value, ...}, ...]}.')
+    if len(rows) > max_rows:
+        raise RequestError(413, f"{len(rows)} rows in one request; the limit is {max_rows}. Split the request.")
+    return pd.DataFrame.from_records(rows)
+
+
+class RowChecker:
+    def __init__(self, predictor):
+        self.column_types = dict(predictor.column_types)
+        processors = predictor._require_fitted().pipeline.processors
+        categorical = processors.get("categorical")
+        self.categories = {c: set(v) for c, v in categorical.categories.items()} if categorical is not None else {}
+
+    def check(self, frame: pd.DataFrame):
+        missing = [c for c in self.column_types if c not in frame.columns]
+        if missing:
+            raise RequestError(422, f"missing column(s) {missing}; every row needs {list(self.column_types)}.")
+        for column, kind in self.column_types.items():
+            values = frame[column]
+            present = values[values.notna()]
+            if kind == NUMERICAL:
+                bad = present[pd.to_numeric(present, errors="coerce").isna()]
+                if len(bad):
+                    raise RequestError(422, f"column '{column}' takes numbers; got {bad.iloc[0]!r}.")
+            elif kind == CATEGORICAL and column in self.categories:
+                strings = category_strings(present)
+                unseen = strings[~strings.isin(self.categories[column])]
+                if len(unseen):
+                    known = sorted(self.categories[column])[:10]
+                    raise RequestError(422, f"column '{column}' has category {unseen.iloc[0]!r}, unseen in "
+                                            f"training; known: {known}{' ...' if len(self.categories[column]) > 10 else ''}.")
+            elif kind == TEXT:
+                bad = present[~present.map(lambda v: isinstance(v, str))]
+                if len(bad):
+                    raise RequestError(422, f"column '{column}' takes text; got {bad.iloc[0]!r}.")
+            elif kind == IMAGE:
+                for value in present:
+                    for path in str(value).split(";"):
+                        path = path.strip()
+                        if path and not _readable_image(path):
+                            raise RequestError(422, f"column '{column}': cannot read image '{path}' on the server.")
+
+
+def _readable_image(path: str) -> bool:
+    from ..data.image import readable
+
+    return os.path.isfile(path) and readable(path)
+
+
+def as_json_values(values) -> list:
+    return [v.item() if isinstance(v, np.generic) else v for v in np.asarray(values, dtype=object).tolist()]
