@@ -1,0 +1,91 @@
+"""ONNX export of a fitted predictor's network (predictor.export_onnx).
+
+The ONNX graph takes the network's batch: one input per feature key that the processors produce (for example
+`numerical` float32 (rows, columns), `categorical` int64 (rows, columns), `hf_text.input_ids` int64 (rows,
+tokens), `timm_image.images` float32 (rows, images, 3, height, width)) and returns `logits` (rows, outputs): class
+scores before the softmax, or the scaled regression value. The processors that turn a frame into those inputs
+stay in the predictor; the input names, dtypes and meaning are also written into the model's doc string."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import numpy as np
+import torch
+
+from .errors import AutomodalError
+
+TEXT_AXIS = ("input_ids", "token_type_ids", "attention_mask")
+
+
+class _Positional(torch.nn.Module):
+    """The network with its batch dict spread into named positional inputs (what the exporter can trace)."""
+
+    def __init__(self, net, keys: list, widen: set):
+        super().__init__()
+        self.net, self.keys, self.widen = net, keys, widen
+
+    def forward(self, *inputs):
+        batch = {k: (x.long() if k in self.widen else x) for k, x in zip(self.keys, inputs)}
+        return self.net(batch)
+
+
+def example_batch(model, frame, truncate: bool) -> dict:
+    from .data.batches import BatchDataset
+
+    features = model.pipeline.transform(frame, "export data")
+    batch = BatchDataset(features, model.pipeline.collators)[np.arange(len(frame))]
+    batch = {k: v.to(model.device) for k, v in batch.items() if k != "label"}
+    if truncate:
+        batch = {k: (v.int() if v.dtype == torch.int64 else v.float() if v.dtype == torch.float64 else v)
+                 for k, v in batch.items()}
+    return batch
+
+
+def export_onnx(model, frame, path: str | None, verbose: bool, opset_version: int, truncate: bool):
+    """The ONNX model as bytes (path None) or written to `path` (a file, or a directory for model.onnx)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise AutomodalError("export_onnx needs the onnx extra: pip install 'automodal[onnx]'.") from None
+    batch = example_batch(model, frame, truncate)
+    keys = sorted(batch)
+    widen = {k for k, v in batch.items() if v.dtype == torch.int32} if truncate else set()
+    wrapper = _Positional(model.net, keys, widen).eval()
+    was_training = model.net.training
+    dynamic = {k: {0: "rows", **({1: "tokens"} if k.endswith(TEXT_AXIS) else {})} for k in keys}
+    buffer = io.BytesIO()
+    try:
+        torch.onnx.export(wrapper, tuple(batch[k] for k in keys), buffer, input_names=keys, output_names=["logits"],
+                          dynamic_axes={**dynamic, "logits": {0: "rows"}}, opset_version=opset_version,
+                          verbose=verbose, dynamo=False)
+    finally:
+        model.net.train(was_training)       # the exporter leaves modules in the mode it found the wrapper in
+    data = _describe(buffer.getvalue(), batch)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    got = session.run(None, {k: batch[k].cpu().numpy() for k in keys})[0]
+    with torch.inference_mode():
+        expected = model.net(batch).float().cpu().numpy()
+    difference = float(np.abs(got - expected).max()) if got.size else 0.0
+    if difference > 1e-4:
+        raise AutomodalError(f"ONNX Runtime's outputs differ from the predictor's by up to {difference:.2e} on the "
+                             "given rows (more than 1e-4); the export cannot be trusted for this model.")
+    if path is None:
+        return data
+    target = os.path.join(path, "model.onnx") if os.path.isdir(path) or path.endswith(os.sep) else path
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    with open(target, "wb") as handle:
+        handle.write(data)
+    return target
+
+
+def _describe(data: bytes, batch: dict) -> bytes:
+    import onnx
+
+    model = onnx.load_from_string(data)
+    inputs = {k: {"dtype": str(v.dtype).replace("torch.", ""), "shape": list(v.shape)} for k, v in batch.items()}
+    model.doc_string = json.dumps({"inputs": inputs, "output": "logits (rows, outputs)",
+                                   "note": "inputs are the predictor's processed features"})
+    return model.SerializeToString()

@@ -1,0 +1,55 @@
+"""export_onnx: ONNX Runtime reproduces the predictor's outputs on tabular and text networks."""
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import pytest
+import torch
+
+from automodal import MultiModalPredictor
+from checkpoints import build_text_checkpoint
+from conftest import fast
+from text_helpers import review
+
+
+def logits(predictor, frame):
+    return predictor._model.logits(frame).numpy()
+
+
+def run_onnx(data: bytes, predictor, frame, truncate=False):
+    from automodal.export import example_batch
+
+    batch = example_batch(predictor._model, frame, truncate)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return session.run(None, {k: v.numpy() for k, v in batch.items()})[0]
+
+
+def test_tabular_export_matches_and_is_written_to_a_file(mixed_frame, tmp_path):
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "m"), verbosity=0).fit(
+        mixed_frame, hyperparameters=fast(**{"optimization.max_epochs": 2}))
+    rows = mixed_frame.drop(columns="label")
+    data = predictor.export_onnx(rows.head(16))
+    assert isinstance(data, bytes)
+    other = rows.iloc[100:150]                                  # rows (and a batch size) it was not traced on
+    np.testing.assert_allclose(run_onnx(data, predictor, other), logits(predictor, other), atol=1e-4)
+    assert not predictor._model.net.training                    # the predictor still predicts in eval mode
+    written = predictor.export_onnx(rows, path=str(tmp_path / "exported.onnx"), batch_size=8,
+                                    truncate_long_and_double=True)
+    with open(written, "rb") as handle:
+        truncated = handle.read()
+    np.testing.assert_allclose(run_onnx(truncated, predictor, other, truncate=True), logits(predictor, other),
+                               atol=1e-4)
+
+
+def test_text_export_takes_any_number_of_tokens(tmp_path):
+    rng = np.random.default_rng(0)
+    positive = rng.random(80) < 0.5
+    frame = pd.DataFrame({"review": [review(rng, p) for p in positive], "liked": np.where(positive, "y", "n")})
+    checkpoint = build_text_checkpoint(str(tmp_path / "bert"))
+    predictor = MultiModalPredictor(label="liked", path=str(tmp_path / "t"), verbosity=0).fit(
+        frame, hyperparameters=fast(**{"model.names": ["hf_text"], "model.hf_text.checkpoint_name": checkpoint,
+                                        "optimization.max_epochs": 1}))
+    rows = frame.drop(columns="liked")
+    data = predictor.export_onnx(rows.head(4))
+    longer = pd.DataFrame({"review": ["the dress " * 12 + "great", "bad"]})   # other lengths than traced
+    np.testing.assert_allclose(run_onnx(data, predictor, longer), logits(predictor, longer), atol=1e-4)
