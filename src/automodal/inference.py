@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 import torch
@@ -31,6 +34,60 @@ def eval_batch_size(config) -> int:
     return config["env.per_gpu_batch_size"] * config["env.eval_batch_size_ratio"]
 
 
+SMALL_BATCH_ROWS = 16
+RETRY_EVERY = 16
+
+
+class ThreadChooser:
+    """How many torch threads a prediction of a few rows on the CPU uses: one, or all of them, whichever has been
+    faster lately for batches of that size. Measured on 2 cores (benchmarks/bench_latency.py), neither wins
+    always: one row of MiniLM-L6 text takes 15 ms with two threads and 25 ms with one on an idle machine, but
+    24 ms with one and 39 ms with two (p95 38 against 180) while another process keeps a core busy. So both are
+    timed, the faster is used, and every RETRY_EVERY-th call tries the other, which notices a change of load."""
+
+    def __init__(self):
+        self.seconds: dict = {}           # (size bucket, threads) -> recent average
+        self.calls = 0
+
+    def choose(self, rows: int) -> int | None:
+        """Threads for a batch of `rows`, or None to leave torch's setting alone."""
+        available = torch.get_num_threads()
+        if rows > SMALL_BATCH_ROWS or available == 1:
+            return None
+        self.calls += 1
+        bucket = rows.bit_length()
+        options = (1, available)
+        untried = [threads for threads in options if (bucket, threads) not in self.seconds]
+        if untried:
+            return untried[0]
+        best = min(options, key=lambda threads: self.seconds[(bucket, threads)])
+        if self.calls % RETRY_EVERY == 0:
+            return options[1] if best == options[0] else options[0]
+        return best
+
+    def record(self, rows: int, threads: int, seconds: float):
+        key = (rows.bit_length(), threads)
+        previous = self.seconds.get(key)
+        self.seconds[key] = seconds if previous is None else 0.7 * previous + 0.3 * seconds
+
+
+@contextmanager
+def threads_for(chooser: "ThreadChooser | None", rows: int):
+    """Run a prediction of `rows` rows with the chooser's thread count, and tell it how long it took."""
+    threads = chooser.choose(rows) if chooser is not None else None
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        chooser.record(rows, threads, time.perf_counter() - started)
+        torch.set_num_threads(before)
+
+
 def network_dtype(net) -> torch.dtype:
     """The dtype of the network's floating-point weights (env.precision 64, bf16-true and 16-true change it):
     floating inputs are cast to it."""
@@ -48,6 +105,7 @@ class FittedModel:
         self.batch_size, self.num_workers = batch_size, num_workers
         self.device = next(net.parameters()).device
         self.dtype = network_dtype(net)
+        self.threads = ThreadChooser()
 
     @classmethod
     def from_config(cls, net, pipeline: FeaturePipeline, label_processor: LabelProcessor, problem_type: str,
@@ -75,7 +133,7 @@ class FittedModel:
         outputs = []
         if self.net.training:   # e.g. after further training; eval() walks every module, so not on each call
             self.net.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), threads_for(self.threads if self.device.type == "cpu" else None, n):
             for batch in batches:
                 batch = {k: v.to(self.device, dtype=self.dtype if v.is_floating_point() else None,
                                  non_blocking=True) for k, v in batch.items()}
