@@ -3,8 +3,6 @@
 import numpy as np
 import onnxruntime as ort
 import pandas as pd
-import pytest
-import torch
 
 from automodal import MultiModalPredictor
 from checkpoints import build_text_checkpoint

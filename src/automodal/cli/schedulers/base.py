@@ -82,13 +82,13 @@ class Scheduler:
         from omegaconf import OmegaConf
 
         self.project = Project(self.config.root, self.config.proj)
-        if self.creates_project:
-            self.project.ensure()
-        else:
+        if not self.creates_project:
             self.project.require()
-        resumed = self._resume()
+        resumed = self._resume() if self.project.exists else None
         self.check_subroutines()
         self.prepare()
+        if self.creates_project:    # after the checks: a refused command leaves no empty project behind
+            self.project.ensure()
         run_id = os.path.basename(resumed) if resumed else Run.new_id(self.mode)
         with self.project.locked(run_id, note=lambda m: self.console.print(m, markup=False)):
             if resumed:

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 
-import numpy as np
 import pandas as pd
 
 from ...data.types import CLASSIFICATION, IMAGE, TEXT

@@ -13,7 +13,7 @@ from .. import calibration
 from ..ensemble import combine, search
 from ..options import OptionError
 from ..tasks import TaskData
-from ..workspace import WorkspaceError, read_json, write_json, write_parquet
+from ..workspace import WorkspaceError, write_json, write_parquet
 from .base import Scheduler, Step
 
 PRIORS = ("val", "test", "quantify")
