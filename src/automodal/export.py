@@ -44,8 +44,11 @@ def example_batch(model, frame, truncate: bool) -> dict:
     return batch
 
 
-def export_onnx(model, frame, path: str | None, verbose: bool, opset_version: int, truncate: bool):
-    """The ONNX model as bytes (path None) or written to `path` (a file, or a directory for model.onnx)."""
+def export_onnx(model, frame, path: str | None, verbose: bool, opset_version: int, truncate: bool,
+                meta: dict | None = None):
+    """The ONNX model as bytes (path None) or written to `path`: a file, or a directory that gets model.onnx with
+    the processors (processors.json) and `meta` (automodal.json) beside it, which onnx_predictor.OnnxPredictor
+    reads."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -74,10 +77,18 @@ def export_onnx(model, frame, path: str | None, verbose: bool, opset_version: in
                              "given rows (more than 1e-4); the export cannot be trusted for this model.")
     if path is None:
         return data
-    target = os.path.join(path, "model.onnx") if os.path.isdir(path) or path.endswith(os.sep) else path
+    directory = os.path.isdir(path) or path.endswith(os.sep) or not os.path.splitext(path)[1]
+    target = os.path.join(path, "model.onnx") if directory else path
     os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     with open(target, "wb") as handle:
         handle.write(data)
+    if directory:
+        with open(os.path.join(path, "processors.json"), "w", encoding="utf-8") as handle:
+            json.dump({"features": model.pipeline.to_dict(), "label": model.label_processor.to_dict()}, handle,
+                      indent=2)
+        with open(os.path.join(path, "automodal.json"), "w", encoding="utf-8") as handle:
+            json.dump(meta or {}, handle, indent=2, default=str)
+        model.pipeline.save_assets(path)
     return target
 
 

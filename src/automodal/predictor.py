@@ -248,7 +248,9 @@ class MultiModalPredictor:
         """An ONNX model of the network, checked against the predictor on `data`'s rows (ONNX Runtime within 1e-4).
 
         Its inputs are the processed features of a batch (their names, dtypes and shapes are in the model's doc
-        string); its output is `logits`. Returns the model as bytes when `path` is None, else the file written.
+        string); its output is `logits`. Returns the model as bytes when `path` is None, else the file written;
+        a directory `path` also gets the processors, which `automodal.onnx_predictor.OnnxPredictor` reads to
+        predict without torch (numerical and categorical columns).
         `batch_size` rows of `data` trace and check it; `truncate_long_and_double` makes int64 / float64 inputs
         int32 / float32."""
         from .export import export_onnx
@@ -257,7 +259,8 @@ class MultiModalPredictor:
         frame = self._frame(data)
         if batch_size is not None:
             frame = frame.head(int(batch_size))
-        return export_onnx(model, frame, path, verbose, opset_version, truncate_long_and_double)
+        meta = {"label": self._label, "problem_type": self.problem_type, "column_types": self.column_types}
+        return export_onnx(model, frame, path, verbose, opset_version, truncate_long_and_double, meta)
 
     def extract_embedding(self, data, as_pandas: bool = False):
         """The fused feature vector each row gets just before the prediction head, shape (rows, dim)."""

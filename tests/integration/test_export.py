@@ -51,3 +51,36 @@ def test_text_export_takes_any_number_of_tokens(tmp_path):
     data = predictor.export_onnx(rows.head(4))
     longer = pd.DataFrame({"review": ["the dress " * 12 + "great", "bad"]})   # other lengths than traced
     np.testing.assert_allclose(run_onnx(data, predictor, longer), logits(predictor, longer), atol=1e-4)
+
+
+TORCH_FREE = """
+import sys
+sys.modules["torch"] = None                      # any import of torch now fails
+import numpy as np, pandas as pd
+from automodal.onnx_predictor import OnnxPredictor
+onnx = OnnxPredictor(sys.argv[1])
+rows = pd.read_csv(sys.argv[2])
+print(onnx.predict_proba(rows).to_json(orient="values"))
+print(list(onnx.predict(rows)))
+"""
+
+
+def test_an_exported_directory_predicts_without_torch(mixed_frame, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "m"), verbosity=0).fit(
+        mixed_frame, hyperparameters=fast(**{"optimization.max_epochs": 2}))
+    rows = mixed_frame.drop(columns="label").head(40)
+    exported = predictor.export_onnx(rows, path=str(tmp_path / "exported"))
+    assert exported.endswith("model.onnx")
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    (tmp_path / "run.py").write_text(TORCH_FREE)
+    run = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path / "exported"),
+                          str(tmp_path / "rows.csv")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    proba_line, labels_line = run.stdout.strip().splitlines()[-2:]
+    np.testing.assert_allclose(np.array(json.loads(proba_line)), predictor.predict_proba(rows).to_numpy(),
+                               atol=1e-4)
+    assert labels_line == str(list(predictor.predict(rows)))
