@@ -1,5 +1,6 @@
 """One-row prediction latency, idle and while another process keeps a core busy: the thread chooser for small
-batches (automodal.inference.ThreadChooser, the default), always all threads, and always one thread.
+batches (automodal.inference.ThreadChooser, the default), always all threads, always one thread, and int8 Linear
+layers (predictor.optimize_for_inference, kept only within 0.002 of the float scores on held-out rows).
 
     python benchmarks/bench_latency.py [--requests 60]
 
@@ -41,7 +42,7 @@ def text_model(work):
     predictor = MultiModalPredictor(label="label", path=os.path.join(work, "text"), verbosity=0).fit(
         frame.iloc[:400], hyperparameters={"model.names": ["hf_text"], "model.hf_text.checkpoint_name": minilm,
                                            "optimization.max_epochs": 1})
-    return predictor, frame.iloc[1000:1200].drop(columns="label")
+    return predictor, frame.iloc[1000:1200].drop(columns="label"), frame.iloc[1200:2200]
 
 
 def tabular_model(work):
@@ -52,7 +53,7 @@ def tabular_model(work):
     frame["label"] = (frame.x0 + frame.x1 > 0).astype(int)
     predictor = MultiModalPredictor(label="label", path=os.path.join(work, "tabular"), verbosity=0).fit(
         frame, hyperparameters={"optimization.max_epochs": 2})
-    return predictor, frame.drop(columns="label")
+    return predictor, frame.drop(columns="label"), frame.iloc[:300]
 
 
 def image_model(work):
@@ -76,7 +77,7 @@ def image_model(work):
     predictor = MultiModalPredictor(label="label", path=os.path.join(work, "image"), verbosity=0).fit(
         frame, hyperparameters={"model.names": ["timm_image"], "model.timm_image.checkpoint_name": checkpoint,
                                 "optimization.max_epochs": 1, "env.num_workers": 0})
-    return predictor, frame.drop(columns="label")
+    return predictor, frame.drop(columns="label"), None
 
 
 def main():
@@ -91,6 +92,12 @@ def main():
     work = tempfile.mkdtemp(prefix="bench-latency-")
     models = {"tabular": tabular_model(work), "image_resnet18": image_model(work), "text_minilm": text_model(work)}
     results = {"threads": torch.get_num_threads()}
+    for name, entry in models.items():     # int8 Linear layers, kept only within 0.002 of the float scores
+        if entry is not None and entry[2] is not None:
+            report = entry[0].optimize_for_inference(entry[2], tolerance=0.002)
+            results[f"{name}/int8_guard"] = {k: report[k] for k in ("kept", "rows", "scores_float", "scores_int8")}
+            entry[0]._model.int8 = entry[0]._model.fast_net
+            entry[0]._model.fast_net = None
     for load in ("idle", "one_core_busy"):
         busy = None
         if load == "one_core_busy":
@@ -100,10 +107,12 @@ def main():
             for name, entry in models.items():
                 if entry is None:
                     continue
-                predictor, rows = entry
-                for policy in ("chooser", "all_threads", "one_thread"):
+                predictor, rows, _ = entry
+                int8 = getattr(predictor._model, "int8", None)
+                for policy in ("chooser", "all_threads", "one_thread") + (("int8_chooser",) if int8 else ()):
                     model = predictor._model
-                    model.threads = inference.ThreadChooser() if policy == "chooser" else None
+                    model.fast_net = int8 if policy == "int8_chooser" else None
+                    model.threads = inference.ThreadChooser() if policy.endswith("chooser") else None
                     torch.set_num_threads(1 if policy == "one_thread" else 2)
                     results[f"{name}/{load}/{policy}"] = one_row_latency_ms(predictor, rows, args.requests)
                     torch.set_num_threads(2)

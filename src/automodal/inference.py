@@ -106,6 +106,7 @@ class FittedModel:
         self.device = next(net.parameters()).device
         self.dtype = network_dtype(net)
         self.threads = ThreadChooser()
+        self.fast_net = None        # an int8 copy for CPU prediction (quantize.optimize_for_inference)
 
     @classmethod
     def from_config(cls, net, pipeline: FeaturePipeline, label_processor: LabelProcessor, problem_type: str,
@@ -143,8 +144,12 @@ class FittedModel:
             result = result[torch.from_numpy(np.argsort(order, kind="stable"))]
         return result
 
+    @property
+    def predicting_net(self):
+        return self.fast_net if self.fast_net is not None and self.device.type == "cpu" else self.net
+
     def logits_from_arrays(self, arrays: dict) -> torch.Tensor:
-        return self._run(arrays, self.net)
+        return self._run(arrays, self.predicting_net)
 
     def logits(self, frame: pd.DataFrame) -> torch.Tensor:
         return self.logits_from_arrays(self.pipeline.transform(frame, "prediction data"))
@@ -153,4 +158,4 @@ class FittedModel:
         return outputs_from_logits(self.logits(frame), self.problem_type, self.label_processor)
 
     def embeddings(self, frame: pd.DataFrame) -> np.ndarray:
-        return self._run(self.pipeline.transform(frame, "prediction data"), self.net.features).numpy()
+        return self._run(self.pipeline.transform(frame, "prediction data"), self.predicting_net.features).numpy()

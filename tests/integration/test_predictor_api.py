@@ -461,3 +461,21 @@ def test_chunked_prediction_of_a_file_equals_in_memory_prediction(mixed_frame, t
         assert (written["label"].astype(str).to_numpy() == predictor.predict(rows).astype(str).to_numpy()).all()
     with pytest.raises(AutomodalError, match="pass the path of a CSV or Parquet file"):
         predictor.predict(rows, chunk_size=10)
+
+
+def test_int8_prediction_is_kept_only_within_the_tolerance(mixed_frame, tmp_path):
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "q"), verbosity=0).fit(
+        mixed_frame.iloc[:300], hyperparameters=fast(**{"optimization.max_epochs": 3}))
+    held_out = mixed_frame.iloc[300:]
+    float_proba = predictor.predict_proba(held_out).to_numpy()
+    refused = predictor.optimize_for_inference(held_out, tolerance=-1.0)     # nothing can be that close
+    assert refused["kept"] is False and predictor._model.fast_net is None
+    report = predictor.optimize_for_inference(held_out, tolerance=0.05)
+    assert report["kept"] is True and predictor._model.fast_net is not None
+    assert abs(report["scores_int8"]["roc_auc"] - report["scores_float"]["roc_auc"]) <= 0.05
+    int8_proba = predictor.predict_proba(held_out).to_numpy()
+    assert not np.array_equal(int8_proba, float_proba)                   # the int8 network predicts now
+    np.testing.assert_allclose(int8_proba, float_proba, atol=0.1)
+    predictor.save(str(tmp_path / "saved"))                              # the float weights are saved
+    np.testing.assert_allclose(MultiModalPredictor.load(str(tmp_path / "saved")).predict_proba(held_out).to_numpy(),
+                               float_proba, atol=1e-6)
