@@ -39,7 +39,8 @@ def tabular_model(directory: str) -> tuple[str, pd.DataFrame]:
     frame["colour"] = rng.choice(["red", "green", "blue"], size=len(frame))
     frame["label"] = np.where(frame.x0 + (frame.colour == "red") > 0.2, "yes", "no")
     path = os.path.join(directory, "model")
-    MultiModalPredictor(label="label", path=path, verbosity=0).fit(frame, hyperparameters={"optimization.max_epochs": 3})
+    MultiModalPredictor(label="label", path=path, verbosity=0).fit(
+        frame, hyperparameters={"optimization.max_epochs": 3})
     return path, frame.drop(columns="label")
 
 

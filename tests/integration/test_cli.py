@@ -423,7 +423,8 @@ def picture_table(tmp_path, count=24, size=24):
     rows = []
     for i in range(count):
         bright = i % 2 == 0
-        Image.fromarray(np.full((size, size + 4, 3), 200 if bright else 40, dtype=np.uint8)).save(directory / f"{i}.png")
+        pixels = np.full((size, size + 4, 3), 200 if bright else 40, dtype=np.uint8)
+        Image.fromarray(pixels).save(directory / f"{i}.png")
         rows.append({"image": f"images/{i}.png", "kind": "bright" if bright else "dark"})
     pd.DataFrame(rows).to_csv(tmp_path / "pictures.csv", index=False)
     return tmp_path / "pictures.csv"

@@ -52,9 +52,10 @@ class RowChecker:
                 strings = category_strings(present)
                 unseen = strings[~strings.isin(self.categories[column])]
                 if len(unseen):
-                    known = sorted(self.categories[column])[:10]
+                    known = sorted(self.categories[column])
+                    shown = f"{known[:10]}{' ...' if len(known) > 10 else ''}"
                     raise RequestError(422, f"column '{column}' has category {unseen.iloc[0]!r}, unseen in "
-                                            f"training; known: {known}{' ...' if len(self.categories[column]) > 10 else ''}.")
+                                            f"training; known: {shown}.")
             elif kind == TEXT:
                 bad = present[~present.map(lambda v: isinstance(v, str))]
                 if len(bad):

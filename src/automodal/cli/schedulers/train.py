@@ -18,7 +18,8 @@ from ..workspace import FORMAT_VERSION, WorkspaceError, read_json, write_json, w
 from .base import Scheduler, Step
 
 ROW = "__row__"
-TEST_METRICS = {"binary": ["roc_auc", "accuracy", "log_loss"], "multiclass": ["accuracy", "balanced_accuracy", "log_loss"],
+TEST_METRICS = {"binary": ["roc_auc", "accuracy", "log_loss"],
+                "multiclass": ["accuracy", "balanced_accuracy", "log_loss"],
                 "regression": ["rmse", "r2", "mae"]}
 
 
@@ -45,7 +46,8 @@ class TrainingScheduler(Scheduler):
             raise OptionError("mode.store_parameters=false keeps no weights, so predict and test cannot run: drop "
                               "them from mode.subroutines or store the parameters.")
         if options.inner_folds is not None and (not isinstance(options.inner_folds, int) or options.inner_folds < 2):
-            raise OptionError(f"mode.inner_folds must be an integer larger than 1 (or null), got {options.inner_folds!r}.")
+            raise OptionError(f"mode.inner_folds must be an integer larger than 1 (or null), got "
+                              f"{options.inner_folds!r}.")
         self.hyperparameters({})            # predictor keys checked now, not after the first fit
         for pivot in self.task_list():
             task = TaskData(self.project, pivot)
@@ -59,7 +61,7 @@ class TrainingScheduler(Scheduler):
                     raise OptionError(f"mode.eval_on: task {other} has another label space than {pivot}.")
             self.co_task_names(pivot)
         if "train" not in wants:
-            missing = [u.name for u in self.units(create=False) if not self._has_model(u)]
+            missing = [u.name for u in self.units() if not self._has_model(u)]
             if missing:
                 raise WorkspaceError(f"no trained model for {', '.join(missing[:3])}: run automodal train with the "
                                      "same task_list, cv and nested options first.")
@@ -110,7 +112,7 @@ class TrainingScheduler(Scheduler):
         return names
 
     # ---------------------------------------------------------------- the plan
-    def units(self, create: bool = True) -> list:
+    def units(self) -> list:
         units = []
         for pivot in self.task_list():
             folds = TaskData(self.project, pivot).info["n_folds"]
