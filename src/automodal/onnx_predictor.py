@@ -1,5 +1,6 @@
 """Predictions from an exported network with ONNX Runtime and the predictor's saved processors, without torch:
-for predictors whose columns are numbers and categories (text and image inputs are prepared with torch).
+for predictors whose columns are numbers, categories and text (text through the saved tokenizer.json and the
+`tokenizers` library); image inputs are prepared with torch and are not served here.
 
     from automodal.onnx_predictor import OnnxPredictor
     OnnxPredictor("exported/").predict_proba(frame)
@@ -21,9 +22,25 @@ from .data.processors import LabelProcessor
 from .data.types import REGRESSION
 from .errors import AutomodalError
 
-TORCH_FREE_KINDS = ("numerical", "categorical")
+TORCH_FREE_KINDS = ("numerical", "categorical")         # text has its own path below
 ONNX_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
               "tensor(int32)": np.int32}
+
+
+def _processor(name: str, state: dict, directory: str):
+    """A saved processor that prepares inputs without torch: numbers, categories, and text through the saved
+    tokenizer.json."""
+    from .data.pipeline import processor_class
+
+    kind = state["kind"]
+    if kind in TORCH_FREE_KINDS:
+        return processor_class(kind).from_dict(state, os.path.join(directory, name))
+    if kind == "text":
+        from .data.text import TextProcessor
+
+        return TextProcessor.for_onnx(state, os.path.join(directory, name))
+    raise AutomodalError(f"this predictor reads {kind} columns ({name}), whose inputs are prepared with torch; "
+                         "use MultiModalPredictor.load and feed the ONNX model the inputs its processors produce.")
 
 
 class OnnxPredictor:
@@ -41,11 +58,9 @@ class OnnxPredictor:
             processors = json.load(handle)
         with open(files["automodal.json"], encoding="utf-8") as handle:
             self.meta = json.load(handle)
-        kinds = sorted({p["kind"] for p in processors["features"]["processors"].values()} - set(TORCH_FREE_KINDS))
-        if kinds:
-            raise AutomodalError(f"this predictor reads {', '.join(kinds)} columns, whose inputs are prepared with "
-                                 "torch; use MultiModalPredictor.load and the ONNX model's inputs instead.")
-        self.pipeline = FeaturePipeline.from_dict(processors["features"], directory)
+        self.pipeline = FeaturePipeline(processors["features"]["column_types"],
+                                        {name: _processor(name, state, directory)
+                                         for name, state in processors["features"]["processors"].items()})
         self.labels = LabelProcessor.from_dict(processors["label"])
         self.session = ort.InferenceSession(files["model.onnx"], providers=["CPUExecutionProvider"])
         self.inputs = {i.name: ONNX_TYPES.get(i.type) for i in self.session.get_inputs()}
@@ -61,6 +76,10 @@ class OnnxPredictor:
     def _outputs(self, data) -> tuple[pd.DataFrame, np.ndarray]:
         frame = read_frame(data, "data")
         features = self.pipeline.transform(frame, "prediction data")
+        rows = np.arange(len(frame))
+        for processor in self.pipeline.processors.values():
+            if hasattr(processor, "collate_arrays"):
+                features.update(processor.collate_arrays(features, rows, training=False))
         feed = {name: np.ascontiguousarray(features[name], dtype=dtype) for name, dtype in self.inputs.items()}
         logits = self.session.run(None, feed)[0].astype(np.float64)
         if self.problem_type == REGRESSION:

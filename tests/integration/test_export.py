@@ -84,3 +84,27 @@ def test_an_exported_directory_predicts_without_torch(mixed_frame, tmp_path):
     np.testing.assert_allclose(np.array(json.loads(proba_line)), predictor.predict_proba(rows).to_numpy(),
                                atol=1e-4)
     assert labels_line == str(list(predictor.predict(rows)))
+
+
+def test_an_exported_text_predictor_predicts_without_torch(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(1)
+    positive = rng.random(80) < 0.5
+    frame = pd.DataFrame({"review": [review(rng, p) for p in positive], "stars": rng.integers(1, 6, 80),
+                          "liked": np.where(positive, "y", "n")})
+    checkpoint = build_text_checkpoint(str(tmp_path / "bert"))
+    predictor = MultiModalPredictor(label="liked", path=str(tmp_path / "t"), verbosity=0).fit(
+        frame, hyperparameters=fast(**{"model.hf_text.checkpoint_name": checkpoint, "optimization.max_epochs": 1}))
+    rows = frame.drop(columns="liked")
+    predictor.export_onnx(rows.head(8), path=str(tmp_path / "exported"))
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    (tmp_path / "run.py").write_text(TORCH_FREE)
+    run = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path / "exported"),
+                          str(tmp_path / "rows.csv")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    proba_line = run.stdout.strip().splitlines()[-2]
+    np.testing.assert_allclose(np.array(json.loads(proba_line)), predictor.predict_proba(rows).to_numpy(),
+                               atol=1e-4)

@@ -11,7 +11,6 @@ import unicodedata
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..errors import ConfigError
 from .text_augment import trivial_augment
@@ -42,6 +41,35 @@ def load_tokenizer(directory: str, tokenizer_name: str):
     if tokenizer_name == "hf_auto":
         return transformers.AutoTokenizer.from_pretrained(directory, use_fast=True)
     return getattr(transformers, TOKENIZER_CLASSES[tokenizer_name]).from_pretrained(directory)
+
+
+class FileTokenizer:
+    """A saved fast tokenizer (tokenizer.json) read with the `tokenizers` library alone: the ids and special
+    tokens that prediction needs, without transformers (which imports torch)."""
+
+    def __init__(self, directory: str):
+        import json
+        import os
+
+        from tokenizers import Tokenizer
+
+        self.backend = Tokenizer.from_file(os.path.join(directory, "tokenizer.json"))
+        self.backend.no_truncation()
+        self.backend.no_padding()
+        special = {}
+        for name in ("tokenizer_config.json", "special_tokens_map.json"):
+            path = os.path.join(directory, name)
+            if os.path.exists(path):
+                with open(path, encoding="utf-8") as handle:
+                    special.update(json.load(handle))
+        for role in ("cls", "sep", "pad", "bos", "eos", "unk"):
+            token = special.get(f"{role}_token")
+            token = token.get("content") if isinstance(token, dict) else token
+            setattr(self, f"{role}_token_id", self.backend.token_to_id(token) if token else None)
+
+    def __call__(self, texts, add_special_tokens: bool = False, truncation: bool = False) -> dict:
+        return {"input_ids": [e.ids for e in self.backend.encode_batch(list(texts),
+                                                                        add_special_tokens=add_special_tokens)]}
 
 
 def render_value(value) -> str:
@@ -180,6 +208,14 @@ class TextProcessor:
         processor._model_config = AutoConfig.from_pretrained(directory)
         return processor
 
+    @classmethod
+    def for_onnx(cls, state: dict, directory: str) -> "TextProcessor":
+        """The saved processor with its tokenizer read by FileTokenizer: features and batches, no torch."""
+        processor = cls(state["name"], state=state)
+        processor.checkpoint_dir, processor.pretrained = directory, False
+        processor._tokenizer = FileTokenizer(directory)
+        return processor
+
     # ------------------------------------------------------------------ features
     def _tokenize(self, texts: list) -> list:
         return tokenize(self.tokenizer, texts)
@@ -212,6 +248,8 @@ class TextProcessor:
     def _batch_rng() -> np.random.Generator:
         """Augmentation and chunk randomness for one training batch, drawn from torch's generator: the fit seed
         decides it, and each DataLoader worker (seeded apart by torch) draws its own."""
+        import torch
+
         return np.random.default_rng(int(torch.randint(0, 2 ** 62, ())))
 
     def _augmented(self, features: dict, column: int, rows: np.ndarray, ids: list, rng) -> list:
@@ -252,7 +290,8 @@ class TextProcessor:
         start = int(rng.integers(0, len(tokens) - size + 1)) if rng is not None else 0
         return tokens[start:start + size]
 
-    def collate(self, features: dict, indices: np.ndarray, training: bool) -> dict:
+    def collate_arrays(self, features: dict, indices: np.ndarray, training: bool) -> dict:
+        """The batch's token ids, token types and attention mask as int64 numpy arrays (rows x tokens)."""
         tokenizer = self.tokenizer
         cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
         sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
@@ -282,12 +321,17 @@ class TextProcessor:
             sequences.append(ids)
             segments.append(types)
         width = max(len(s) for s in sequences)
-        input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-        token_types = torch.zeros((len(sequences), width), dtype=torch.long)
-        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        input_ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
+        token_types = np.zeros((len(sequences), width), dtype=np.int64)
+        mask = np.zeros((len(sequences), width), dtype=np.int64)
         for j, (ids, types) in enumerate(zip(sequences, segments)):
-            input_ids[j, :len(ids)] = torch.tensor(ids)
-            token_types[j, :len(types)] = torch.tensor(types)
+            input_ids[j, :len(ids)] = ids
+            token_types[j, :len(types)] = types
             mask[j, :len(ids)] = 1
         return {f"{self.name}.input_ids": input_ids, f"{self.name}.token_type_ids": token_types,
                 f"{self.name}.attention_mask": mask}
+
+    def collate(self, features: dict, indices: np.ndarray, training: bool) -> dict:
+        import torch
+
+        return {k: torch.from_numpy(v) for k, v in self.collate_arrays(features, indices, training).items()}
