@@ -346,6 +346,9 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     batch_size = config["env.per_gpu_batch_size"]
     collators = data.pipeline.collators
     processes = plan.world_size if plan.distributed else 1
+    if len(data.val_part) < processes:    # a process without a tuning row would skip validation and stall the rest
+        raise DataError(f"The tuning data has {len(data.val_part)} row(s); training in {processes} processes needs at "
+                        "least one per process. Pass more tuning rows or train in fewer processes.")
     train_loader = make_loader(data.train_arrays, batch_size, shuffle=True, num_workers=config["env.num_workers"],
                                seed=seed, collators=collators, lengths=data.pipeline.lengths(data.train_arrays),
                                processes=processes)
