@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,8 +91,16 @@ def main():
     from automodal import inference
 
     work = tempfile.mkdtemp(prefix="bench-latency-")
+    try:
+        measure(work, args, torch, inference)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(work, args, torch, inference):
     models = {"tabular": tabular_model(work), "image_resnet18": image_model(work), "text_minilm": text_model(work)}
-    results = {"threads": torch.get_num_threads()}
+    threads = torch.get_num_threads()
+    results = {"threads": threads}
     for name, entry in models.items():     # int8 Linear layers, kept only within 0.002 of the float scores
         if entry is not None and entry[2] is not None:
             report = entry[0].optimize_for_inference(entry[2], tolerance=0.002)
@@ -113,9 +122,9 @@ def main():
                     model = predictor._model
                     model.fast_net = int8 if policy == "int8_chooser" else None
                     model.threads = inference.ThreadChooser() if policy.endswith("chooser") else None
-                    torch.set_num_threads(1 if policy == "one_thread" else 2)
+                    torch.set_num_threads(1 if policy == "one_thread" else threads)
                     results[f"{name}/{load}/{policy}"] = one_row_latency_ms(predictor, rows, args.requests)
-                    torch.set_num_threads(2)
+                    torch.set_num_threads(threads)
         finally:
             if busy is not None:
                 busy.kill()
