@@ -141,12 +141,17 @@ def store_dataset(project, name: str, spec: dict, log) -> bool:
 
 
 # ---------------------------------------------------------------- folds
+def check_fold_count(value, key: str = "mode.n_folds"):
+    """A number of folds: an integer larger than 1."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 2:
+        raise OptionError(f"{key} must be an integer larger than 1, got {value!r}.")
+
+
 def assign_folds(labels: pd.Series, classification: bool, n_folds: int, balancing: bool, seed: int) -> np.ndarray:
     """A fold per row: stratified by class (classification) or by target quantile (regression) when balancing."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    if not isinstance(n_folds, int) or isinstance(n_folds, bool) or n_folds < 2:
-        raise OptionError(f"mode.n_folds must be an integer larger than 1, got {n_folds!r}.")
+    check_fold_count(n_folds)
     if n_folds > len(labels):
         raise OptionError(f"mode.n_folds={n_folds} is more than the {len(labels)} rows.")
     folds = np.zeros(len(labels), dtype=np.int64)

@@ -3,11 +3,11 @@ names the column, and never reaches (or takes down) the model."""
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pandas as pd
 
+from ..data.image import readable
 from ..data.processors import category_strings
 from ..data.types import CATEGORICAL, IMAGE, NUMERICAL, TEXT
 
@@ -64,14 +64,8 @@ class RowChecker:
                 for value in present:
                     for path in str(value).split(";"):
                         path = path.strip()
-                        if path and not _readable_image(path):
+                        if path and not readable(path):
                             raise RequestError(422, f"column '{column}': cannot read image '{path}' on the server.")
-
-
-def _readable_image(path: str) -> bool:
-    from ..data.image import readable
-
-    return os.path.isfile(path) and readable(path)
 
 
 def as_json_values(values) -> list:

@@ -3,8 +3,7 @@ skipped, so both subroutines can always be given."""
 
 from __future__ import annotations
 
-from ..options import OptionError
-from ..tasks import create_task, data_spec, store_dataset
+from ..tasks import check_fold_count, create_task, data_spec, store_dataset
 from .base import Scheduler, Step
 
 
@@ -14,9 +13,7 @@ class CreateScheduler(Scheduler):
 
     def prepare(self):
         tasks = self.task_list()
-        n_folds = self.options.n_folds
-        if not isinstance(n_folds, int) or isinstance(n_folds, bool) or n_folds < 2:
-            raise OptionError(f"mode.n_folds must be an integer larger than 1, got {n_folds!r}.")
+        check_fold_count(self.options.n_folds)
         if "dataset" in self.options.subroutines:
             for name in tasks:
                 data_spec(self.config, name, single=len(tasks) == 1)

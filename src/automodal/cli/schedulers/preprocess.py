@@ -50,10 +50,9 @@ def matching_store(project, task: TaskData) -> ImageStore | None:
     for name in os.listdir(root):
         if not name.startswith("images-") or ".tmp-" in name:
             continue
-        store = ImageStore(os.path.join(root, name))
         max_side = int(name.split("-")[-1])
-        if name == f"images-{store_key(paths, max_side)}-{max_side}":
-            return store
+        if name == f"images-{store_key(paths, max_side)}-{max_side}":    # open only the store that matches
+            return ImageStore(os.path.join(root, name))
     return None
 
 

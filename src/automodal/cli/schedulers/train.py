@@ -13,7 +13,7 @@ import yaml
 
 from ...data.types import CLASSIFICATION
 from ..options import OptionError, merge, predictor_hyperparameters
-from ..tasks import NESTED, TaskData, create_nested
+from ..tasks import NESTED, TaskData, check_fold_count, create_nested
 from ..workspace import FORMAT_VERSION, WorkspaceError, read_json, write_json, write_parquet
 from .base import Scheduler, Step
 
@@ -45,9 +45,8 @@ class TrainingScheduler(Scheduler):
         if not options.store_parameters and wants & {"predict", "test"}:
             raise OptionError("mode.store_parameters=false keeps no weights, so predict and test cannot run: drop "
                               "them from mode.subroutines or store the parameters.")
-        if options.inner_folds is not None and (not isinstance(options.inner_folds, int) or options.inner_folds < 2):
-            raise OptionError(f"mode.inner_folds must be an integer larger than 1 (or null), got "
-                              f"{options.inner_folds!r}.")
+        if options.inner_folds is not None:
+            check_fold_count(options.inner_folds, "mode.inner_folds")
         self.hyperparameters({})            # predictor keys checked now, not after the first fit
         for pivot in self.task_list():
             task = TaskData(self.project, pivot)
@@ -132,13 +131,13 @@ class TrainingScheduler(Scheduler):
                     self.project, u.pivot, k, self.options.inner_folds, self.config.seed, self.log)))
             for subroutine, action in (("train", self.train), ("predict", self.predict), ("test", self.test)):
                 if subroutine in wants:
-                    steps.append(Step(f"{subroutine}:{unit.name}", lambda u=unit, a=action: self.with_images(u, a)))
+                    steps.append(Step(f"{subroutine}:{unit.name}", lambda u=unit, a=action: self.with_stores(u, a)))
         if "test" in wants:
             for pivot in self.task_list():
                 steps.append(Step(f"report:{pivot}", lambda p=pivot: self.report(p)))
         return steps
 
-    def with_images(self, unit: Unit, action):
+    def with_stores(self, unit: Unit, action):
         """Run one subroutine, reading images and token ids from the task's `pp` stores where they apply."""
         from ...data import image_cache, token_cache
         from .preprocess import matching_store, token_stores
