@@ -197,11 +197,10 @@ def build_network(data: PreparedData, config: Config, plan, start: Start | None 
 
     if start is None:   # a saved model's configuration names every key; only a user's own choices are checked
         warn_unused_keys(config, data.models, data.column_types)
+    members = start.architecture.get("members", 1) if start is not None else \
+        ensemble_members(config, data.backbones, data.fusion)
     architecture = {"backbones": data.backbones, "fusion": data.fusion, "inputs": data.pipeline.model_inputs(),
-                    "num_outputs": data.label_processor.num_outputs,
-                    "members": ensemble_members(config, data.backbones, data.fusion)}
-    if start is not None:
-        architecture["members"] = start.architecture.get("members", 1)
+                    "num_outputs": data.label_processor.num_outputs, "members": members}
     net = build_net(architecture, config)
     if start is not None:
         _start_weights(net, start, data)
