@@ -124,6 +124,14 @@ def _keep_usable_rows(pipeline: FeaturePipeline, frame: pd.DataFrame, features: 
 
 
 @dataclass
+class Trained:
+    """Training done elsewhere for this very configuration, data and seed (a search's best trial): fit rebuilds
+    the network and finishes from these checkpoints instead of training."""
+    entries: list                       # (score, higher is better; step; safetensors path; loss), best first
+    progress: dict                      # epochs, global_step, stop_reason
+
+
+@dataclass
 class Start:
     """A fitted model that a fit starts from: its processors and network weights (fit(init_from=...))."""
     fitted: object                      # inference.FittedModel
@@ -295,7 +303,7 @@ def user_callbacks(callbacks, data: PreparedData) -> list:
     return callbacks
 
 
-def _data_aware(config: Config, data: PreparedData, devices: int) -> tuple[Config, dict]:
+def data_aware(config: Config, data: PreparedData, devices: int) -> tuple[Config, dict]:
     """config.data_defaults: values for the keys nobody set, from the rows and the kind of network."""
     from .config.data_defaults import choose_defaults
     from .models.registry import get_spec
@@ -312,7 +320,10 @@ def _data_aware(config: Config, data: PreparedData, devices: int) -> tuple[Confi
 def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, config: Config,
         problem_type: str | None, eval_metric: str | None, column_types: dict | None, holdout_frac: float | None,
         seed: int, time_limit: float | None, verbosity: int, teacher=None, callbacks: list | None = None,
-        start: Start | None = None, co_tasks: list | None = None, task_weights=None) -> FitResult:
+        start: Start | None = None, co_tasks: list | None = None, task_weights=None, keeper=None,
+        trained: Trained | None = None) -> FitResult:
+    """`keeper` replaces the top-k checkpoint callback (a search's trial reports to Ray Tune instead); it has
+    `directory` and `reload()`, like training.checkpoints.TopKCheckpoints."""
     started = time.time()
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping
@@ -329,7 +340,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     data = prepare_data(train_data, tuning_data, label, config, problem_type, eval_metric, column_types,
                         holdout_frac, seed, teacher, start)
     plan = plan_devices(config)
-    config, chosen_defaults = _data_aware(config, data, plan.world_size)
+    config, chosen_defaults = data_aware(config, data, plan.world_size)
     pl.seed_everything(seed, verbose=False)  # the teacher's predictions must not change the initial weights
     architecture, net, forward_net = build_network(data, config, plan, start)
 
@@ -358,22 +369,26 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     # AUTOMODAL_SCRATCH: the command line keeps a run's scratch inside its project, where `clean` finds leftovers
     workdir = tempfile.mkdtemp(prefix="automodal-fit-", dir=os.environ.get("AUTOMODAL_SCRATCH") or None)
     try:
-        topk = TopKCheckpoints(config["optimization.top_k"], os.path.join(workdir, "checkpoints"))
+        topk = keeper or TopKCheckpoints(config["optimization.top_k"], os.path.join(workdir, "checkpoints"))
         stopper = EarlyStopping(monitor="val_score", mode="max", patience=config["optimization.patience"],
                                 check_on_train_epoch_end=False)
         meter = ThroughputMeter()
         remaining = None if time_limit is None else time_limit - (time.time() - started)
         record = FitRecord(workdir, stopper, meter, config["optimization.max_steps"],
                            config["optimization.max_epochs"], remaining is not None)
-        trainer = build_trainer(config, plan, [topk, stopper, meter, record, *user_callbacks(callbacks, data)],
-                                workdir, remaining, verbosity)
-        net.train()  # pretrained backbones load in eval mode; Lightning keeps the mode it finds (dropout off)
-        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+        if trained is None:
+            trainer = build_trainer(config, plan, [topk, stopper, meter, record, *user_callbacks(callbacks, data)],
+                                    workdir, remaining, verbosity)
+            net.train()  # pretrained backbones load in eval mode; Lightning keeps the mode it finds (dropout off)
+            trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+            # read back from disk: under ddp_spawn the training ran in child processes
+            progress, entries, saves = record.read(), topk.reload(), trainer.is_global_zero
+            progress.setdefault("epochs", trainer.current_epoch)
+            progress.setdefault("global_step", trainer.global_step)
+        else:
+            progress, entries, saves = dict(trained.progress), trained.entries, True
         net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
         fitted = FittedModel.from_config(net, data.pipeline, data.label_processor, data.problem_type, config)
-        # read back from disk: under ddp_spawn the training ran in child processes
-        progress, entries = record.read(), topk.reload()
-        saves = trainer.is_global_zero
         method = config["optimization.top_k_average_method"]
         soup_info = select_weights(net, fitted, data, label, entries if saves else [], method)
         shutil.rmtree(topk.directory, ignore_errors=True)   # merged into net by now
@@ -387,8 +402,8 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         "val_score": soup_info["score"] if metric.greater_is_better else -soup_info["score"],
         "checkpoints": [{"score": s if metric.greater_is_better else -s, "step": step} for s, step, *_ in entries],
         "soup": soup_info["method"], "checkpoints_averaged": soup_info["used"],
-        "epochs": progress.get("epochs", trainer.current_epoch),
-        "global_step": progress.get("global_step", trainer.global_step),
+        "epochs": progress.get("epochs"),
+        "global_step": progress.get("global_step"),
         "stop_reason": progress.get("stop_reason"),
         "train_rows": len(data.train_part), "tuning_rows": len(data.val_part),
         "models": data.models,

@@ -29,6 +29,25 @@ def _configure_logging(verbosity: int):
         logging.getLogger(noisy).setLevel(logging.WARNING if verbosity < 4 else logging.INFO)
 
 
+def _check_search(spaces: dict, tune_kwargs, teacher, callbacks, init_from, co_tasks) -> bool:
+    """Whether fit searches; a search space without hyperparameter_tune_kwargs (or the reverse) is an error."""
+    if spaces and tune_kwargs is None:
+        raise AutomodalError(f"hyperparameters has search spaces ({', '.join(spaces)}); pass hyperparameter_tune_kwargs"
+                             " (for example {'searcher': 'random', 'num_trials': 8}) to search them, or fixed values.")
+    if tune_kwargs is None:
+        return False
+    if not spaces:
+        raise AutomodalError("hyperparameter_tune_kwargs needs something to search: give search spaces in "
+                             "hyperparameters, e.g. {'optimization.learning_rate': automodal.hpo.loguniform(1e-4, "
+                             "1e-2)}.")
+    for value, name in ((teacher, "teacher_predictor"), (callbacks, "callbacks"), (init_from, "init_from"),
+                        (co_tasks, "co_tasks")):
+        if value:
+            raise AutomodalError(f"A hyperparameter search does not take {name}; fit without "
+                                 "hyperparameter_tune_kwargs to use it.")
+    return True
+
+
 class MultiModalPredictor:
     """Train and use a deep model on a data frame of numerical, categorical (and later text and image) columns.
 
@@ -95,7 +114,7 @@ class MultiModalPredictor:
             column_types: dict | None = None, holdout_frac: float | None = None, seed: int = 0,
             presets: str | None = None, teacher_predictor=None, save_path: str | None = None,
             callbacks: list | None = None, init_from=None, freeze_backbone: bool = False,
-            co_tasks: list | None = None, task_weights: list | None = None):
+            co_tasks: list | None = None, task_weights: list | None = None, hyperparameter_tune_kwargs=None):
         """Train on `train_data` (a DataFrame or a CSV / Parquet path); returns self.
 
         `tuning_data` is used for validation and checkpoint selection; without it `holdout_frac` of the training
@@ -108,6 +127,9 @@ class MultiModalPredictor:
         normalisation statistics frozen too. `co_tasks` ([(data, label column), ...]) trains a head per co-task on
         the same network, one batch of each per step, with the loss weighted by `task_weights` (pivot first; equal
         when None); the co-tasks' data need this task's feature columns, and only this task's head is saved.
+        `hyperparameter_tune_kwargs` ({"searcher", "scheduler", "num_trials", "num_to_keep", ...}) searches the
+        spaces in `hyperparameters` (automodal.hpo's or Ray Tune's) on Ray Tune, each trial a fit like this one;
+        the best trial becomes this predictor, and fit_summary()["hpo"] lists every trial.
         """
         from . import learner, persistence
 
@@ -121,6 +143,11 @@ class MultiModalPredictor:
             base = initial._config
         elif freeze_backbone:
             raise AutomodalError("freeze_backbone=True needs init_from: a fitted predictor whose backbones to keep.")
+        from .hpo.space import split_hyperparameters
+
+        hyperparameters, spaces = split_hyperparameters(hyperparameters)
+        searching = _check_search(spaces, hyperparameter_tune_kwargs, teacher_predictor, callbacks, init_from,
+                                  co_tasks)
         config = resolve_config(presets, hyperparameters, base=base) if (hyperparameters or presets) else base
         train = read_frame(train_data, "train_data")
         tuning = read_frame(tuning_data, "tuning_data") if tuning_data is not None else None
@@ -132,9 +159,16 @@ class MultiModalPredictor:
         path = os.path.abspath(save_path or self._path
                                or os.path.join("automodal_models", time.strftime("%Y%m%d_%H%M%S")))
         persistence.check_target(path)   # before training, not after it
-        result = learner.fit(train, tuning, self._label, config, self._problem_type, self._eval_metric,
-                             column_types, holdout_frac, seed, time_limit, self._verbosity, teacher_predictor,
-                             callbacks, start, co_tasks, task_weights)
+        if searching:
+            from .hpo.search import run_search
+
+            result = run_search(train, tuning, self._label, config, spaces, hyperparameter_tune_kwargs,
+                                self._problem_type, self._eval_metric, column_types, holdout_frac, seed, time_limit,
+                                self._verbosity)
+        else:
+            result = learner.fit(train, tuning, self._label, config, self._problem_type, self._eval_metric,
+                                 column_types, holdout_frac, seed, time_limit, self._verbosity, teacher_predictor,
+                                 callbacks, start, co_tasks, task_weights)
         self._config = result.config
         self._result = result
         self._model = result.model
