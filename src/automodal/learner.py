@@ -391,7 +391,8 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         fitted = FittedModel.from_config(net, data.pipeline, data.label_processor, data.problem_type, config)
         method = config["optimization.top_k_average_method"]
         soup_info = select_weights(net, fitted, data, label, entries if saves else [], method)
-        shutil.rmtree(topk.directory, ignore_errors=True)   # merged into net by now
+        if topk.directory:
+            shutil.rmtree(topk.directory, ignore_errors=True)   # merged into net by now
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise

@@ -138,9 +138,13 @@ def test_bad_settings_fail_before_any_trial(tmp_path):
     assert not os.path.exists(tmp_path / "m")
 
 
-def test_ray_tune_spaces_and_string_values_are_validated(tmp_path):
+def test_ray_tune_spaces_and_string_values_are_validated(tmp_path, monkeypatch):
     from ray import tune
 
+    import automodal.hpo.search
+
+    # no trial hosts, as on a multi-node cluster or with GPU trials: each trial trains in Tune's worker
+    monkeypatch.setattr(automodal.hpo.search, "trial_pool", lambda resources, slots: None)
     frame = xor_frame()
     # as seed 002 writes them: a Ray space, and epochs as strings, which become integers
     predictor, summary = search(tmp_path, frame, {"optimization.learning_rate": tune.uniform(1e-3, 1e-2),

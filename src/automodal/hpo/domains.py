@@ -1,11 +1,19 @@
-"""What a search needs to know of a Ray Tune space before any trial: the values to validate up front, whether it
-holds a value, and its middle (the first trial's value when the configuration's own lies outside)."""
+"""The searched keys before any trial: each space as a Ray Tune domain whose every value is valid for its key, the
+keys of models the data has no column for dropped, and the first trial's values."""
 
 from __future__ import annotations
 
+import logging
+
 from ray.tune.search import sample
 
-from .space import middle
+from ..config import Config
+from ..config.loader import validate_value
+from ..errors import ConfigError
+from ..models.registry import FUSION, get_spec, known_names
+from .space import Space, middle
+
+logger = logging.getLogger("automodal")
 
 
 def _sampler(domain):
@@ -53,3 +61,64 @@ def centre(domain):
     if quantum is not None:
         value = min(max(round(value / quantum) * quantum, domain.lower), upper)
     return int(round(value)) if isinstance(domain, sample.Integer) else float(value)
+
+
+def ray_spaces(spaces: dict) -> dict:
+    """{key: Ray Tune domain}, each checked: every value it can give must be valid for its key."""
+    domains = {}
+    for key, space in spaces.items():
+        domain = space.to_ray() if isinstance(space, Space) else space
+        try:
+            probes = probe_values(domain)
+        except TypeError as error:
+            raise ConfigError(f"hyperparameters['{key}']: {error}") from None
+        for value in probes:
+            try:
+                validate_value(key, value)
+            except ConfigError as error:
+                raise ConfigError(f"The search space of '{key}' can give {value!r}, which is not valid: {error}") \
+                    from None
+        domains[key] = domain
+    return domains
+
+
+def _model_group_modalities() -> dict:
+    """{config group: modalities it reads} for every backbone (fusion keys always apply)."""
+    groups: dict = {}
+    for name in known_names():
+        spec = get_spec(name)
+        if FUSION not in spec.modalities:
+            groups.setdefault(spec.config_group, set()).update(spec.modalities)
+    return groups
+
+
+def drop_absent_models(domains: dict, column_types: dict) -> dict:
+    present = set(column_types.values())
+    groups = _model_group_modalities()
+    kept = {}
+    for key, domain in domains.items():
+        parts = key.split(".")
+        group = parts[1] if parts[0] == "model" and len(parts) > 2 else None
+        if group in groups and not groups[group] & present:
+            logger.info("Not searching %s: the data has no %s column for that model.", key,
+                        " / ".join(sorted(groups[group])))
+            continue
+        kept[key] = domain
+    if not kept:
+        raise ConfigError("Every searched key belongs to a model this data has no column for: nothing to search.")
+    return kept
+
+
+def first_point(spaces: dict, domains: dict, config: Config) -> dict:
+    """The default configuration, tried first: a space's own default, else the value fit would use (the data-aware
+    one when nobody set it) if the space holds it, else the space's middle."""
+    point = {}
+    for key, domain in domains.items():
+        space = spaces[key]
+        if isinstance(space, Space) and space.default is not None:
+            point[key] = space.default
+        elif contains(domain, config[key]):
+            point[key] = config[key]
+        else:
+            point[key] = centre(domain)
+    return point

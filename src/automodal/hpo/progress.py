@@ -51,7 +51,7 @@ class TrialTable(Callback):
 
     def _end(self, trial, status: str):
         record = self._record(trial)
-        record["status"], record["end"] = status, time.time()
+        record["status"], record["end"] = status.split(" ")[0], time.time()
         self.ended += 1
         best = None
         for other in self.records.values():
@@ -68,7 +68,7 @@ class TrialTable(Callback):
         self._end(trial, "finished" if finished else "stopped")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._end(trial, "error")
+        self._end(trial, "failed (its error is in fit_summary()['hpo']['trials'])")
 
     def record(self, path: str) -> dict:
         """One trial's summary: trial_id, best / last score, reports, status, seconds, progress."""

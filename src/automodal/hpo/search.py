@@ -13,11 +13,10 @@ import time
 
 from .. import learner
 from ..config import Config, resolve_config
-from ..config.loader import validate_value
-from ..errors import AutomodalError, ConfigError
-from ..models.registry import FUSION, get_spec, known_names
+from ..errors import AutomodalError
+from .cluster import connect, trial_pool, trial_resources
+from .domains import drop_absent_models, first_point, ray_spaces
 from .settings import TuneSettings, parse_settings
-from .space import Space
 from .trial import METRIC, WEIGHTS, TrialJob, run_trial
 
 logger = logging.getLogger("automodal")
@@ -32,107 +31,6 @@ def require_ray(searcher: str = "random"):
         raise AutomodalError(f"A hyperparameter search runs on Ray Tune{' and Optuna' if searcher == 'bayes' else ''}"
                              f", which is not installed ({', '.join(missing)} missing). Install it with: "
                              "pip install 'automodal[hpo]'")
-
-
-def ray_spaces(spaces: dict) -> dict:
-    """{key: Ray Tune domain}, each checked: every value it can give must be valid for its key."""
-    from .domains import probe_values
-
-    domains = {}
-    for key, space in spaces.items():
-        domain = space.to_ray() if isinstance(space, Space) else space
-        try:
-            probes = probe_values(domain)
-        except TypeError as error:
-            raise ConfigError(f"hyperparameters['{key}']: {error}") from None
-        for value in probes:
-            try:
-                validate_value(key, value)
-            except ConfigError as error:
-                raise ConfigError(f"The search space of '{key}' can give {value!r}, which is not valid: {error}") \
-                    from None
-        domains[key] = domain
-    return domains
-
-
-def _model_group_modalities() -> dict:
-    """{config group: modalities it reads} for every backbone (fusion keys always apply)."""
-    groups: dict = {}
-    for name in known_names():
-        spec = get_spec(name)
-        if FUSION not in spec.modalities:
-            groups.setdefault(spec.config_group, set()).update(spec.modalities)
-    return groups
-
-
-def drop_absent_models(domains: dict, column_types: dict) -> dict:
-    present = set(column_types.values())
-    groups = _model_group_modalities()
-    kept = {}
-    for key, domain in domains.items():
-        parts = key.split(".")
-        group = parts[1] if parts[0] == "model" and len(parts) > 2 else None
-        if group in groups and not groups[group] & present:
-            logger.info("Not searching %s: the data has no %s column for that model.", key,
-                        " / ".join(sorted(groups[group])))
-            continue
-        kept[key] = domain
-    if not kept:
-        raise ConfigError("Every searched key belongs to a model this data has no column for: nothing to search.")
-    return kept
-
-
-def first_point(spaces: dict, domains: dict, config: Config) -> dict:
-    """The default configuration, tried first: a space's own default, else the value fit would use (the data-aware
-    one when nobody set it) if the space holds it, else the space's middle."""
-    from .domains import centre, contains
-
-    point = {}
-    for key, domain in domains.items():
-        space = spaces[key]
-        if isinstance(space, Space) and space.default is not None:
-            point[key] = space.default
-        elif contains(domain, config[key]):
-            point[key] = config[key]
-        else:
-            point[key] = centre(domain)
-    return point
-
-
-def connect(settings: TuneSettings, verbosity: int):
-    import ray
-
-    if ray.is_initialized():
-        return
-    address = settings.address or os.environ.get("RAY_ADDRESS") or None
-    options = {"include_dashboard": False, "log_to_driver": verbosity >= 4, "logging_level": logging.WARNING}
-    if address is None:
-        if verbosity < 3:   # a new local cluster turns on token authentication and says so on every start
-            logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-        ray.init(**options)
-        return
-    try:
-        ray.init(address=address, **options)
-    except Exception as error:   # Ray raises ConnectionError, AuthenticationError, RuntimeError ...
-        hint = ""
-        if "auth" in f"{type(error).__name__} {error}".lower():
-            hint = (" The cluster asks for a token: put it in RAY_AUTH_TOKEN or ~/.ray/auth_token "
-                    "(`ray get-auth-token` on the head node prints it).")
-        raise AutomodalError(f"Could not join the Ray cluster at {address}: {error}.{hint}") from None
-
-
-def trial_resources(settings: TuneSettings) -> dict:
-    """{"cpu", "gpu"} per trial: a GPU each when there are GPUs, else the CPUs shared by the concurrent trials."""
-    import ray
-
-    if settings.resources_per_trial is not None:
-        return dict(settings.resources_per_trial)
-    cluster = ray.cluster_resources()
-    cpus, gpus = int(cluster.get("CPU", 1)), int(cluster.get("GPU", 0))
-    if gpus:
-        return {"cpu": max(1, cpus // gpus), "gpu": 1}
-    concurrent = min(settings.num_trials, settings.max_concurrent_trials or cpus, cpus)
-    return {"cpu": max(1, cpus // max(1, concurrent)), "gpu": 0}
 
 
 def _searcher(settings: TuneSettings, point: dict, seed: int):
@@ -179,7 +77,8 @@ def run_search(train, tuning, label: str, config: Config, spaces: dict, tune_kwa
     if budget is not None and budget <= 0:
         raise AutomodalError(f"time_limit={time_limit} s leaves no time for a search after preparing the data; "
                              "give it more time.")
-    resources = trial_resources(settings)
+    resources, slots = trial_resources(settings)
+    pool = trial_pool(resources, slots)
     job = TrialJob(train, tuning, label, config, data.problem_type, data.metric.name, column_types, holdout_frac,
                    seed, data.metric.greater_is_better, settings.num_to_keep, int(max(1, resources["cpu"])),
                    None if budget is None else time.time() + budget, os.getcwd())
@@ -187,9 +86,13 @@ def run_search(train, tuning, label: str, config: Config, spaces: dict, tune_kwa
         prefix="automodal-hpo-", dir=os.environ.get("AUTOMODAL_SCRATCH") or None))
     name = f"search-{time.strftime('%Y%m%d_%H%M%S')}-{os.getpid()}"
     try:
-        table = _tune(job, settings, domains, point, resources, budget, storage, name, verbosity)
+        table = _tune(job, settings, domains, point, resources, slots, pool, budget, storage, name, verbosity)
         return _finish(job, settings, spaces, table, started, point)
     finally:
+        if pool is not None:
+            import ray
+
+            ray.get(pool.reset.remote())   # a trial the time limit cut short stops its fit too
         shutil.rmtree(storage if settings.storage_path is None else os.path.join(storage, name), ignore_errors=True)
 
 
@@ -202,8 +105,8 @@ def _quiet_tune(verbosity: int):
     os.environ.update(settings)
     ray_logger = logging.getLogger("ray.tune")
     level = ray_logger.level
-    if verbosity < 4:
-        ray_logger.setLevel(logging.ERROR)
+    if verbosity < 4:   # a failed trial's traceback too: the trial table and fit_summary() give its error
+        ray_logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
@@ -215,7 +118,8 @@ def _quiet_tune(verbosity: int):
                 os.environ[key] = value
 
 
-def _tune(job, settings, domains, point, resources, budget, storage, name, verbosity):
+def _tune(job, settings, domains, point, resources, slots, pool, budget, storage, name, verbosity):
+    import ray
     from ray import tune
 
     from .progress import TrialTable
@@ -224,18 +128,25 @@ def _tune(job, settings, domains, point, resources, budget, storage, name, verbo
     mode = "max" if job.greater_is_better else "min"
     tune_config = tune.TuneConfig(
         metric=METRIC, mode=mode, search_alg=_searcher(settings, point, job.seed), scheduler=_scheduler(settings),
-        num_samples=settings.num_trials, time_budget_s=budget, reuse_actors=True,
-        max_concurrent_trials=settings.max_concurrent_trials)
+        num_samples=settings.num_trials, time_budget_s=budget, reuse_actors=True, max_concurrent_trials=slots)
     run_config = tune.RunConfig(
         name=name, storage_path=storage, verbose=0, callbacks=[table],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=settings.num_to_keep, checkpoint_score_attribute=METRIC,
                                                 checkpoint_score_order=mode),
         failure_config=tune.FailureConfig(max_failures=0))
-    trainable = tune.with_resources(tune.with_parameters(run_trial, job=job), resources)
+    shared = {"job": ray.put(job), "pool": pool}
+    trainable = tune.with_resources(tune.with_parameters(run_trial, shared=shared), resources)
     with _quiet_tune(verbosity):
         table.results = tune.Tuner(trainable, param_space=domains, tune_config=tune_config,
                                    run_config=run_config).fit()
     return table
+
+
+def _reason(error) -> str:
+    """The original exception behind Ray's wrappers (a trial's error passes through one per process)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return f"{type(error).__name__}: {error}"[:2000]
 
 
 def _kept_scores(result, greater_is_better: bool) -> list:
@@ -258,7 +169,7 @@ def _finish(job: TrialJob, settings: TuneSettings, spaces: dict, table, started:
                "scores": record["scores"],
                "checkpoints": _kept_scores(result, job.greater_is_better)}
         if result.error is not None:
-            row["status"], row["error"] = "error", f"{type(result.error).__name__}: {result.error}"[:2000]
+            row["status"], row["error"] = "error", _reason(result.error)
         rows.append(row)
         checkpoints = [c for c in (result.best_checkpoints or []) if c[0] is not None]
         if record["best"] is not None and checkpoints and (

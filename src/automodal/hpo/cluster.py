@@ -1,0 +1,64 @@
+"""Where trials run: the Ray cluster (an existing one, or a local one kept for the session), the resources each
+trial gets, and the trial hosts on one machine."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ..errors import AutomodalError
+from .settings import TuneSettings
+
+
+def connect(settings: TuneSettings, verbosity: int):
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = settings.address or os.environ.get("RAY_ADDRESS") or None
+    options = {"include_dashboard": False, "log_to_driver": verbosity >= 4, "logging_level": logging.WARNING}
+    if address is None:
+        if verbosity < 3:   # a new local cluster turns on token authentication and says so on every start
+            logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+        ray.init(**options)
+        return
+    try:
+        ray.init(address=address, **options)
+    except Exception as error:   # Ray raises ConnectionError, AuthenticationError, RuntimeError ...
+        hint = ""
+        if "auth" in f"{type(error).__name__} {error}".lower():
+            hint = (" The cluster asks for a token: put it in RAY_AUTH_TOKEN or ~/.ray/auth_token "
+                    "(`ray get-auth-token` on the head node prints it).")
+        raise AutomodalError(f"Could not join the Ray cluster at {address}: {error}.{hint}") from None
+
+
+def trial_resources(settings: TuneSettings) -> tuple[dict, int]:
+    """({"cpu", "gpu"} per trial, trials at once): a GPU each when there are GPUs, else the CPUs shared by the
+    concurrent trials."""
+    import ray
+
+    cluster = ray.cluster_resources()
+    cpus, gpus = int(cluster.get("CPU", 1)), int(cluster.get("GPU", 0))
+    if settings.resources_per_trial is not None:
+        resources = dict(settings.resources_per_trial)
+    elif gpus:
+        resources = {"cpu": max(1, cpus // gpus), "gpu": 1}
+    else:
+        concurrent = min(settings.num_trials, settings.max_concurrent_trials or cpus, cpus)
+        resources = {"cpu": max(1, cpus // max(1, concurrent)), "gpu": 0}
+    fit = cpus // max(1, resources["cpu"])
+    if resources["gpu"]:
+        fit = min(fit, int(gpus // resources["gpu"]))
+    slots = max(1, min(settings.num_trials, settings.max_concurrent_trials or fit, fit))
+    return resources, slots
+
+
+def trial_pool(resources: dict, slots: int):
+    """The trial hosts' pool for CPU trials on one machine (None elsewhere: trials train in Tune's workers)."""
+    import ray
+
+    if resources["gpu"] or sum(1 for node in ray.nodes() if node.get("Alive")) != 1:
+        return None
+    from .hosts import ready_pool
+
+    return ready_pool(slots)

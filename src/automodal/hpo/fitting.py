@@ -1,0 +1,86 @@
+"""A trial's training: a normal fit whose every validation becomes a report (the score, and the weights when they
+rank among the trial's num_to_keep best). It runs where the library is already imported: a trial host, or the
+trial's own Ray worker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+
+from lightning.pytorch.callbacks import Callback
+from safetensors.torch import save
+
+from ..training.soup import state_to_cpu
+from .trial import METRIC, TrialJob
+
+
+class TrialStopped(Exception):
+    """The search stopped this trial (its scheduler, or the time limit)."""
+
+
+class Reporter(Callback):
+    """Sends each validation to `send(metrics, weights)`; weights (safetensors bytes) come with a score that ranks
+    among the num_to_keep best so far, so Tune's checkpoint list, kept by the same score and direction, holds
+    exactly those. `stopped()` ends the fit at the next validation."""
+
+    def __init__(self, num_to_keep: int, greater_is_better: bool, send, stopped):
+        self.num_to_keep, self.greater_is_better = num_to_keep, greater_is_better
+        self.send, self.stopped = send, stopped
+        self.kept: list = []            # signed scores (higher is better) of the reports that carried weights
+        self.last: dict = {}
+        self.directory = None           # learner.fit's keeper interface: no files of its own
+
+    def on_validation_end(self, trainer, pl_module):
+        metrics = trainer.callback_metrics
+        if trainer.sanity_checking or "val_score" not in metrics:
+            return
+        if self.stopped():
+            raise TrialStopped()
+        signed = float(metrics["val_score"])
+        finite = math.isfinite(signed)
+        if not finite:                  # a diverged network: the worst score, and no checkpoint
+            signed = -math.inf
+        self.last = {METRIC: signed if self.greater_is_better else -signed,
+                     "val_loss": float(metrics.get("val_loss", 0.0)) if finite else math.inf,
+                     "epoch": trainer.current_epoch, "global_step": trainer.global_step}
+        if not finite or (len(self.kept) >= self.num_to_keep and signed <= self.kept[-1]):
+            self.send(dict(self.last), None)
+            return
+        self.kept = sorted(self.kept + [signed], reverse=True)[: self.num_to_keep]
+        self.send(dict(self.last), save(state_to_cpu(pl_module.net)))
+
+    def reload(self) -> list:
+        return []                       # the search finishes the best trial from Tune's copies
+
+
+def train_trial(sampled: dict, job: TrialJob, send, stopped) -> dict:
+    """Fit with the fixed configuration plus this trial's values (checked like any hyperparameters); returns the
+    last result, which says the trial ran to its end."""
+    import torch
+
+    from .. import learner
+    from ..config import resolve_config
+
+    for name in ("ray.train", "ray.tune"):   # one line per checkpoint otherwise
+        logging.getLogger(name).setLevel(logging.WARNING)
+    torch.set_num_threads(max(1, job.threads))
+    if os.path.isdir(job.cwd):          # Ray starts a trial in its own directory; image paths may be relative
+        os.chdir(job.cwd)
+    config = resolve_config(None, sampled, base=job.config)
+    reporter = Reporter(job.num_to_keep, job.greater_is_better, send, stopped)
+    remaining = None if job.deadline is None else max(1.0, job.deadline - time.time())
+    try:
+        result = learner.fit(job.train, job.tuning, job.label, config, job.problem_type, job.eval_metric,
+                             job.column_types, job.holdout_frac, job.seed, remaining, 0, keeper=reporter)
+    except TrialStopped:
+        return {}
+    shutil.rmtree(result.workdir, ignore_errors=True)
+    if not reporter.last:
+        raise RuntimeError("the trial ended before its first validation (time_limit too short for one).")
+    summary = result.summary
+    return dict(reporter.last, finished=True, fit_seconds=summary["fit_seconds"],
+                progress=json.dumps({k: summary[k] for k in ("epochs", "global_step", "stop_reason")}))
