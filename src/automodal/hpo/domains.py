@@ -28,6 +28,10 @@ def is_log(domain) -> bool:
     return isinstance(_sampler(domain)[0], sample.LogUniform)
 
 
+def is_categorical(domain) -> bool:
+    return isinstance(domain, sample.Categorical)
+
+
 def probe_values(domain) -> list:
     """Values every sample lies between (or among): each is checked against the key's type and allowed set."""
     if isinstance(domain, sample.Categorical):

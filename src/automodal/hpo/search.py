@@ -15,7 +15,7 @@ from .. import learner
 from ..config import Config, resolve_config
 from ..errors import AutomodalError
 from .cluster import connect, trial_pool, trial_resources
-from .domains import drop_absent_models, first_point, ray_spaces
+from .domains import drop_absent_models, first_point, is_categorical, ray_spaces
 from .settings import TuneSettings, parse_settings
 from .trial import METRIC, WEIGHTS, TrialJob, run_trial
 
@@ -63,11 +63,14 @@ def run_search(train, tuning, label: str, config: Config, spaces: dict, tune_kwa
     settings = parse_settings(tune_kwargs)
     require_ray(settings.searcher)
     domains = ray_spaces(spaces)
-    # the data is checked, and the task and metric known, before any trial starts
-    data = learner.prepare_data(train, tuning, label, config, problem_type, eval_metric, column_types,
-                                holdout_frac, seed)
+    # the first trial's choices (checkpoints, models) decide the network, and so the data-aware defaults of the
+    # numeric keys; the data is checked, and the task and metric known, before any trial starts
+    choices = first_point(spaces, {k: d for k, d in domains.items() if is_categorical(d)}, config)
+    data = learner.prepare_data(train, tuning, label, config.updated(choices), problem_type, eval_metric,
+                                column_types, holdout_frac, seed)
     domains = drop_absent_models(domains, data.column_types)
-    defaults_config, _ = learner.data_aware(config, data, 1)
+    defaults_config, _ = learner.data_aware(config.updated({k: choices[k] for k in choices if k in domains}),
+                                            data, 1)
     point = first_point(spaces, domains, defaults_config)
     logger.info("Searching %s; the first trial tries %s.", ", ".join(f"{k} in {spaces[k]!r}" for k in domains),
                 point)
