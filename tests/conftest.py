@@ -48,6 +48,18 @@ def offline():
         os.environ["HF_HUB_OFFLINE"] = previous
 
 
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray cluster for every test that needs Ray (searches, prediction through Ray Data)."""
+    ray = pytest.importorskip("ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    if started:
+        ray.shutdown()
+
+
 def fast(**overrides):
     """FAST with extra dotted keys, e.g. fast(**{"optimization.top_k": 1})."""
     return {**FAST, **overrides}

@@ -200,30 +200,44 @@ class MultiModalPredictor:
     def _frame(self, data) -> pd.DataFrame:
         return read_frame(data, "data")
 
-    def _streamed(self, data, chunk_size, output_path, predict_chunk):
-        """Chunked prediction of a file (chunk_size or output_path given), else None."""
+    def _streamed(self, data, chunk_size, output_path, on_ray, predict_chunk, method: str, kwargs: dict,
+                  columns: list):
+        """Chunked prediction of a file (chunk_size or output_path given), else None; on a Ray cluster through
+        Ray Data when on_ray (or, with on_ray None, RAY_ADDRESS) says so."""
+        from .ray_predict import predict_on_ray, use_ray
+        from .streaming import chunks, check_chunk_size, collect
+
         if chunk_size is None and output_path is None:
+            if on_ray:
+                raise AutomodalError("on_ray=True predicts a file in chunks: pass chunk_size or output_path too.")
             return None
         if not isinstance(data, (str, os.PathLike)):
             raise AutomodalError("chunk_size and output_path read the data in chunks from a file: pass the path of a "
                                  "CSV or Parquet file as data.")
-        from .streaming import predict_file
-
-        return predict_file(data, predict_chunk, chunk_size, output_path)
+        chunk_size = check_chunk_size(chunk_size)
+        if use_ray(on_ray):
+            results = predict_on_ray(data, self._path, method, kwargs, chunk_size, columns)
+        else:
+            results = (predict_chunk(chunk) for chunk in chunks(os.fspath(data), chunk_size))
+        return collect(results, output_path)
 
     def predict_proba(self, data, as_pandas: bool | None = None, as_multiclass: bool = True,
-                      chunk_size: int | None = None, output_path: str | None = None):
+                      chunk_size: int | None = None, output_path: str | None = None, on_ray: bool | None = None):
         """Class probabilities; a binary task with as_multiclass=False gives the positive class's column only.
 
         With `chunk_size` (rows) or `output_path`, `data` is a CSV / Parquet file read in chunks, so memory holds
         one chunk at a time: the probabilities are written to `output_path` (.parquet or .csv, with a `row`
-        column) as they come and the path is returned, or gathered into one frame without it."""
+        column) as they come and the path is returned, or gathered into one frame without it. `on_ray` (default:
+        when RAY_ADDRESS is set) runs the chunks on a Ray cluster through Ray Data, each worker loading the saved
+        predictor once; the results are the same."""
         model = self._require_fitted()
         if self.problem_type not in CLASSIFICATION:
             raise AutomodalError(f"predict_proba needs a classification task; this one is {self.problem_type}. "
                                  "Use predict().")
-        streamed = self._streamed(data, chunk_size, output_path, lambda chunk: pd.DataFrame(
-            self.predict_proba(chunk, as_pandas=True, as_multiclass=as_multiclass)))
+        columns = self.class_labels if as_multiclass or self.problem_type != BINARY else [self.positive_class]
+        streamed = self._streamed(data, chunk_size, output_path, on_ray, lambda chunk: pd.DataFrame(
+            self.predict_proba(chunk, as_pandas=True, as_multiclass=as_multiclass)), "predict_proba",
+            {"as_multiclass": as_multiclass}, columns)
         if streamed is not None:
             return streamed
         frame = self._frame(data)
@@ -237,11 +251,13 @@ class MultiModalPredictor:
         return proba
 
     def predict(self, data, as_pandas: bool | None = None, chunk_size: int | None = None,
-                output_path: str | None = None):
-        """Predicted class labels, or values for regression. `chunk_size` / `output_path`: as in predict_proba."""
+                output_path: str | None = None, on_ray: bool | None = None):
+        """Predicted class labels, or values for regression. `chunk_size` / `output_path` / `on_ray`: as in
+        predict_proba."""
         model = self._require_fitted()
-        streamed = self._streamed(data, chunk_size, output_path,
-                                  lambda chunk: self.predict(chunk, as_pandas=True).to_frame())
+        streamed = self._streamed(data, chunk_size, output_path, on_ray,
+                                  lambda chunk: self.predict(chunk, as_pandas=True).to_frame(), "predict", {},
+                                  [self._label])
         if streamed is not None:
             return streamed
         frame = self._frame(data)

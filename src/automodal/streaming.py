@@ -61,16 +61,19 @@ class ResultWriter:
             self._writer.close()
 
 
-def predict_file(path: str, predict_chunk, chunk_size: int | None, output_path: str | None):
-    """predict_chunk(frame) -> DataFrame of results per row. Returns output_path, or all results together."""
+def check_chunk_size(chunk_size: int | None) -> int:
     chunk_size = int(chunk_size or DEFAULT_CHUNK)
     if chunk_size < 1:
         raise DataError(f"chunk_size must be a positive number of rows, got {chunk_size}.")
+    return chunk_size
+
+
+def collect(results, output_path: str | None):
+    """Write result frames to output_path as they come and return it, or return them gathered into one frame."""
     writer = ResultWriter(output_path) if output_path else None
     gathered = []
     try:
-        for chunk in chunks(os.fspath(path), chunk_size):
-            result = predict_chunk(chunk)
+        for result in results:
             if writer is not None:
                 writer.write(result)
             else:

@@ -28,18 +28,35 @@ def is_log(domain) -> bool:
     return isinstance(_sampler(domain)[0], sample.LogUniform)
 
 
+def describe(domain) -> str:
+    """A Ray Tune space as the function call that makes it."""
+    if isinstance(domain, sample.Categorical):
+        return f"choice({list(domain.categories)!r})"
+    sampler, quantum = _sampler(domain)
+    kind = "log" if isinstance(sampler, sample.LogUniform) else ""
+    kind += "randint" if isinstance(domain, sample.Integer) else "uniform"
+    args = [domain.lower, domain.upper] + ([quantum] if quantum is not None else [])
+    return f"{'q' if quantum is not None else ''}{kind}({', '.join(map(repr, args))})"
+
+
 def is_categorical(domain) -> bool:
     return isinstance(domain, sample.Categorical)
+
+
+def _largest(domain):
+    """The largest value a numeric space gives: Ray Tune's integer upper bound is excluded, except for quantized
+    integers with q > 1."""
+    if isinstance(domain, sample.Integer) and _sampler(domain)[1] in (None, 1):
+        return domain.upper - 1
+    return domain.upper
 
 
 def probe_values(domain) -> list:
     """Values every sample lies between (or among): each is checked against the key's type and allowed set."""
     if isinstance(domain, sample.Categorical):
         return list(domain.categories)
-    if isinstance(domain, sample.Integer):
-        return [domain.lower, domain.upper - 1]
-    if isinstance(domain, sample.Float):
-        return [domain.lower, domain.upper]
+    if isinstance(domain, (sample.Integer, sample.Float)):
+        return [domain.lower, _largest(domain)]
     raise TypeError(f"{type(domain).__name__} spaces (tune.sample_from, ...) cannot be checked or given a default; "
                     "use uniform, loguniform, quniform, randint, lograndint, qrandint or choice.")
 
@@ -49,17 +66,16 @@ def contains(domain, value) -> bool:
         return any(value == c and type(value) is type(c) for c in domain.categories)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    upper_ok = value < domain.upper if isinstance(domain, sample.Integer) else value <= domain.upper
     _, quantum = _sampler(domain)
     on_grid = quantum is None or abs(round(value / quantum) * quantum - value) < 1e-9 * max(1.0, abs(value))
-    return domain.lower <= value and upper_ok and on_grid
+    return domain.lower <= value <= _largest(domain) and on_grid
 
 
 def centre(domain):
     """The first category, or the middle of a numeric range on its own scale, on its grid."""
     if isinstance(domain, sample.Categorical):
         return domain.categories[0]
-    upper = domain.upper - 1 if isinstance(domain, sample.Integer) else domain.upper
+    upper = _largest(domain)
     value = middle("log" if is_log(domain) else "uniform", domain.lower, upper)
     _, quantum = _sampler(domain)
     if quantum is not None:

@@ -15,7 +15,7 @@ from .. import learner
 from ..config import Config, resolve_config
 from ..errors import AutomodalError
 from .cluster import connect, trial_pool, trial_resources
-from .domains import drop_absent_models, first_point, is_categorical, ray_spaces
+from .domains import describe, drop_absent_models, first_point, is_categorical, ray_spaces
 from .settings import TuneSettings, parse_settings
 from .trial import METRIC, WEIGHTS, TrialJob, run_trial
 
@@ -72,8 +72,8 @@ def run_search(train, tuning, label: str, config: Config, spaces: dict, tune_kwa
     defaults_config, _ = learner.data_aware(config.updated({k: choices[k] for k in choices if k in domains}),
                                             data, 1)
     point = first_point(spaces, domains, defaults_config)
-    logger.info("Searching %s; the first trial tries %s.", ", ".join(f"{k} in {spaces[k]!r}" for k in domains),
-                point)
+    logger.info("Searching %s; the first trial tries %s.",
+                ", ".join(f"{key} in {describe(domain)}" for key, domain in domains.items()), point)
     connect(settings, verbosity)
     reserve = min(FINISH_RESERVE[2], max(FINISH_RESERVE[0], FINISH_RESERVE[1] * (time_limit or 0)))
     budget = None if time_limit is None else time_limit - (time.time() - started) - reserve

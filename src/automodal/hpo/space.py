@@ -16,7 +16,7 @@ KINDS = {
     "loguniform": ("lower", "upper"),
     "qloguniform": ("lower", "upper", "q"),
     "randint": ("lower", "upper"),          # upper excluded, as in Ray Tune
-    "qrandint": ("lower", "upper", "q"),    # upper included, as in Ray Tune
+    "qrandint": ("lower", "upper", "q"),    # upper included unless q is 1, as in Ray Tune
     "lograndint": ("lower", "upper"),
     "choice": ("categories",),
 }
@@ -73,7 +73,7 @@ def randint(lower: int, upper: int, default=None) -> Space:
 
 
 def qrandint(lower: int, upper: int, q: int = 1, default=None) -> Space:
-    """Multiples of q in [lower, upper]."""
+    """Multiples of q in [lower, upper] (upper excluded when q is 1, as in Ray Tune)."""
     return Space("qrandint", (int(lower), int(upper), int(q)), default)
 
 
@@ -92,7 +92,7 @@ def Real(lower: float, upper: float, default=None, log: bool = False) -> Space: 
 
 def Int(lower: int, upper: int, default=None) -> Space:  # noqa: N802
     """Integers in [lower, upper], both included, as in AutoGluon."""
-    return qrandint(lower, upper, 1, default)
+    return randint(lower, upper + 1, default)
 
 
 def Categorical(*categories, default=None) -> Space:  # noqa: N802
