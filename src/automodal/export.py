@@ -18,6 +18,7 @@ import torch
 from .errors import AutomodalError
 
 TEXT_AXIS = ("input_ids", "token_type_ids", "attention_mask")
+IMAGE_AXIS = (".images", ".image_mask")
 
 
 class _Positional(torch.nn.Module):
@@ -58,7 +59,8 @@ def export_onnx(model, frame, path: str | None, verbose: bool, opset_version: in
     widen = {k for k, v in batch.items() if v.dtype == torch.int32} if truncate else set()
     wrapper = _Positional(model.net, keys, widen).eval()
     was_training = model.net.training
-    dynamic = {k: {0: "rows", **({1: "tokens"} if k.endswith(TEXT_AXIS) else {})} for k in keys}
+    dynamic = {k: {0: "rows", **({1: "tokens"} if k.endswith(TEXT_AXIS) else {1: "images"}
+                                 if k.endswith(IMAGE_AXIS) else {})} for k in keys}
     buffer = io.BytesIO()
     try:
         torch.onnx.export(wrapper, tuple(batch[k] for k in keys), buffer, input_names=keys, output_names=["logits"],
@@ -68,7 +70,8 @@ def export_onnx(model, frame, path: str | None, verbose: bool, opset_version: in
         model.net.train(was_training)       # the exporter leaves modules in the mode it found the wrapper in
     data = _describe(buffer.getvalue(), batch)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    got = session.run(None, {k: batch[k].cpu().numpy() for k in keys})[0]
+    # the exporter drops inputs the network does not read (such as an image column's `missing` flags)
+    got = session.run(None, {i.name: batch[i.name].cpu().numpy() for i in session.get_inputs()})[0]
     with torch.inference_mode():
         expected = model.net(batch).float().cpu().numpy()
     difference = float(np.abs(got - expected).max()) if got.size else 0.0
@@ -96,7 +99,9 @@ def _describe(data: bytes, batch: dict) -> bytes:
     import onnx
 
     model = onnx.load_from_string(data)
-    inputs = {k: {"dtype": str(v.dtype).replace("torch.", ""), "shape": list(v.shape)} for k, v in batch.items()}
+    used = {i.name for i in model.graph.input}
+    inputs = {k: {"dtype": str(v.dtype).replace("torch.", ""), "shape": list(v.shape)} for k, v in batch.items()
+              if k in used}
     model.doc_string = json.dumps({"inputs": inputs, "output": "logits (rows, outputs)",
                                    "note": "inputs are the predictor's processed features"})
     return model.SerializeToString()

@@ -1,6 +1,6 @@
 """Predictions from an exported network with ONNX Runtime and the predictor's saved processors, without torch:
-for predictors whose columns are numbers, categories and text (text through the saved tokenizer.json and the
-`tokenizers` library); image inputs are prepared with torch and are not served here.
+for predictors whose columns are numbers, categories, text (through the saved tokenizer.json and the `tokenizers`
+library) and image paths (decoded with PIL, named val transforms done in NumPy).
 
     from automodal.onnx_predictor import OnnxPredictor
     OnnxPredictor("exported/").predict_proba(frame)
@@ -24,7 +24,7 @@ from .errors import AutomodalError
 
 TORCH_FREE_KINDS = ("numerical", "categorical")         # text has its own path below
 ONNX_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
-              "tensor(int32)": np.int32}
+              "tensor(int32)": np.int32, "tensor(bool)": np.bool_}
 
 
 def _processor(name: str, state: dict, directory: str):
@@ -39,6 +39,10 @@ def _processor(name: str, state: dict, directory: str):
         from .data.text import TextProcessor
 
         return TextProcessor.for_onnx(state, os.path.join(directory, name))
+    if kind == "image":
+        from .data.image import ImageProcessor
+
+        return ImageProcessor.for_onnx(state)
     raise AutomodalError(f"this predictor reads {kind} columns ({name}), whose inputs are prepared with torch; "
                          "use MultiModalPredictor.load and feed the ONNX model the inputs its processors produce.")
 

@@ -108,3 +108,29 @@ def test_an_exported_text_predictor_predicts_without_torch(tmp_path):
     proba_line = run.stdout.strip().splitlines()[-2]
     np.testing.assert_allclose(np.array(json.loads(proba_line)), predictor.predict_proba(rows).to_numpy(),
                                atol=1e-4)
+
+
+def test_an_exported_image_predictor_predicts_without_torch(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from image_helpers import bright_dark_frame, save_tiny_checkpoint
+
+    frame = bright_dark_frame(tmp_path / "images", 48, seed=0, numerical=True)
+    checkpoint = save_tiny_checkpoint(tmp_path / "vit")
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "m"), verbosity=0).fit(
+        frame, hyperparameters=fast(**{"model.names": ["timm_image", "numerical_mlp", "fusion_mlp"],
+                                        "model.timm_image.checkpoint_name": checkpoint,
+                                        "optimization.max_epochs": 1, "env.per_gpu_batch_size": 16}))
+    rows = frame.drop(columns="label")
+    rows.loc[3, "image"] = str(tmp_path / "gone.png")          # a missing image: a black one in both paths
+    predictor.export_onnx(rows.head(8), path=str(tmp_path / "exported"))
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    (tmp_path / "run.py").write_text(TORCH_FREE)
+    run = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path / "exported"),
+                          str(tmp_path / "rows.csv")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    proba_line = run.stdout.strip().splitlines()[-2]
+    np.testing.assert_allclose(np.array(json.loads(proba_line)), predictor.predict_proba(rows).to_numpy(),
+                               atol=1e-4)

@@ -144,6 +144,7 @@ class ImageProcessor:
         self._readable = {}               # (path, mtime, size, decoded) -> bool: each file is checked once
         self._undecodable = set()         # paths already reported as undecodable
         self._transforms = {}             # training -> ImageTransform, built on first use
+        self._array_transform = None      # image_arrays.ArrayTransform, for prediction without torch
 
     # ---------------------------------------------------------------- fitting and features
     def fit(self, frame: pd.DataFrame, data_config: dict | None = None) -> "ImageProcessor":
@@ -254,6 +255,25 @@ class ImageProcessor:
                     images[i, j] = blank
         return {f"{self.name}.images": images, f"{self.name}.image_mask": mask}
 
+    def collate_arrays(self, features: dict, indices, training: bool = False) -> dict:
+        """collate() for prediction without torch: the same images and mask as NumPy arrays (named val transforms
+        only)."""
+        from .image_arrays import ArrayTransform
+
+        if self._array_transform is None:
+            self._array_transform = ArrayTransform(self.val_transforms, self.data_config, f"model.{self.name}")
+        transform = self._array_transform
+        rows = features[f"{self.name}.paths"][indices]
+        count = max((len(row) for row in rows), default=1)
+        images = np.zeros((len(rows), count, 3, transform.height, transform.width), dtype=np.float32)
+        mask = np.zeros((len(rows), count), dtype=bool)
+        for i, row in enumerate(rows):
+            for j, path in enumerate(row):
+                mask[i, j] = True       # a missing image stays in the mask, as a black image
+                image = load_image(path, self._undecodable)
+                images[i, j] = transform(image) if image is not None else transform.blank()
+        return {f"{self.name}.images": images, f"{self.name}.image_mask": mask}
+
     # ---------------------------------------------------------------- model and persistence
     def model_inputs(self) -> dict:
         if self.checkpoint is None:
@@ -300,6 +320,16 @@ class ImageProcessor:
         checkpoint = from_directory(directory, weights_required=False, what=f"saved predictor part '{directory}'")
         checkpoint.weights = None  # the trained weights come from the predictor's model.safetensors
         return cls.restore(state, checkpoint, directory)
+
+    @classmethod
+    def for_onnx(cls, state: dict) -> "ImageProcessor":
+        """The saved processor for prediction without torch (onnx_predictor): named val transforms only."""
+        from .image_arrays import ArrayTransform
+
+        transform = ArrayTransform(state["val_transforms"], state["data_config"], f"model.{state['name']}")
+        processor = cls.restore(state)
+        processor._array_transform = transform
+        return processor
 
     @classmethod
     def restore(cls, state: dict, checkpoint=None, directory: str | None = None) -> "ImageProcessor":
