@@ -65,32 +65,33 @@ print(list(onnx.predict(rows)))
 """
 
 
-def test_an_exported_directory_predicts_without_torch(mixed_frame, tmp_path):
+def predict_without_torch(tmp_path, rows: pd.DataFrame) -> tuple:
+    """OnnxPredictor on tmp_path/exported in a process where torch cannot be imported: (probabilities, labels)."""
     import json
     import subprocess
     import sys
 
-    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "m"), verbosity=0).fit(
-        mixed_frame, hyperparameters=fast(**{"optimization.max_epochs": 2}))
-    rows = mixed_frame.drop(columns="label").head(40)
-    exported = predictor.export_onnx(rows, path=str(tmp_path / "exported"))
-    assert exported.endswith("model.onnx")
     rows.to_csv(tmp_path / "rows.csv", index=False)
     (tmp_path / "run.py").write_text(TORCH_FREE)
     run = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path / "exported"),
                           str(tmp_path / "rows.csv")], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     proba_line, labels_line = run.stdout.strip().splitlines()[-2:]
-    np.testing.assert_allclose(np.array(json.loads(proba_line)), predictor.predict_proba(rows).to_numpy(),
-                               atol=1e-4)
+    return np.array(json.loads(proba_line)), labels_line
+
+
+def test_an_exported_directory_predicts_without_torch(mixed_frame, tmp_path):
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "m"), verbosity=0).fit(
+        mixed_frame, hyperparameters=fast(**{"optimization.max_epochs": 2}))
+    rows = mixed_frame.drop(columns="label").head(40)
+    exported = predictor.export_onnx(rows, path=str(tmp_path / "exported"))
+    assert exported.endswith("model.onnx")
+    proba, labels_line = predict_without_torch(tmp_path, rows)
+    np.testing.assert_allclose(proba, predictor.predict_proba(rows).to_numpy(), atol=1e-4)
     assert labels_line == str(list(predictor.predict(rows)))
 
 
 def test_an_exported_text_predictor_predicts_without_torch(tmp_path):
-    import json
-    import subprocess
-    import sys
-
     rng = np.random.default_rng(1)
     positive = rng.random(80) < 0.5
     frame = pd.DataFrame({"review": [review(rng, p) for p in positive], "stars": rng.integers(1, 6, 80),
@@ -100,21 +101,11 @@ def test_an_exported_text_predictor_predicts_without_torch(tmp_path):
         frame, hyperparameters=fast(**{"model.hf_text.checkpoint_name": checkpoint, "optimization.max_epochs": 1}))
     rows = frame.drop(columns="liked")
     predictor.export_onnx(rows.head(8), path=str(tmp_path / "exported"))
-    rows.to_csv(tmp_path / "rows.csv", index=False)
-    (tmp_path / "run.py").write_text(TORCH_FREE)
-    run = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path / "exported"),
-                          str(tmp_path / "rows.csv")], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    proba_line = run.stdout.strip().splitlines()[-2]
-    np.testing.assert_allclose(np.array(json.loads(proba_line)), predictor.predict_proba(rows).to_numpy(),
-                               atol=1e-4)
+    proba, _ = predict_without_torch(tmp_path, rows)
+    np.testing.assert_allclose(proba, predictor.predict_proba(rows).to_numpy(), atol=1e-4)
 
 
 def test_an_exported_image_predictor_predicts_without_torch(tmp_path):
-    import json
-    import subprocess
-    import sys
-
     from image_helpers import bright_dark_frame, save_tiny_checkpoint
 
     frame = bright_dark_frame(tmp_path / "images", 48, seed=0, numerical=True)
@@ -126,11 +117,5 @@ def test_an_exported_image_predictor_predicts_without_torch(tmp_path):
     rows = frame.drop(columns="label")
     rows.loc[3, "image"] = str(tmp_path / "gone.png")          # a missing image: a black one in both paths
     predictor.export_onnx(rows.head(8), path=str(tmp_path / "exported"))
-    rows.to_csv(tmp_path / "rows.csv", index=False)
-    (tmp_path / "run.py").write_text(TORCH_FREE)
-    run = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(tmp_path / "exported"),
-                          str(tmp_path / "rows.csv")], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    proba_line = run.stdout.strip().splitlines()[-2]
-    np.testing.assert_allclose(np.array(json.loads(proba_line)), predictor.predict_proba(rows).to_numpy(),
-                               atol=1e-4)
+    proba, _ = predict_without_torch(tmp_path, rows)
+    np.testing.assert_allclose(proba, predictor.predict_proba(rows).to_numpy(), atol=1e-4)

@@ -116,35 +116,11 @@ def split_hyperparameters(hyperparameters) -> tuple[object, dict]:
 
     if not isinstance(hyperparameters, Mapping):
         return hyperparameters, {}
-    flat = _flatten_spaces(hyperparameters)
+    flat = flatten_user(hyperparameters)
     spaces = {canonical_key(key): value for key, value in flat.items() if is_space(value)}
     if not spaces:
         return hyperparameters, {}
-    fixed = {key: value for key, value in flatten_user(_without_spaces(hyperparameters)).items()}
-    return fixed, spaces
-
-
-def _flatten_spaces(tree: Mapping, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flatten_spaces(value, dotted + "."))
-        else:
-            flat[dotted] = value
-    return flat
-
-
-def _without_spaces(tree: Mapping) -> dict:
-    kept = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            inner = _without_spaces(value)
-            if inner or not value:
-                kept[key] = inner
-        elif not is_space(value):
-            kept[key] = value
-    return kept
+    return {key: value for key, value in flat.items() if not is_space(value)}, spaces
 
 
 def middle(kind: str, lower, upper):
