@@ -93,6 +93,17 @@ def test_num_to_keep_keeps_the_best_checkpoints_in_the_metrics_direction(tmp_pat
         assert trial["score"] == pytest.approx(ranked[0])
 
 
+def test_resources_per_trial_and_storage_path_are_used(tmp_path):
+    frame = xor_frame()
+    _, summary = search(tmp_path, frame, {"optimization.learning_rate": hpo.uniform(1e-3, 1e-2)}, num_trials=2,
+                        resources_per_trial={"cpu": 2}, storage_path=str(tmp_path / "store"))
+    # two CPUs per trial on a two-CPU cluster: one trial at a time, each training with two threads
+    assert summary["trials_at_once"] == 1 and summary["resources_per_trial"] == {"cpu": 2, "gpu": 0}
+    assert [t["threads"] for t in summary["trials"]] == [2, 2]
+    assert summary["storage"].startswith(str(tmp_path / "store"))
+    assert os.path.isdir(tmp_path / "store") and not os.listdir(tmp_path / "store")   # its search removed
+
+
 def test_a_failing_trial_is_reported_and_the_search_completes(tmp_path):
     frame = xor_frame()
     # pos_label 7 is no class of this task: those trials fail when they encode the labels

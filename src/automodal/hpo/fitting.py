@@ -82,5 +82,5 @@ def train_trial(sampled: dict, job: TrialJob, send, stopped) -> dict:
     if not reporter.last:
         raise RuntimeError("the trial ended before its first validation (time_limit too short for one).")
     summary = result.summary
-    return dict(reporter.last, finished=True, fit_seconds=summary["fit_seconds"],
+    return dict(reporter.last, finished=True, fit_seconds=summary["fit_seconds"], threads=torch.get_num_threads(),
                 progress=json.dumps({k: summary[k] for k in ("epochs", "global_step", "stop_reason")}))

@@ -75,7 +75,7 @@ class TrialTable(Callback):
         record = self.records.get(path)
         if record is None:
             return {"trial_id": None, "best": None, "last": None, "reports": 0, "scores": [], "status": "not started",
-                    "seconds": 0.0, "fit_seconds": None, "progress": {}, "order": float("inf")}
+                    "seconds": 0.0, "fit_seconds": None, "threads": None, "progress": {}, "order": float("inf")}
         last = record["last_result"]
         if last.get("finished"):
             progress = json.loads(last["progress"])
@@ -86,4 +86,5 @@ class TrialTable(Callback):
         return {"trial_id": record["trial_id"], "best": record["best"], "last": record["last"],
                 "reports": len(record["scores"]), "scores": record["scores"], "status": record["status"],
                 "seconds": round(end - record["start"], 3), "fit_seconds": last.get("fit_seconds"),
+                "threads": last.get("threads"),
                 "progress": progress, "order": record["order"]}

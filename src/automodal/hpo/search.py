@@ -90,7 +90,10 @@ def run_search(train, tuning, label: str, config: Config, spaces: dict, tune_kwa
     name = f"search-{time.strftime('%Y%m%d_%H%M%S')}-{os.getpid()}"
     try:
         table = _tune(job, settings, domains, point, resources, slots, pool, budget, storage, name, verbosity)
-        return _finish(job, settings, spaces, table, started, point)
+        fit = _finish(job, settings, spaces, table, started, point)
+        fit.summary["hpo"].update(resources_per_trial=resources, trials_at_once=slots, trial_hosts=pool is not None,
+                                  storage=os.path.join(storage, name))
+        return fit
     finally:
         if pool is not None:
             import ray
@@ -169,6 +172,7 @@ def _finish(job: TrialJob, settings: TuneSettings, spaces: dict, table, started:
                "config": {k: result.config.get(k) for k in spaces if k in result.config},
                "score": record["best"], "last_score": record["last"], "reports": record["reports"],
                "status": record["status"], "seconds": record["seconds"], "fit_seconds": record["fit_seconds"],
+               "threads": record["threads"],
                "scores": record["scores"],
                "checkpoints": _kept_scores(result, job.greater_is_better)}
         if result.error is not None:
