@@ -53,7 +53,8 @@ class MultiModalPredictor:
 
     Parameters mirror AutoGluon's MultiModalPredictor: `label` names the target column; `problem_type` is
     binary / multiclass / regression (inferred when None); `eval_metric` picks the validation metric; `path` is
-    where fit() saves the model; `presets` is medium_quality / high_quality / best_quality; `hyperparameters`
+    where fit() saves the model; `presets` is medium_quality / high_quality / best_quality, or one of them with
+    "_hpo" (a search: see automodal.hpo.presets); `hyperparameters`
     overrides configuration keys (a dict of dotted keys, a list of "key=value" strings, or one such string).
     """
 
@@ -65,9 +66,12 @@ class MultiModalPredictor:
         self._problem_type = problem_type
         self._eval_metric = eval_metric
         self._path = path
+        from .hpo.presets import split_preset
+
         self._presets = presets
         self._verbosity = verbosity
-        self._config: Config = resolve_config(presets, hyperparameters)
+        quality, self._searching_preset = split_preset(presets)
+        self._config: Config = resolve_config(quality, hyperparameters)
         self._result = None
         self._model = None
         self._meta: dict = {}
@@ -143,9 +147,15 @@ class MultiModalPredictor:
             base = initial._config
         elif freeze_backbone:
             raise AutomodalError("freeze_backbone=True needs init_from: a fitted predictor whose backbones to keep.")
+        from .config.loader import parse_hyperparameters
+        from .hpo.presets import preset_search, split_preset
         from .hpo.space import split_hyperparameters
 
         hyperparameters, spaces = split_hyperparameters(hyperparameters)
+        presets, searching_preset = split_preset(presets)
+        if searching_preset or (presets is None and self._searching_preset):
+            fixed = set(parse_hyperparameters(hyperparameters)) | set(base.explicit)
+            spaces, hyperparameter_tune_kwargs = preset_search(spaces, fixed, hyperparameter_tune_kwargs, time_limit)
         searching = _check_search(spaces, hyperparameter_tune_kwargs, teacher_predictor, callbacks, init_from,
                                   co_tasks)
         config = resolve_config(presets, hyperparameters, base=base) if (hyperparameters or presets) else base

@@ -126,6 +126,20 @@ def test_time_limit_ends_the_search_with_a_usable_predictor(tmp_path):
     assert predictor.evaluate(frame)["roc_auc"] > 0.5
 
 
+def test_a_searching_preset_searches_its_space_within_the_time_limit(tmp_path):
+    predictor = MultiModalPredictor(label="y", path=str(tmp_path / "model"), presets="medium_quality_hpo",
+                                    verbosity=0)
+    started = time.time()
+    predictor.fit(xor_frame(), hyperparameters={**QUICK, "optimization.learning_rate": 5e-3}, time_limit=20)
+    assert time.time() - started < 40
+    summary = predictor.fit_summary()["hpo"]
+    assert (summary["searcher"], summary["scheduler"], summary["num_trials"]) == ("bayes", "ASHA", 512)
+    # the rate the user fixed is not searched; the preset's other keys are
+    assert set(summary["trials"][0]["config"]) == {"optimization.optim_type", "optimization.weight_decay"}
+    assert predictor.config["optimization"]["learning_rate"] == 5e-3
+    assert len(predictor.predict(xor_frame(n=10, seed=1))) == 10
+
+
 def test_bad_settings_fail_before_any_trial(tmp_path):
     frame = xor_frame(n=60)
     predictor = MultiModalPredictor(label="y", path=str(tmp_path / "m"), verbosity=0)
