@@ -72,10 +72,7 @@ class TrialTable(Callback):
 
     def record(self, path: str) -> dict:
         """One trial's summary: trial_id, best / last score, reports, status, seconds, progress."""
-        record = self.records.get(path)
-        if record is None:
-            return {"trial_id": None, "best": None, "last": None, "reports": 0, "scores": [], "status": "not started",
-                    "seconds": 0.0, "fit_seconds": None, "threads": None, "progress": {}, "order": float("inf")}
+        record = self.records[path]
         last = record["last_result"]
         if last.get("finished"):
             progress = json.loads(last["progress"])

@@ -164,8 +164,8 @@ def _kept_scores(result, greater_is_better: bool) -> list:
 
 def _finish(job: TrialJob, settings: TuneSettings, spaces: dict, table, started: float, point: dict):
     rows, best = [], None
-    # a trial the time limit kept from starting has no configuration: it is no trial
-    records = [(table.record(result.path), result) for result in table.results if result.config is not None]
+    # trials the time limit kept from starting are no trials
+    records = [(table.record(result.path), result) for result in table.results if result.path in table.records]
     records.sort(key=lambda pair: pair[0]["order"])
     for number, (record, result) in enumerate(records):
         row = {"trial": number, "trial_id": record["trial_id"] or os.path.basename(result.path),
