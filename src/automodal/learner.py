@@ -322,8 +322,9 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         seed: int, time_limit: float | None, verbosity: int, teacher=None, callbacks: list | None = None,
         start: Start | None = None, co_tasks: list | None = None, task_weights=None, keeper=None,
         trained: Trained | None = None) -> FitResult:
-    """`keeper` replaces the top-k checkpoint callback (a search's trial reports to Ray Tune instead); it has
-    `directory` and `reload()`, like training.checkpoints.TopKCheckpoints."""
+    """`keeper` replaces the top-k checkpoint callback (a search's trial reports to Ray Tune instead); like
+    training.checkpoints.TopKCheckpoints it has `reload()` and a `directory` to remove (None: nothing to remove).
+    `trained` skips training: the network is rebuilt and finished from a search's best trial."""
     started = time.time()
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping
