@@ -138,11 +138,25 @@ def ignore_lightning_noise():
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
+class ReleaseProcessGroup(pl.Callback):
+    """Ends the process group when a distributed fit is over. Lightning destroys it at exit only for NCCL; a gloo
+    group left alive lets a ddp_spawn child abort at interpreter exit now and then ("terminate called without an
+    active exception") while its communication threads are torn down. Nothing after fit talks across processes."""
+
+    def teardown(self, trainer, pl_module, stage):
+        import torch.distributed as dist
+
+        if stage == "fit" and dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def build_trainer(config: Config, plan: DevicePlan, callbacks: list, log_dir: str,
                   time_limit: float | None, verbosity: int) -> pl.Trainer:
     from lightning.pytorch.loggers import CSVLogger
 
     quiet_lightning(verbosity)
+    if plan.distributed:
+        callbacks = [*callbacks, ReleaseProcessGroup()]
     interval = config["optimization.val_check_interval"]
     clip = config["optimization.gradient_clip_val"]
     return pl.Trainer(
