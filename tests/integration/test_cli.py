@@ -399,7 +399,7 @@ def test_info_writes_its_tables_and_figures(tables, tmp_path, capsys):
     (study / "trials.json").write_text(json.dumps({"name": "lr_search", "metric": "roc_auc", "trials": [
         {"trial": t, "config": {"optimization.learning_rate": lr}, "score": s, "status": "done", "seconds": 1.0}
         for t, (lr, s) in enumerate([(1e-4, 0.7), (1e-3, 0.9), (1e-2, 0.8)])]}))
-    assert run("info", "proj=i", "mode.info_grid=false", home=home) == 0          # the seed's default subroutines
+    assert run("info", "proj=i", "mode.info_grid=false", home=home) == 0          # the documented default subroutines
     out = capsys.readouterr().out
     info = home / "i" / "info"
     for figure in ("tasks/churn.labels.png", "tasks/pictures.labels.png", "hpo/lr_search.png",

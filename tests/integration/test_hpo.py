@@ -166,7 +166,7 @@ def test_ray_tune_spaces_and_string_values_are_validated(tmp_path, monkeypatch):
     # no trial hosts, as on a multi-node cluster or with GPU trials: each trial trains in Tune's worker
     monkeypatch.setattr(automodal.hpo.search, "trial_pool", lambda resources, slots: None)
     frame = xor_frame()
-    # as seed 002 writes them: a Ray space, and epochs as strings, which become integers
+    # as AutoGluon's HPO tutorial writes them: a Ray space, and epochs as strings, which become integers
     predictor, summary = search(tmp_path, frame, {"optimization.learning_rate": tune.uniform(1e-3, 1e-2),
                                                   "optimization.max_epochs": tune.choice(["2", "3"]),
                                                   "model.timm_image.checkpoint_name": tune.choice(["resnet18"])},

@@ -1,5 +1,5 @@
-"""greedy_soup follows seed 000: checkpoints join from best to worst, and the first that lowers the averaged score
-ends the search, even when a later one would have raised it again."""
+"""greedy_soup follows AutoGluon's rule: checkpoints join from best to worst, and the first that lowers the averaged
+score ends the search, even when a later one would have raised it again."""
 
 import torch
 from safetensors.torch import save_file

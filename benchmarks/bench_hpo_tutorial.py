@@ -1,10 +1,11 @@
-"""Seed 002's search as written, with the local MiniLM-L6 checkpoint for the hub name, against the untuned fit.
+"""The search of AutoGluon's HPO tutorial as written, with the local MiniLM-L6 checkpoint for the hub names, against
+the untuned fit.
 
-    python benchmarks/bench_hpo_seed.py [--rows 1000]
+    python benchmarks/bench_hpo_tutorial.py [--rows 1000]
 
 Women's clothing reviews (../shared/data/womens_clothing): `Recommended IND` from the review text, title and the
 other columns; --rows training rows and as many test rows. The default fit fine-tunes MiniLM with the documented
-learning rate (1e-4); the search draws it from tune.uniform(5e-5, 1e-3) with the seed's searcher, scheduler, trials
+learning rate (1e-4); the search draws it from tune.uniform(5e-5, 1e-3) with the tutorial's searcher, scheduler, trials
 and checkpoints kept. Needs the hpo and examples extras.
 """
 
@@ -58,7 +59,7 @@ def main():
                                            for t in summary["trials"]]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    write_results(os.path.join(os.path.dirname(__file__), "results", "hpo_seed.json"), results)
+    write_results(os.path.join(os.path.dirname(__file__), "results", "hpo_tutorial.json"), results)
 
 
 if __name__ == "__main__":
