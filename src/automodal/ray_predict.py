@@ -10,7 +10,7 @@ import os
 
 import pandas as pd
 
-from .errors import AutomodalError, DataError
+from .errors import AutomodalError
 
 
 def numpy_backed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -50,17 +50,13 @@ def predict_on_ray(path: str, saved: str | None, method: str, kwargs: dict, chun
                              "(predictor.save(path)), or pass on_ray=False.")
     import ray
 
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=False)
+    from .hpo.cluster import connect
+    from .streaming import file_format
+
     path = os.path.abspath(os.fspath(path))
-    if not os.path.isfile(path):
-        raise DataError(f"data: file '{path}' does not exist.")
-    if path.lower().endswith((".parquet", ".pq")):
-        dataset = ray.data.read_parquet(path)
-    elif path.lower().endswith(".csv"):
-        dataset = ray.data.read_csv(path)
-    else:
-        raise DataError(f"data: '{path}' is neither a .csv nor a .parquet file; chunked prediction reads those.")
+    kind = file_format(path)
+    connect(None, 0)
+    dataset = ray.data.read_parquet(path) if kind == "parquet" else ray.data.read_csv(path)
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False

@@ -13,19 +13,26 @@ from .errors import DataError
 DEFAULT_CHUNK = 100_000
 
 
-def chunks(path: str, chunk_size: int):
-    """DataFrames of at most chunk_size rows, in file order, indexed by their row number in the file."""
+def file_format(path: str) -> str:
+    """"parquet" or "csv", for a file that exists; else a DataError naming it."""
     if not os.path.isfile(path):
         raise DataError(f"data: file '{path}' does not exist.")
-    offset = 0
     if path.lower().endswith((".parquet", ".pq")):
+        return "parquet"
+    if path.lower().endswith(".csv"):
+        return "csv"
+    raise DataError(f"data: '{path}' is neither a .csv nor a .parquet file; chunked prediction reads those.")
+
+
+def chunks(path: str, chunk_size: int):
+    """DataFrames of at most chunk_size rows, in file order, indexed by their row number in the file."""
+    offset = 0
+    if file_format(path) == "parquet":
         import pyarrow.parquet as pq
 
         parts = (batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size))
-    elif path.lower().endswith(".csv"):
-        parts = pd.read_csv(path, chunksize=chunk_size)
     else:
-        raise DataError(f"data: '{path}' is neither a .csv nor a .parquet file; chunked prediction reads those.")
+        parts = pd.read_csv(path, chunksize=chunk_size)
     for part in parts:
         part.index = pd.RangeIndex(offset, offset + len(part))
         offset += len(part)

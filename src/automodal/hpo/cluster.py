@@ -10,12 +10,14 @@ from ..errors import AutomodalError
 from .settings import TuneSettings
 
 
-def connect(settings: TuneSettings, verbosity: int):
+def connect(address: str | None, verbosity: int):
+    """Join the cluster at `address` (else RAY_ADDRESS), or start a local one kept for the session; nothing when
+    Ray is already initialised."""
     import ray
 
     if ray.is_initialized():
         return
-    address = settings.address or os.environ.get("RAY_ADDRESS") or None
+    address = address or os.environ.get("RAY_ADDRESS") or None
     options = {"include_dashboard": False, "log_to_driver": verbosity >= 4, "logging_level": logging.WARNING}
     if address is None:
         if verbosity < 3:   # a new local cluster turns on token authentication and says so on every start

@@ -74,7 +74,7 @@ def run_search(train, tuning, label: str, config: Config, spaces: dict, tune_kwa
     point = first_point(spaces, domains, defaults_config)
     logger.info("Searching %s; the first trial tries %s.",
                 ", ".join(f"{key} in {describe(domain)}" for key, domain in domains.items()), point)
-    connect(settings, verbosity)
+    connect(settings.address, verbosity)
     reserve = min(FINISH_RESERVE[2], max(FINISH_RESERVE[0], FINISH_RESERVE[1] * (time_limit or 0)))
     budget = None if time_limit is None else time_limit - (time.time() - started) - reserve
     if budget is not None and budget <= 0:
@@ -168,7 +168,7 @@ def _finish(job: TrialJob, settings: TuneSettings, spaces: dict, table, started:
     records = [(table.record(result.path), result) for result in table.results if result.path in table.records]
     records.sort(key=lambda pair: pair[0]["order"])
     for number, (record, result) in enumerate(records):
-        row = {"trial": number, "trial_id": record["trial_id"] or os.path.basename(result.path),
+        row = {"trial": number, "trial_id": record["trial_id"],
                "config": {k: result.config.get(k) for k in spaces if k in result.config},
                "score": record["best"], "last_score": record["last"], "reports": record["reports"],
                "status": record["status"], "seconds": record["seconds"], "fit_seconds": record["fit_seconds"],
