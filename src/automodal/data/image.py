@@ -235,14 +235,13 @@ class ImageProcessor:
             self._transforms[training] = ImageTransform(listed, self.data_config, key)
         return self._transforms[training]
 
-    def collate(self, features: dict, indices, training: bool) -> dict:
-        import torch
-
+    def _stack(self, features: dict, indices, transform, zeros) -> dict:
+        """The batch's images through `transform`, a black image for each missing one, in arrays from
+        zeros(shape, dtype name): f"{name}.images" (B, N, 3, H, W) and f"{name}.image_mask" (B, N)."""
         rows = features[f"{self.name}.paths"][indices]
-        transform = self._transform(training)
         count = max((len(row) for row in rows), default=1)
-        images = torch.zeros(len(rows), count, 3, *transform.size)
-        mask = torch.zeros(len(rows), count, dtype=torch.bool)
+        images = zeros((len(rows), count, 3, *transform.size), "float32")
+        mask = zeros((len(rows), count), "bool")
         blank = None
         for i, row in enumerate(rows):
             for j, path in enumerate(row):
@@ -255,6 +254,12 @@ class ImageProcessor:
                     images[i, j] = blank
         return {f"{self.name}.images": images, f"{self.name}.image_mask": mask}
 
+    def collate(self, features: dict, indices, training: bool) -> dict:
+        import torch
+
+        return self._stack(features, indices, self._transform(training),
+                           lambda shape, dtype: torch.zeros(shape, dtype=getattr(torch, dtype)))
+
     def collate_arrays(self, features: dict, indices, training: bool = False) -> dict:
         """collate() for prediction without torch: the same images and mask as NumPy arrays (named val transforms
         only)."""
@@ -262,17 +267,7 @@ class ImageProcessor:
 
         if self._array_transform is None:
             self._array_transform = ArrayTransform(self.val_transforms, self.data_config, f"model.{self.name}")
-        transform = self._array_transform
-        rows = features[f"{self.name}.paths"][indices]
-        count = max((len(row) for row in rows), default=1)
-        images = np.zeros((len(rows), count, 3, transform.height, transform.width), dtype=np.float32)
-        mask = np.zeros((len(rows), count), dtype=bool)
-        for i, row in enumerate(rows):
-            for j, path in enumerate(row):
-                mask[i, j] = True       # a missing image stays in the mask, as a black image
-                image = load_image(path, self._undecodable)
-                images[i, j] = transform(image) if image is not None else transform.blank()
-        return {f"{self.name}.images": images, f"{self.name}.image_mask": mask}
+        return self._stack(features, indices, self._array_transform, lambda shape, dtype: np.zeros(shape, dtype))
 
     # ---------------------------------------------------------------- model and persistence
     def model_inputs(self) -> dict:

@@ -58,7 +58,8 @@ class ArrayTransform:
             raise AutomodalError(f"{what}'s val_transforms {unknown} are applied with torch; predicting without "
                                  f"torch knows {', '.join(PREDICTION_NAMES)}. Use MultiModalPredictor.load instead.")
         self.names = list(names)
-        self.height, self.width = (int(s) for s in data_config["input_size"][1:])
+        self.size = tuple(int(s) for s in data_config["input_size"][1:])     # (height, width)
+        self.height, self.width = self.size
         self.resample = _filter(data_config.get("interpolation", "bicubic"))
         self.mean = np.asarray(data_config["mean"], dtype=np.float32)[:, None, None]
         self.std = np.asarray(data_config["std"], dtype=np.float32)[:, None, None]
