@@ -32,7 +32,13 @@ class TrialTable(Callback):
     def _record(self, trial, order: int = -1) -> dict:
         return self.records.setdefault(trial.path, {
             "trial_id": trial.trial_id, "order": order, "start": time.time(), "end": None, "scores": [],
-            "best": None, "last": None, "status": "running", "last_result": {}})
+            "status": "running", "last_result": {}})
+
+    def best(self, record: dict):
+        """The trial's best reported score (None before its first report)."""
+        if not record["scores"]:
+            return None
+        return max(record["scores"]) if self.greater_is_better else min(record["scores"])
 
     def on_trial_start(self, iteration, trials, trial, **info):
         # `trials` is in the order the searcher made them (the default first); they may start in another
@@ -43,32 +49,29 @@ class TrialTable(Callback):
         if METRIC not in result:
             return
         record["last_result"] = result
-        if not result.get("finished"):
+        if not result.get("finished"):     # a finished trial's last result repeats its last report
             record["scores"].append(result[METRIC])
-        record["last"] = result[METRIC]
-        if self.better(result[METRIC], record["best"]):
-            record["best"] = result[METRIC]
 
     def _end(self, trial, status: str):
         record = self._record(trial)
-        record["status"], record["end"] = status.split(" ")[0], time.time()
+        record["status"], record["end"] = status, time.time()
         self.ended += 1
-        best = None
+        best, own = None, self.best(record)
         for other in self.records.values():
-            if other["best"] is not None and (best is None or self.better(other["best"], best["best"])):
+            if self.best(other) is not None and (best is None or self.better(self.best(other), self.best(best))):
                 best = other
+        shown = "failed (its error is in fit_summary()['hpo']['trials'])" if status == "error" else status
         logger.info("Trial %d/%d %s %s: %s = %s [%s]. Current best trial: %s (%s = %s)", self.ended,
-                    self.num_trials, trial.trial_id, status, METRIC,
-                    "-" if record["best"] is None else f"{record['best']:.4f}", short(trial.config),
-                    "-" if best is None else best["trial_id"], METRIC,
-                    "-" if best is None else f"{best['best']:.4f}")
+                    self.num_trials, trial.trial_id, shown, METRIC, "-" if own is None else f"{own:.4f}",
+                    short(trial.config), "-" if best is None else best["trial_id"], METRIC,
+                    "-" if best is None else f"{self.best(best):.4f}")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         finished = self._record(trial)["last_result"].get("finished")
         self._end(trial, "finished" if finished else "stopped")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._end(trial, "failed (its error is in fit_summary()['hpo']['trials'])")
+        self._end(trial, "error")
 
     def record(self, path: str) -> dict:
         """One trial's summary: trial_id, best / last score, reports, status, seconds, progress."""
@@ -80,7 +83,8 @@ class TrialTable(Callback):
             progress = {"epochs": last.get("epoch"), "global_step": last.get("global_step"),
                         "stop_reason": "stopped by the scheduler or the time limit"}
         end = record["end"] or time.time()
-        return {"trial_id": record["trial_id"], "best": record["best"], "last": record["last"],
+        return {"trial_id": record["trial_id"], "best": self.best(record),
+                "last": record["scores"][-1] if record["scores"] else None,
                 "reports": len(record["scores"]), "scores": record["scores"], "status": record["status"],
                 "seconds": round(end - record["start"], 3), "fit_seconds": last.get("fit_seconds"),
                 "threads": last.get("threads"),
