@@ -33,6 +33,15 @@ class _Positional(torch.nn.Module):
         return self.net(batch)
 
 
+def _dynamic_axes(key: str) -> dict:
+    """Rows vary for every input; tokens per row for text, images per row for image columns."""
+    if key.endswith(TEXT_AXIS):
+        return {0: "rows", 1: "tokens"}
+    if key.endswith(IMAGE_AXIS):
+        return {0: "rows", 1: "images"}
+    return {0: "rows"}
+
+
 def example_batch(model, frame, truncate: bool) -> dict:
     from .data.batches import BatchDataset
 
@@ -59,8 +68,7 @@ def export_onnx(model, frame, path: str | None, verbose: bool, opset_version: in
     widen = {k for k, v in batch.items() if v.dtype == torch.int32} if truncate else set()
     wrapper = _Positional(model.net, keys, widen).eval()
     was_training = model.net.training
-    dynamic = {k: {0: "rows", **({1: "tokens"} if k.endswith(TEXT_AXIS) else {1: "images"}
-                                 if k.endswith(IMAGE_AXIS) else {})} for k in keys}
+    dynamic = {k: _dynamic_axes(k) for k in keys}
     buffer = io.BytesIO()
     try:
         torch.onnx.export(wrapper, tuple(batch[k] for k in keys), buffer, input_names=keys, output_names=["logits"],
