@@ -24,7 +24,7 @@ def _saved_names(path: str) -> set:
     """What saving wrote to `path`: its files and a directory per processor (empty when no predictor is there)."""
     try:
         with open(os.path.join(path, PROCESSORS_FILE), encoding="utf-8") as f:
-            processors = json.load(f)["features"]["processors"]
+            processors = json.load(f).get("features", {}).get("processors", {})
         return {CONFIG_FILE, META_FILE, PROCESSORS_FILE, WEIGHTS_FILE, LOG_FILE} | set(processors)
     except (OSError, ValueError, KeyError, TypeError):
         return set()
@@ -49,9 +49,11 @@ def check_target(path: str):
                              "of this one, or move those files.")
 
 
-def save(path: str, meta: dict, config: Config, pipeline, label_processor, net, log_csv: str | None = None):
+def save(path: str, meta: dict, config: Config, processors: dict, net, log_csv: str | None = None,
+         save_assets=None):
     """Write to a fresh directory beside `path`, then swap it in, so a failure never leaves a half-written model.
-    An existing directory at `path` is replaced only when it holds a saved predictor (check_target)."""
+    An existing directory at `path` is replaced only when it holds a saved predictor (check_target).
+    `processors` is JSON data; `save_assets(directory)` writes the processors' own files (a tokenizer)."""
     from safetensors.torch import save_file
 
     from .training.soup import state_to_cpu
@@ -67,8 +69,9 @@ def save(path: str, meta: dict, config: Config, pipeline, label_processor, net, 
         with open(os.path.join(staging, META_FILE), "w", encoding="utf-8") as f:
             json.dump(dict(meta, version=__version__, format_version=migrations.CURRENT), f, indent=2, default=str)
         with open(os.path.join(staging, PROCESSORS_FILE), "w", encoding="utf-8") as f:
-            json.dump({"features": pipeline.to_dict(), "label": label_processor.to_dict()}, f, indent=2)
-        pipeline.save_assets(staging)
+            json.dump(processors, f, indent=2)
+        if save_assets is not None:
+            save_assets(staging)
         save_file(state_to_cpu(net), os.path.join(staging, WEIGHTS_FILE))
         if log_csv and os.path.exists(log_csv):
             shutil.copyfile(log_csv, os.path.join(staging, LOG_FILE))

@@ -52,13 +52,23 @@ class MultiModalPredictor:
     """Train and use a deep model on a data frame of numerical, categorical (and later text and image) columns.
 
     Parameters mirror AutoGluon's MultiModalPredictor: `label` names the target column; `problem_type` is
-    binary / multiclass / regression (inferred when None); `eval_metric` picks the validation metric; `path` is
+    binary / multiclass / regression (inferred when None), or object_detection / semantic_segmentation (images
+    with boxes or masks: see automodal.learners); `eval_metric` picks the validation metric; `path` is
     where fit() saves the model; `presets` is medium_quality / high_quality / best_quality, or one of them with
     "_hpo" (a search: see automodal.hpo.presets); `hyperparameters`
     overrides configuration keys (a dict of dotted keys, a list of "key=value" strings, or one such string).
     """
 
-    def __init__(self, label: str, problem_type: str | None = None, eval_metric: str | None = None,
+    def __new__(cls, *args, **kwargs):
+        # object detection and semantic segmentation are their own families (automodal.learners) behind this API
+        if cls is MultiModalPredictor:
+            from .learners import predictor_class
+
+            family = predictor_class(kwargs.get("problem_type", args[1] if len(args) > 1 else None))
+            cls = family or cls
+        return super().__new__(cls)
+
+    def __init__(self, label: str | None = None, problem_type: str | None = None, eval_metric: str | None = None,
                  path: str | None = None, presets: str | None = None, hyperparameters=None, verbosity: int = 2):
         if not isinstance(label, str) or not label:
             raise AutomodalError("label must be the name of the label column (a non-empty string).")
@@ -355,7 +365,8 @@ class MultiModalPredictor:
         from . import persistence
 
         model = self._require_fitted()
-        persistence.save(path, self._meta, self._config, model.pipeline, model.label_processor, model.net, log_csv)
+        processors = {"features": model.pipeline.to_dict(), "label": model.label_processor.to_dict()}
+        persistence.save(path, self._meta, self._config, processors, model.net, log_csv, model.pipeline.save_assets)
 
     def save(self, path: str):
         """Write the predictor to a directory of YAML, JSON and safetensors files."""
@@ -377,6 +388,11 @@ class MultiModalPredictor:
         from .training.soup import load_state
 
         meta, config, processors, weights = persistence.read(path)
+        from .learners import predictor_class
+
+        family = predictor_class(meta["problem_type"])
+        if family is not None:
+            return family._from_saved(path, meta, config, processors, weights, verbosity)
         predictor = cls(meta["label"], meta["problem_type"], meta["eval_metric"], path=path, verbosity=verbosity)
         predictor._config = config
         predictor._presets = meta.get("presets")

@@ -40,6 +40,20 @@ def param_groups(net, config: Config) -> list:
     return list(groups.values())
 
 
+def uniform_groups(net, config: Config) -> list:
+    """One learning rate for every trainable parameter, without weight decay on biases and norms: for networks
+    without layer depths (detectors, segmenters)."""
+    groups: dict = {}
+    for name, param in net.named_parameters():
+        if param.requires_grad:
+            decay = 0.0 if _no_decay(name, param) else config["optimization.weight_decay"]
+            group = groups.setdefault(decay, {"params": [], "names": [], "lr": config["optimization.learning_rate"],
+                                              "weight_decay": decay})
+            group["params"].append(param)
+            group["names"].append(name)
+    return list(groups.values())
+
+
 HALF_PRECISION_EPS = 1e-4
 
 

@@ -1,0 +1,1 @@
+"""Object detection on torchvision detectors: problem_type="object_detection"."""

@@ -1,0 +1,176 @@
+"""Train a Learner's network with the same Trainer, checkpoints, early stopping and soups as a table fit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..config import Config
+from ..errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ImageTaskFit:
+    net: object
+    config: Config
+    labels: dict
+    architecture: dict
+    eval_metric: str
+    summary: dict = field(default_factory=dict)
+    log_csv: str | None = None
+    workdir: str | None = None      # the fit's scratch directory; the caller removes it
+
+
+def split_rows(frame: pd.DataFrame, holdout_frac: float | None, seed: int):
+    """Hold out images for validation: a fifth of small sets, a tenth of larger ones."""
+    if holdout_frac is None:
+        holdout_frac = 0.2 if len(frame) < 500 else 0.1
+    if not 0 < holdout_frac < 1:
+        raise DataError(f"holdout_frac must lie in (0, 1), got {holdout_frac}.")
+    if len(frame) < 2:
+        raise DataError(f"train_data has {len(frame)} image(s); at least 2 are needed to hold one out for "
+                        "validation, or pass tuning_data.")
+    order = np.random.default_rng(seed).permutation(len(frame))
+    held = max(1, int(round(holdout_frac * len(frame))))
+    return frame.iloc[np.sort(order[held:])], frame.iloc[np.sort(order[:held])]
+
+
+def make_loader(learner, frame: pd.DataFrame, labels: dict, batch_size: int, training: bool, num_workers: int,
+                seed: int = 0):
+    from torch.utils.data import DataLoader
+
+    generator = torch.Generator().manual_seed(seed) if training else None
+    return DataLoader(learner.dataset(frame, labels, training), batch_size=batch_size, shuffle=training,
+                      num_workers=num_workers, collate_fn=learner.collate, generator=generator,
+                      persistent_workers=training and num_workers > 0)
+
+
+def run_net(learner, net, loader) -> tuple[list, list]:
+    """The network's outputs and the batches' labels (None for unlabelled data), image by image."""
+    from .module import to_device
+
+    device = next(net.parameters()).device
+    outputs, targets = [], []
+    net.eval()
+    with torch.inference_mode():
+        for batch in loader:
+            outputs.extend(learner.predict_batch(net, to_device(batch, device)))
+            labels = batch.get("label")
+            targets.extend(labels if labels is not None else [None] * len(batch["image"]))
+    return outputs, targets
+
+
+def _one_device(plan, config: Config):
+    """One process on one device: these families gather no predictions across processes yet."""
+    from ..training.trainer import DevicePlan
+
+    if plan.world_size > 1 or plan.dp_device_ids:
+        logger.warning("%s trains on one device; env.num_gpus / env.num_processes / env.strategy ask for %d, so "
+                       "the first is used.", config["env.strategy"], plan.world_size)
+        devices = plan.devices[:1] if isinstance(plan.devices, list) else 1
+        return DevicePlan(plan.accelerator, devices, "auto", plan.precision)
+    return plan
+
+
+def _chosen_defaults(learner, config: Config, train_images: int, architecture: dict) -> tuple[Config, dict]:
+    applied = {key: {"value": value, "reason": reason}
+               for key, (value, reason) in learner.defaults(train_images, architecture).items()
+               if not config.chosen(key) and config[key] != value}
+    if applied:
+        logger.info("Chosen for %d training images: %s (reasons in fit_summary()['chosen_defaults']).",
+                    train_images, ", ".join(f"{k} = {e['value']}" for k, e in applied.items()))
+    return config.with_defaults({key: entry["value"] for key, entry in applied.items()}), applied
+
+
+def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float | None, seed: int,
+        time_limit: float | None, verbosity: int) -> ImageTaskFit:
+    started = time.time()
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    from ..inference import eval_batch_size
+    from ..training.checkpoints import TopKCheckpoints
+    from ..training.meter import ThroughputMeter
+    from ..training.record import FitRecord
+    from ..training.soup import load_state, soup
+    from ..training.trainer import build_trainer, plan_devices
+    from .module import ImageTaskModule
+
+    pl.seed_everything(seed, verbose=False)
+    train = learner.read(train_data, "train_data", labelled=True)
+    labels = learner.fit_labels(train)
+    if tuning_data is not None:
+        val = learner.read(tuning_data, "tuning_data", labelled=True)
+        learner.check_labels(val, labels, "tuning_data")
+    else:
+        train, val = split_rows(train, holdout_frac, seed)
+    architecture = learner.architecture(labels)
+    config, chosen = _chosen_defaults(learner, learner.config, len(train), architecture)
+    learner.config = config
+    plan = _one_device(plan_devices(config), config)
+    net = learner.prepare_training(learner.build_net(architecture, pretrained=True), architecture)
+    module = ImageTaskModule(learner, net, labels, eval_metric, config)
+    batch_size = config["env.per_gpu_batch_size"]
+    train_loader = make_loader(learner, train, labels, batch_size, True, config["env.num_workers"], seed)
+    val_loader = make_loader(learner, val, labels, eval_batch_size(config), False,
+                             config["env.num_workers_evaluation"])
+
+    workdir = tempfile.mkdtemp(prefix="automodal-fit-", dir=os.environ.get("AUTOMODAL_SCRATCH") or None)
+    try:
+        topk = TopKCheckpoints(config["optimization.top_k"], os.path.join(workdir, "checkpoints"))
+        stopper = EarlyStopping(monitor="val_score", mode="max", patience=config["optimization.patience"],
+                                check_on_train_epoch_end=False)
+        meter = ThroughputMeter()
+        remaining = None if time_limit is None else time_limit - (time.time() - started)
+        record = FitRecord(workdir, stopper, meter, config["optimization.max_steps"],
+                           config["optimization.max_epochs"], remaining is not None)
+        trainer = build_trainer(config, plan, [topk, stopper, meter, record], workdir, remaining, verbosity)
+        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+        progress, entries = record.read(), topk.reload()
+        net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
+        greater = learner.metrics[eval_metric]
+
+        def evaluate(state):
+            load_state(net, state)
+            value = learner.scores(*run_net(learner, net, val_loader), labels, [eval_metric])[eval_metric]
+            return value if greater else -value
+
+        method = config["optimization.top_k_average_method"]
+        if entries and method != "last":
+            state, soup_info = soup(entries, method, evaluate)
+            load_state(net, state)
+        else:
+            soup_info = {"method": "last", "used": 0, "score": evaluate(net.state_dict())}
+        shutil.rmtree(topk.directory, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    summary = {
+        "problem_type": learner.problem_type, "eval_metric": eval_metric,
+        "val_score": soup_info["score"] if greater else -soup_info["score"],
+        "checkpoints": [{"score": s if greater else -s, "step": step} for s, step, *_ in entries],
+        "soup": soup_info["method"], "checkpoints_averaged": soup_info["used"],
+        "epochs": progress.get("epochs", trainer.current_epoch),
+        "global_step": progress.get("global_step", trainer.global_step),
+        "stop_reason": progress.get("stop_reason"),
+        "train_images": len(train), "tuning_images": len(val),
+        "num_parameters": sum(p.numel() for p in net.parameters()),
+        "trainable_parameters": sum(p.numel() for p in net.parameters() if p.requires_grad),
+        "accelerator": plan.accelerator, "precision": plan.precision,
+        "train_samples_per_second": progress.get("train_samples_per_second"),
+        "fit_seconds": round(time.time() - started, 3),
+        "chosen_defaults": chosen,
+    }
+    log_csv = os.path.join(workdir, "logs", "metrics.csv")
+    return ImageTaskFit(net, config, labels, architecture, eval_metric, summary,
+                        log_csv if os.path.exists(log_csv) else None, workdir)

@@ -1,0 +1,64 @@
+"""Image files of a detection or segmentation frame: paths checked up front, decoded as RGB with clear errors."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+IMAGE_COLUMN = "image"
+
+
+def image_column(frame: pd.DataFrame, what: str) -> pd.Series:
+    if IMAGE_COLUMN not in frame.columns:
+        raise DataError(f"{what} has no '{IMAGE_COLUMN}' column of image paths; its columns are "
+                        f"{list(frame.columns)}. Name the column of image paths '{IMAGE_COLUMN}'.")
+    return frame[IMAGE_COLUMN]
+
+
+def absolute_paths(paths: pd.Series, what: str, roots: tuple = ("",)) -> list:
+    """Every path made absolute (relative ones tried against each root in turn); missing files are an error."""
+    resolved, missing = [], []
+    for value in paths:
+        if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+            missing.append(repr(value))
+            continue
+        path = os.path.expanduser(str(value).strip())
+        candidates = [path] if os.path.isabs(path) else [os.path.join(root, path) for root in roots]
+        found = next((c for c in candidates if os.path.isfile(c)), None)
+        if found is None:
+            missing.append(path)
+        else:
+            resolved.append(os.path.abspath(found))
+    if missing:
+        raise DataError(f"{what}: {len(missing)} image file(s) in column '{IMAGE_COLUMN}' do not exist, e.g. "
+                        f"{', '.join(missing[:3])}. Check the paths (relative ones are read from "
+                        f"{' or '.join(repr(os.path.abspath(r)) for r in roots)}).")
+    return resolved
+
+
+def image_size(path: str, what: str) -> tuple[int, int]:
+    """(width, height) from the file's header."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except Exception as exc:  # PIL reports bad files with many types
+        raise DataError(f"{what}: cannot read image '{path}' ({type(exc).__name__}); replace or remove it.") from exc
+
+
+def read_rgb(path: str) -> np.ndarray:
+    """The image as an (H, W, 3) uint8 array."""
+    from PIL import Image
+
+    from ..data.image import as_rgb
+
+    try:
+        with Image.open(path) as image:
+            return np.array(as_rgb(image))
+    except Exception as exc:  # PIL reports bad files with many types (truncated data, unknown format)
+        raise DataError(f"Cannot decode image '{path}' ({type(exc).__name__}: {exc}); replace or remove it.") from exc

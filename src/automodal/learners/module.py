@@ -1,0 +1,57 @@
+"""The LightningModule of a Learner: its loss in training, its metric at each validation."""
+
+from __future__ import annotations
+
+import logging
+
+import lightning.pytorch as pl
+import torch
+
+from ..config import Config
+from ..training.optim import build_optimizer, build_scheduler, uniform_groups
+
+logger = logging.getLogger(__name__)
+
+
+def to_device(value, device):
+    """Tensors, and lists / dicts of them (images of different sizes, per-image targets), moved to device."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device, non_blocking=True)
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_device(v, device) for v in value)
+    return value
+
+
+class ImageTaskModule(pl.LightningModule):
+    def __init__(self, learner, net, labels: dict, metric: str, config: Config):
+        super().__init__()
+        self.learner, self.net, self.labels, self.metric, self.config = learner, net, labels, metric, config
+        self._outputs, self._targets = [], []
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        return to_device(batch, device)
+
+    def training_step(self, batch, batch_idx):
+        loss = self.learner.loss(self.net, batch)
+        self.log("train_loss", loss, on_step=True, prog_bar=True, batch_size=len(batch["label"]))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self._outputs.extend(self.learner.predict_batch(self.net, batch))
+        self._targets.extend(to_device(batch["label"], "cpu"))
+
+    def on_validation_epoch_end(self):
+        if not self._outputs:
+            return
+        value = self.learner.scores(self._outputs, self._targets, self.labels, [self.metric])[self.metric]
+        self._outputs, self._targets = [], []
+        # checkpoints and early stopping rank by higher-is-better
+        self.log("val_score", value if self.learner.metrics[self.metric] else -value, prog_bar=True)
+
+    def configure_optimizers(self):
+        optimizer = build_optimizer(uniform_groups(self.net, self.config), self.config)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = build_scheduler(optimizer, total, self.config)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
