@@ -89,3 +89,11 @@ def regression_frame():
     x = rng.normal(size=(n, 3))
     return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2],
                          "y": 100 + 30 * x[:, 0] - 20 * x[:, 1] + rng.normal(scale=3, size=n)})
+
+
+@pytest.fixture(scope="session")
+def sam_checkpoint(tmp_path_factory):
+    """A tiny random Segment Anything checkpoint directory (segmentation_samples.build_sam_checkpoint)."""
+    from segmentation_samples import build_sam_checkpoint
+
+    return build_sam_checkpoint(str(tmp_path_factory.mktemp("tiny_sam")))

@@ -37,7 +37,7 @@ class Learner:
         """{key: (value, reason)} for keys nobody set, chosen for this family and the data."""
         return {}
 
-    def dataset(self, frame: pd.DataFrame, labels: dict, training: bool):
+    def dataset(self, frame: pd.DataFrame, labels: dict, architecture: dict, training: bool):
         """A torch Dataset of this frame's rows; items go through collate()."""
         raise NotImplementedError
 

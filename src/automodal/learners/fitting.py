@@ -45,12 +45,12 @@ def split_rows(frame: pd.DataFrame, holdout_frac: float | None, seed: int):
     return frame.iloc[np.sort(order[held:])], frame.iloc[np.sort(order[:held])]
 
 
-def make_loader(learner, frame: pd.DataFrame, labels: dict, batch_size: int, training: bool, num_workers: int,
-                seed: int = 0):
+def make_loader(learner, frame: pd.DataFrame, labels: dict, architecture: dict, batch_size: int, training: bool,
+                num_workers: int, seed: int = 0):
     from torch.utils.data import DataLoader
 
     generator = torch.Generator().manual_seed(seed) if training else None
-    return DataLoader(learner.dataset(frame, labels, training), batch_size=batch_size, shuffle=training,
+    return DataLoader(learner.dataset(frame, labels, architecture, training), batch_size=batch_size, shuffle=training,
                       num_workers=num_workers, collate_fn=learner.collate, generator=generator,
                       persistent_workers=training and num_workers > 0)
 
@@ -92,6 +92,15 @@ def _chosen_defaults(learner, config: Config, train_images: int, architecture: d
     return config.with_defaults({key: entry["value"] for key, entry in applied.items()}), applied
 
 
+def warn_unused_keys(learner, config: Config):
+    """Keys of other model families do nothing here; saying so beats silent acceptance."""
+    for key in sorted(config.explicit):
+        parts = key.split(".")
+        if parts[0] == "model" and len(parts) > 2 and parts[1] != learner.config_group:
+            logger.warning("%s is set, but %s trains model.%s.* only; it has no effect.", key,
+                           learner.problem_type, learner.config_group)
+
+
 def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float | None, seed: int,
         time_limit: float | None, verbosity: int) -> ImageTaskFit:
     started = time.time()
@@ -107,6 +116,7 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
     from .module import ImageTaskModule
 
     pl.seed_everything(seed, verbose=False)
+    warn_unused_keys(learner, learner.config)
     train = learner.read(train_data, "train_data", labelled=True)
     labels = learner.fit_labels(train)
     if tuning_data is not None:
@@ -121,8 +131,9 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
     net = learner.prepare_training(learner.build_net(architecture, pretrained=True), architecture)
     module = ImageTaskModule(learner, net, labels, eval_metric, config)
     batch_size = config["env.per_gpu_batch_size"]
-    train_loader = make_loader(learner, train, labels, batch_size, True, config["env.num_workers"], seed)
-    val_loader = make_loader(learner, val, labels, eval_batch_size(config), False,
+    train_loader = make_loader(learner, train, labels, architecture, batch_size, True, config["env.num_workers"],
+                               seed)
+    val_loader = make_loader(learner, val, labels, architecture, eval_batch_size(config), False,
                              config["env.num_workers_evaluation"])
 
     workdir = tempfile.mkdtemp(prefix="automodal-fit-", dir=os.environ.get("AUTOMODAL_SCRATCH") or None)
@@ -135,6 +146,7 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
         record = FitRecord(workdir, stopper, meter, config["optimization.max_steps"],
                            config["optimization.max_epochs"], remaining is not None)
         trainer = build_trainer(config, plan, [topk, stopper, meter, record], workdir, remaining, verbosity)
+        net.train()  # pretrained networks load in eval mode; Lightning keeps the mode it finds (dropout off)
         trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
         progress, entries = record.read(), topk.reload()
         net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")

@@ -19,7 +19,7 @@ def image_column(frame: pd.DataFrame, what: str) -> pd.Series:
     return frame[IMAGE_COLUMN]
 
 
-def absolute_paths(paths: pd.Series, what: str, roots: tuple = ("",)) -> list:
+def absolute_paths(paths: pd.Series, what: str, roots: tuple = ("",), column: str = IMAGE_COLUMN) -> list:
     """Every path made absolute (relative ones tried against each root in turn); missing files are an error."""
     resolved, missing = [], []
     for value in paths:
@@ -34,7 +34,7 @@ def absolute_paths(paths: pd.Series, what: str, roots: tuple = ("",)) -> list:
         else:
             resolved.append(os.path.abspath(found))
     if missing:
-        raise DataError(f"{what}: {len(missing)} image file(s) in column '{IMAGE_COLUMN}' do not exist, e.g. "
+        raise DataError(f"{what}: {len(missing)} file(s) in column '{column}' do not exist, e.g. "
                         f"{', '.join(missing[:3])}. Check the paths (relative ones are read from "
                         f"{' or '.join(repr(os.path.abspath(r)) for r in roots)}).")
     return resolved

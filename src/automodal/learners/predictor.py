@@ -103,7 +103,8 @@ class ImageTaskPredictor(MultiModalPredictor):
         if labelled:
             learner.check_labels(frame, self._labels, "data")
         net.to(inference_device(self._config))
-        loader = make_loader(learner, frame, self._labels, eval_batch_size(self._config), False,
+        loader = make_loader(learner, frame, self._labels, self._meta["architecture"], eval_batch_size(self._config),
+                             False,
                              self._config["env.num_workers_evaluation"])
         outputs, targets = run_net(learner, net, loader)
         return frame, outputs, targets
@@ -119,7 +120,7 @@ class ImageTaskPredictor(MultiModalPredictor):
             return scores, self._predictions(frame, outputs)
         return scores
 
-    def predict(self, data, as_pandas: bool | None = None, **kwargs):
+    def predict(self, data, **kwargs):
         frame, outputs, _ = self._run(data, labelled=False)
         return self._predictions(frame, outputs, **kwargs)
 

@@ -71,7 +71,7 @@ class DetectionLearner(Learner):
         return {"env.batch_size": (self.config["env.per_gpu_batch_size"],
                                    "detection: one optimizer step per batch, no gradient accumulation")}
 
-    def dataset(self, frame: pd.DataFrame, labels: dict, training: bool):
+    def dataset(self, frame: pd.DataFrame, labels: dict, architecture: dict, training: bool):
         return data.DetectionDataset(frame, labels["classes"] if data.BOXES in frame.columns else None, training)
 
     collate = staticmethod(data.collate)

@@ -1,0 +1,141 @@
+"""Semantic segmentation: a class per pixel, learned by fine-tuning Segment Anything (transformers' SamModel)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ...data.frames import read_frame
+from ...errors import DataError
+from ..base import Learner
+from ..images import IMAGE_COLUMN, absolute_paths, image_column, image_size, read_rgb
+from . import masks, metrics, sam
+from .loss import segmentation_loss
+from .transforms import SegmentationTransforms
+
+# AutoGluon's settings for fine-tuning SAM, for the keys nobody set
+SAM_DEFAULTS = {
+    "optimization.learning_rate": 1e-4, "optimization.weight_decay": 1e-4,
+    "optimization.lr_schedule": "polynomial_decay", "optimization.warmup_steps": 0.0,
+    "optimization.lr_choice": "", "optimization.max_epochs": 30, "optimization.patience": 10,
+    "optimization.top_k_average_method": "best", "env.per_gpu_batch_size": 4, "env.batch_size": 4,
+}
+
+
+class SegmentationDataset(torch.utils.data.Dataset):
+    def __init__(self, frame: pd.DataFrame, label: str, labels: dict, transforms: SegmentationTransforms,
+                 training: bool):
+        self.images = frame[IMAGE_COLUMN].tolist()
+        self.masks = frame[label].tolist() if label in frame.columns else None
+        self.label, self.labels, self.transforms, self.training = label, labels, transforms, training
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        pixels = read_rgb(self.images[i])
+        target = None
+        if self.masks is not None:
+            values = masks.read_mask(self.masks[i], self.label)
+            target = masks.encode_mask(values, self.labels, self.masks[i], self.label)
+        image, target = self.transforms(pixels, target, self.training, self.images[i])
+        return image, target, pixels.shape[:2]
+
+
+def collate(items: list) -> dict:
+    images, targets, sizes = zip(*items)
+    return {"image": torch.stack(images), "label": None if targets[0] is None else torch.stack(targets),
+            "size": list(sizes)}
+
+
+class SegmentationLearner(Learner):
+    problem_type = "semantic_segmentation"
+    config_group = "sam"
+    default_label = "label"
+    metrics = {name: greater for name, (_, greater) in metrics.SEGMENTATION_METRICS.items()}
+    default_metric = "iou"
+
+    def read(self, data, what: str, labelled: bool) -> pd.DataFrame:
+        if isinstance(data, (list, tuple)):
+            frame = pd.DataFrame({IMAGE_COLUMN: list(data)})
+        elif isinstance(data, str) and not data.lower().endswith((".csv", ".parquet", ".pq")):
+            frame = pd.DataFrame({IMAGE_COLUMN: [data]})          # one image file
+        else:
+            frame = read_frame(data, what).copy()
+        frame[IMAGE_COLUMN] = absolute_paths(image_column(frame, what), what)
+        if not labelled:
+            return frame
+        if self.label not in frame.columns:
+            raise DataError(f"{what} has no label column '{self.label}' of mask files; its columns are "
+                            f"{list(frame.columns)}. Pass label=<the column of mask paths> to the predictor.")
+        frame[self.label] = absolute_paths(frame[self.label], what, column=self.label)
+        for image, mask in zip(frame[IMAGE_COLUMN], frame[self.label]):
+            masks.check_mask_size(mask, image_size(mask, what)[::-1], image, image_size(image, what), self.label)
+        return frame
+
+    def fit_labels(self, frame: pd.DataFrame) -> dict:
+        info = masks.mask_label_info(frame[self.label], self.label, self.config["model.sam.ignore_label"])
+        return dict(info, classes=info["values"])
+
+    def check_labels(self, frame: pd.DataFrame, labels: dict, what: str):
+        for path in frame[self.label]:
+            masks.encode_mask(masks.read_mask(path, self.label), labels, path, self.label)
+
+    def defaults(self, train_images: int, architecture: dict) -> dict:
+        return {key: (value, "AutoGluon's setting for fine-tuning SAM") for key, value in SAM_DEFAULTS.items()}
+
+    def architecture(self, labels: dict) -> dict:
+        config = self.config
+        architecture = sam.sam_architecture(config, labels["num_classes"], config.chosen(sam.TOKENS_KEY),
+                                            config.chosen(sam.FINETUNE_KEY))
+        transforms = SegmentationTransforms.from_config(config, architecture["image_size"],
+                                                        architecture["image_mean"], architecture["image_std"])
+        return dict(architecture, transforms=transforms.to_dict())
+
+    def build_net(self, architecture: dict, pretrained: bool):
+        return sam.build_network(architecture, pretrained)
+
+    def prepare_training(self, net, architecture: dict):
+        return sam.apply_finetune(net, architecture["efficient_finetune"])
+
+    def dataset(self, frame: pd.DataFrame, labels: dict, architecture: dict, training: bool):
+        transforms = SegmentationTransforms.from_dict(architecture["transforms"])
+        return SegmentationDataset(frame, self.label, labels, transforms, training)
+
+    collate = staticmethod(collate)
+
+    def loss(self, net, batch: dict):
+        return segmentation_loss(net(batch["image"]), batch["label"])
+
+    def predict_batch(self, net, batch: dict) -> list:
+        """Per image, class probabilities (classes, H, W): at the label's size when the batch has labels (what
+        the metrics compare), else at the image's own size."""
+        logits = net(batch["image"]).float()
+        labels = batch.get("label")
+        outputs = []
+        for i, row in enumerate(logits):
+            size = tuple(labels[i].shape) if labels is not None else tuple(int(v) for v in batch["size"][i])
+            row = F.interpolate(row[None], size=size, mode="bilinear", align_corners=False)[0]
+            if row.shape[0] == 1:
+                foreground = torch.sigmoid(row)
+                row = torch.cat([1 - foreground, foreground])
+            else:
+                row = torch.softmax(row, dim=0)
+            outputs.append(row.cpu())
+        return outputs
+
+    def scores(self, outputs: list, targets: list, labels: dict, names: list) -> dict:
+        classes = labels["num_classes"]
+        result = {}
+        predicted = [p.argmax(0).numpy() for p in outputs]
+        truth = [t.numpy() for t in targets]
+        matrix = sum(metrics.confusion_matrix(p, t, classes) for p, t in zip(predicted, truth))
+        for name in names:
+            if name == "sm":
+                maps = [p[1].numpy() if classes == 2 else c for p, c in zip(outputs, predicted)]
+                result[name] = float(np.mean([metrics.structure_measure(m, t, classes) for m, t in zip(maps, truth)]))
+            else:
+                result[name] = getattr(metrics, f"{name}_from_confusion")(matrix)
+        return result

@@ -1,0 +1,148 @@
+"""problem_type="semantic_segmentation": a tiny random SAM learns generated shapes; every model.sam.* key acts."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from automodal import MultiModalPredictor
+from automodal.errors import CheckpointNotFoundError, ConfigError, DataError
+from automodal.learners.segmentation.predictor import SegmentationPredictor
+from shape_images import shape_images
+
+FAST = {"env.num_workers": 0, "env.num_workers_evaluation": 0, "optimization.learning_rate": 3e-3}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(sam_checkpoint):
+    return sam_checkpoint
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shapes")
+    return shape_images(str(root / "train"), 120, seed=0), shape_images(str(root / "test"), 30, seed=1)
+
+
+def segmenter(checkpoint, path, label="binary_mask", **keys):
+    return MultiModalPredictor(problem_type="semantic_segmentation", label=label, path=str(path),
+                               hyperparameters=dict(FAST, **{"model.sam.checkpoint_name": checkpoint}, **keys))
+
+
+@pytest.fixture(scope="module")
+def fitted(checkpoint, shapes, tmp_path_factory):
+    path = tmp_path_factory.mktemp("segmenter") / "model"
+    return segmenter(checkpoint, path, **{"optimization.max_epochs": 8}).fit(shapes[0])
+
+
+def test_a_tiny_sam_learns_binary_masks_and_reloads_identically(fitted, shapes):
+    assert isinstance(fitted, SegmentationPredictor) and isinstance(fitted, MultiModalPredictor)
+    scores = fitted.evaluate(shapes[1])
+    assert scores["iou"] >= 0.9 and scores["dice"] >= 0.9 and scores["sm"] >= 0.85 and scores["ber"] <= 0.05, scores
+    assert fitted.class_labels == [0, 255]
+    masks = fitted.predict(shapes[1])
+    assert isinstance(masks, pd.Series) and masks.iloc[0].shape == (64, 64)
+    assert set(np.unique(np.concatenate([m.ravel() for m in masks]))) == {0, 255}
+    proba = fitted.predict_proba(shapes[1].head(2), as_multiclass=False)
+    assert proba.iloc[0].shape == (64, 64) and 0 <= proba.iloc[0].min() and proba.iloc[0].max() <= 1
+    assert fitted.predict_proba(shapes[1].head(2)).iloc[0].shape == (2, 64, 64)
+    loaded = MultiModalPredictor.load(fitted.path)
+    assert isinstance(loaded, SegmentationPredictor)
+    for mine, theirs in zip(masks, loaded.predict(shapes[1])):
+        assert np.array_equal(mine, theirs)
+    summary = loaded.fit_summary()
+    # AutoGluon's default: LoRA on the encoder's attention, the mask decoder trained, the rest frozen
+    assert summary["trainable_parameters"] < summary["num_parameters"]
+    assert summary["chosen_defaults"]["optimization.lr_schedule"]["value"] == "polynomial_decay"
+
+
+def test_predicted_masks_have_each_images_own_size(fitted, shapes, tmp_path):
+    image = Image.open(shapes[1].image[0]).resize((96, 80), Image.BICUBIC)
+    image.save(tmp_path / "wide.png")
+    masks = fitted.predict([str(tmp_path / "wide.png"), shapes[1].image[1]])
+    assert isinstance(masks, list) and masks[0].shape == (80, 96) and masks[1].shape == (64, 64)
+    truth = np.asarray(Image.open(shapes[1].binary_mask[0]).resize((96, 80), Image.NEAREST))
+    assert (masks[0] == truth).mean() > 0.95
+
+
+def test_img_transforms_and_gt_transforms_decide_the_sizes(checkpoint, shapes, tmp_path):
+    train = shapes[0].head(12)
+    wide = tmp_path / "wide.png"
+    Image.open(train.image.iloc[0]).resize((96, 80)).save(wide)
+    Image.open(train.binary_mask.iloc[0]).resize((96, 80), Image.NEAREST).save(tmp_path / "wide_mask.png")
+    odd = pd.concat([train, pd.DataFrame({"image": [str(wide)], "binary_mask": [str(tmp_path / "wide_mask.png")]})])
+    without_resize = segmenter(checkpoint, tmp_path / "a", **{"model.sam.img_transforms": [],
+                                                             "optimization.max_epochs": 1})
+    with pytest.raises(DataError, match="96x80.*model.sam.img_transforms"):
+        without_resize.fit(odd, tuning_data=odd)
+    # square 64-pixel images need no resize; masks kept at their own size are compared at that size
+    kept = segmenter(checkpoint, tmp_path / "b", **{"model.sam.img_transforms": [], "model.sam.gt_transforms": [],
+                                                   "model.sam.train_transforms": [], "optimization.max_epochs": 1})
+    kept.fit(train)
+    assert kept.config["model"]["sam"]["train_transforms"] == []
+    with pytest.raises(ConfigError, match="model.sam.train_transforms.*random_horizontal_flip"):
+        segmenter(checkpoint, tmp_path / "c", **{"model.sam.train_transforms": ["random_vertical_flip"]}).fit(train)
+
+
+def test_ignore_label_pixels_are_no_class(checkpoint, shapes, tmp_path):
+    rows = []
+    for i, (image, mask) in enumerate(zip(shapes[0].image[:16], shapes[0].binary_mask[:16])):
+        values = (np.asarray(Image.open(mask)) > 0).astype(np.uint8)
+        values[:, :4] = 7                      # a band of "don't care" pixels
+        Image.fromarray(values).save(tmp_path / f"m{i}.png")
+        rows.append({"image": image, "label": str(tmp_path / f"m{i}.png")})
+    frame = pd.DataFrame(rows)
+    predictor = segmenter(checkpoint, tmp_path / "model", label="label",
+                          **{"model.sam.ignore_label": 7, "optimization.max_epochs": 1}).fit(frame)
+    assert predictor.class_labels == [0, 1]
+    assert set(np.unique(predictor.predict(frame.head(2)).iloc[0])) <= {0, 1}
+    # with the default ignore_label (255) the band is a class of its own
+    plain = segmenter(checkpoint, tmp_path / "plain", label="label", **{"optimization.max_epochs": 1}).fit(frame)
+    assert plain.class_labels == [0, 1, 7]
+
+
+def test_multiclass_masks_get_one_mask_token_per_class(checkpoint, shapes, tmp_path):
+    train = shapes[0].head(40)
+    predictor = segmenter(checkpoint, tmp_path / "a", label="mask", **{"optimization.max_epochs": 2}).fit(train)
+    assert predictor.class_labels == [0, 1, 2]
+    tokens = predictor._model.sam.mask_decoder.mask_tokens.weight
+    assert tokens.shape[0] == 3
+    assert predictor.predict_proba(train.head(1)).iloc[0].shape == (3, 64, 64)
+    assert predictor.evaluate(train.head(8), metrics=["iou", "ber"]).keys() == {"iou", "ber"}
+    chosen = segmenter(checkpoint, tmp_path / "b", label="mask",
+                       **{"model.sam.num_mask_tokens": 5, "optimization.max_epochs": 1}).fit(train)
+    assert chosen._model.sam.mask_decoder.mask_tokens.weight.shape[0] == 5
+    assert MultiModalPredictor.load(chosen.path)._model.sam.mask_decoder.mask_tokens.weight.shape[0] == 5
+
+
+def test_efficient_finetune_set_to_none_trains_the_whole_network(checkpoint, shapes, fitted, tmp_path):
+    full = segmenter(checkpoint, tmp_path / "full", **{"optimization.efficient_finetune": None,
+                                                      "optimization.max_epochs": 1}).fit(shapes[0].head(12))
+    lora = fitted.fit_summary()
+    assert full.fit_summary()["trainable_parameters"] > 2 * lora["trainable_parameters"]
+    bitfit = segmenter(checkpoint, tmp_path / "bitfit", **{"optimization.efficient_finetune": "bit_fit",
+                                                          "optimization.max_epochs": 1}).fit(shapes[0].head(12))
+    assert not any("lora_" in name for name, _ in bitfit._model.named_parameters())
+    assert any("lora_" in name for name, _ in fitted._model.named_parameters())
+
+
+def test_bad_segmentation_input_gets_clear_errors(fitted, checkpoint, shapes, tmp_path):
+    test = shapes[1].head(2)
+    small = tmp_path / "small.png"
+    Image.open(test.binary_mask.iloc[0]).resize((32, 32)).save(small)
+    with pytest.raises(DataError, match="small.png.*32x32.*64x64"):
+        fitted.evaluate(test.assign(binary_mask=[str(small), test.binary_mask.iloc[1]]))
+    three = tmp_path / "three.png"
+    Image.fromarray(np.full((64, 64), 3, np.uint8)).save(three)
+    with pytest.raises(DataError, match="three.png.*value"):
+        fitted.evaluate(test.assign(binary_mask=[str(three)] * 2))
+    with pytest.raises(DataError, match="do not exist.*gone.png"):
+        fitted.evaluate(test.assign(binary_mask=[str(tmp_path / "gone.png")] * 2))
+    with pytest.raises(DataError, match="no label column 'binary_mask'"):
+        fitted.evaluate(test.drop(columns="binary_mask"))
+
+
+def test_an_unavailable_sam_checkpoint_says_how_to_provide_it(shapes, offline, tmp_path):
+    predictor = MultiModalPredictor(problem_type="semantic_segmentation", label="binary_mask")
+    with pytest.raises(CheckpointNotFoundError, match="facebook/sam-vit-huge.*locally"):
+        predictor.fit(shapes[0].head(8), save_path=str(tmp_path / "m"))
