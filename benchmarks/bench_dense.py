@@ -4,7 +4,8 @@
 
 Generated images of squares and discs on noise (tests/shape_images.py), random-initialised networks (no
 pretrained detection or SAM weights are needed). On the CPU, the small sizes: a small-backbone FCOS at 64 px, the
-default detector (SSDlite320-MobileNetV3, what yolov3_mobilenetv2 maps to) at 320 px, and a tiny SAM at 128 px.
+default detector (SSDlite320-MobileNetV3, what yolov3_mobilenetv2 maps to) at 320 px, and a tiny SAM (2 layers,
+width 32, 8-pixel patches) at 128 px.
 With a GPU, the real sizes too: Faster R-CNN ResNet-50-FPN at 640 px and SAM ViT-B at 1024 px, in 16-mixed
 precision. Training samples/s is fit()'s own measure (validation excluded); latency is predict() of one image path,
 median of 20 after a warm-up.
@@ -24,6 +25,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from common import write_results  # noqa: E402
+from segmentation_samples import build_sam_checkpoint  # noqa: E402
 from shape_images import shape_images  # noqa: E402
 
 from automodal import MultiModalPredictor  # noqa: E402
@@ -46,20 +48,35 @@ def detector_dir(root: str, spec: dict) -> str:
     return root
 
 
-def sam_dir(root: str, image_size: int, vit_b: bool) -> str:
+def sam_vit_b(root: str) -> str:
     from transformers import SamConfig, SamModel
 
-    if vit_b:
-        config = SamConfig()            # ViT-B at 1024 px (transformers' default SamConfig)
-    else:
-        config = SamConfig(vision_config={"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-                                          "image_size": image_size, "patch_size": 16, "output_channels": 32,
-                                          "mlp_dim": 128, "window_size": 4, "global_attn_indexes": [1]},
-                           prompt_encoder_config={"hidden_size": 32, "image_size": image_size, "patch_size": 16},
-                           mask_decoder_config={"hidden_size": 32, "mlp_dim": 64, "num_hidden_layers": 2,
-                                                "num_attention_heads": 2, "iou_head_hidden_dim": 32})
-    SamModel(config).save_pretrained(root)
+    SamModel(SamConfig()).save_pretrained(root)    # transformers' default SamConfig: ViT-B at 1024 px
     return root
+
+
+def bare_samples_per_second(predictor, train, batch_size: int, workers: int, steps: int) -> float:
+    """The same network, data loader and loss in a plain PyTorch loop (AdamW, no Lightning): what fit's training
+    throughput is compared with."""
+    from automodal.learners.fitting import make_loader
+
+    learner, architecture = predictor._learner(), predictor._meta["architecture"]
+    net = learner.prepare_training(learner.build_net(architecture, pretrained=False), architecture).train()
+    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-3)
+    loader = make_loader(learner, learner.read(train, "train", True), predictor._labels, architecture, batch_size,
+                         True, workers)
+    # timed as fit times its epochs: from the start of iteration, the loader's worker start-up included
+    done, samples, started = 0, 0, time.perf_counter()
+    while done < steps:
+        for batch in loader:
+            samples += len(batch["label"])
+            done += 1
+            optimizer.zero_grad()
+            learner.loss(net, batch).backward()
+            optimizer.step()
+            if done >= steps:
+                break
+    return round(samples / (time.perf_counter() - started), 1)
 
 
 def run(name: str, problem_type: str, train, test, hyperparameters: dict, label: str, root: str) -> dict:
@@ -72,6 +89,9 @@ def run(name: str, problem_type: str, train, test, hyperparameters: dict, label:
               "fit_seconds": round(time.time() - started, 1),
               "train_samples_per_second": summary["train_samples_per_second"],
               "predict_1_image_ms": latency_ms(predictor, test["image"].tolist()),
+              "bare_loop_samples_per_second": bare_samples_per_second(
+                  predictor, train, hyperparameters["env.per_gpu_batch_size"], hyperparameters["env.num_workers"],
+                  summary["global_step"]),
               "precision": summary["precision"], "accelerator": summary["accelerator"]}
     print(result, flush=True)
     return result
@@ -97,12 +117,11 @@ def main():
                        "rois", root))
     mid = shape_images(os.path.join(root, "320"), args.images + 8, size=320)
     results.append(run("ssdlite320_default_320px", "object_detection", mid[:args.images], mid[args.images:],
-                       dict(common, **{"model.mmdet_image.checkpoint_name": "ssdlite320_mobilenet_v3_large"}),
-                       "rois", root))
+                       common, "rois", root))     # the default checkpoint: random weights offline
     tiny = shape_images(os.path.join(root, "128"), args.images + 8, size=128)
     results.append(run("sam_tiny_128px", "semantic_segmentation", tiny[:args.images], tiny[args.images:],
-                       dict(common, **{"model.sam.checkpoint_name": sam_dir(os.path.join(root, "sam_tiny"), 128,
-                                                                            False)}), "binary_mask", root))
+                       dict(common, **{"model.sam.checkpoint_name": build_sam_checkpoint(
+                           os.path.join(root, "sam_tiny"), image_size=128, patch_size=8)}), "binary_mask", root))
     if gpu:
         real = dict(common, **{"env.precision": "16-mixed", "env.num_workers": 8})
         large = shape_images(os.path.join(root, "640"), args.images + 8, size=640)
@@ -114,8 +133,8 @@ def main():
                            "rois", root))
         huge = shape_images(os.path.join(root, "1024"), args.images + 8, size=1024)
         results.append(run("sam_vit_b_1024px_16mixed", "semantic_segmentation", huge[:args.images],
-                           huge[args.images:], dict(real, **{"model.sam.checkpoint_name": sam_dir(
-                               os.path.join(root, "sam_vit_b"), 1024, True)}), "binary_mask", root))
+                           huge[args.images:], dict(real, **{"model.sam.checkpoint_name": sam_vit_b(
+                               os.path.join(root, "sam_vit_b"))}), "binary_mask", root))
     write_results(os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "dense.json"),
                   {"device": torch.cuda.get_device_name(0) if gpu else "cpu", "threads": torch.get_num_threads(),
                    "results": results})

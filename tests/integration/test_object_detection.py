@@ -110,12 +110,16 @@ def test_frozen_layers_keep_their_weights_from_a_coco_json(shapes, tmp_path):
     assert {r["category_id"] for r in records} <= {7, 8}
 
 
-def test_frozen_layers_must_name_a_part(shapes, tmp_path):
+def test_frozen_layers_must_name_a_part_and_keys_without_effect_are_named(shapes, tmp_path, caplog):
     predictor = MultiModalPredictor(problem_type="object_detection", hyperparameters=dict(
         FAST, **{"model.mmdet_image.checkpoint_name": small_detector(str(tmp_path / "c")),
-                 "model.mmdet_image.frozen_layers": ["encoder"]}))
-    with pytest.raises(ConfigError, match="encoder.*backbone, neck, head"):
+                 "model.mmdet_image.frozen_layers": ["encoder"], "model.sam.ignore_label": 3,
+                 "optimization.efficient_finetune": "lora"}))
+    with caplog.at_level(logging.WARNING, logger="automodal"), \
+            pytest.raises(ConfigError, match="encoder.*backbone, neck, head"):
         predictor.fit(shapes[0].head(8), save_path=str(tmp_path / "m"))
+    assert "model.sam.ignore_label is set" in caplog.text
+    assert "optimization.efficient_finetune is set, but it does nothing in object_detection" in caplog.text
 
 
 def test_mmdetection_names_map_to_torchvision_and_the_default_trains_from_scratch_offline(monkeypatch, caplog):

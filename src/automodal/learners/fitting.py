@@ -93,12 +93,14 @@ def _chosen_defaults(learner, config: Config, train_images: int, architecture: d
 
 
 def warn_unused_keys(learner, config: Config):
-    """Keys of other model families do nothing here; saying so beats silent acceptance."""
+    """Keys of other model families, and table-only keys, do nothing here; saying so beats silent acceptance."""
     for key in sorted(config.explicit):
         parts = key.split(".")
         if parts[0] == "model" and len(parts) > 2 and parts[1] != learner.config_group:
             logger.warning("%s is set, but %s trains model.%s.* only; it has no effect.", key,
                            learner.problem_type, learner.config_group)
+        elif key.startswith(learner.unused_keys):
+            logger.warning("%s is set, but it does nothing in %s; it has no effect.", key, learner.problem_type)
 
 
 def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float | None, seed: int,

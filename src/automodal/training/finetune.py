@@ -18,7 +18,7 @@ def _adapter_targets(net) -> list:
             and not any(m in name for m in ADAPTER_MARKERS)]
 
 
-def _is_norm(module) -> bool:
+def is_norm(module) -> bool:
     return isinstance(module, (nn.LayerNorm, nn.GroupNorm)) or isinstance(module, nn.modules.batchnorm._BatchNorm)
 
 
@@ -38,7 +38,7 @@ def apply_efficient_finetune(net, method: str | None):
             net = inject_adapter_in_model(adapter, net)
     train_bias = method in ("bit_fit", "norm_fit", "lora_bias", "lora_norm", "ia3_bias", "ia3_norm")
     train_norm = method in ("norm_fit", "lora_norm", "ia3_norm")
-    norm_params = {id(p) for m in net.modules() if _is_norm(m) for p in m.parameters()}
+    norm_params = {id(p) for m in net.modules() if is_norm(m) for p in m.parameters()}
     for name, param in net.named_parameters():
         param.requires_grad = (
             name.startswith("head.")

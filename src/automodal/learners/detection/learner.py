@@ -5,28 +5,13 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
-import torch
 
-from ...errors import AutomodalError, DataError
+from ...errors import DataError
 from ..base import Learner
 from . import data, models
+from .metrics import METRICS, detection_scores
 
 logger = logging.getLogger("automodal")
-
-# mean average precision (over IoU 0.5:0.95, at 0.5, at 0.75, by object size) and mean average recall (at 1, 10,
-# 100 detections per image, by size), as COCO defines them: all greater-is-better
-METRICS = {name: True for name in ("map", "map_50", "map_75", "map_small", "map_medium", "map_large", "mar_1",
-                                   "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large")}
-
-
-def mean_average_precision():
-    import importlib.util
-
-    if importlib.util.find_spec("faster_coco_eval") is None:
-        raise AutomodalError("Object detection metrics need faster-coco-eval: pip install 'automodal[detection]'")
-    from torchmetrics.detection import MeanAveragePrecision
-
-    return MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="faster_coco_eval")
 
 
 class DetectionLearner(Learner):
@@ -106,9 +91,4 @@ class DetectionLearner(Learner):
         return [{k: v.detach().cpu() for k, v in out.items()} for out in net(batch["image"])]
 
     def scores(self, outputs: list, targets: list, labels: dict, names: list) -> dict:
-        metric = mean_average_precision()
-        metric.update([{k: v.float() if k != "labels" else v for k, v in o.items()} for o in outputs],
-                      [{"boxes": t["boxes"].float(), "labels": t["labels"]} for t in targets])
-        with torch.no_grad():
-            result = metric.compute()
-        return {name: max(0.0, float(result[name])) for name in names}    # -1 means "no such boxes": report 0
+        return detection_scores(outputs, targets, names)

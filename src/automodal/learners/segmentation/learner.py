@@ -56,6 +56,7 @@ class SegmentationLearner(Learner):
     default_label = "label"
     metrics = {name: greater for name, (_, greater) in metrics.SEGMENTATION_METRICS.items()}
     default_metric = "iou"
+    unused_keys = tuple(key for key in Learner.unused_keys if key != "optimization.efficient_finetune")
 
     def read(self, data, what: str, labelled: bool) -> pd.DataFrame:
         if isinstance(data, (list, tuple)):

@@ -29,7 +29,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...models.checkpoints import quiet_loading, resolve_hf_checkpoint
-from ...training.finetune import ADAPTER_MARKERS, _is_norm
+from ...training.finetune import ADAPTER_MARKERS, is_norm
 from .transforms import pixel_statistics
 
 logger = logging.getLogger("automodal")
@@ -151,7 +151,7 @@ def apply_finetune(net: "SegmentationNet", method: str | None) -> "SegmentationN
         inject_adapter_in_model(adapter, encoder)
     train_norm = method is not None and (method == "norm_fit" or method.endswith("_norm"))
     train_bias = train_norm or (method is not None and (method == "bit_fit" or method.endswith("_bias")))
-    norms = {id(p) for m in net.modules() if _is_norm(m) for p in m.parameters()}
+    norms = {id(p) for m in net.modules() if is_norm(m) for p in m.parameters()}
     for name, param in net.named_parameters():
         if name.startswith(UNUSED) and not name.startswith(USED_PROMPT):
             param.requires_grad = False
