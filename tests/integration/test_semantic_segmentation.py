@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from automodal import MultiModalPredictor
@@ -79,7 +80,29 @@ def test_img_transforms_and_gt_transforms_decide_the_sizes(checkpoint, shapes, t
     kept = segmenter(checkpoint, tmp_path / "b", **{"model.sam.img_transforms": [], "model.sam.gt_transforms": [],
                                                    "model.sam.train_transforms": [], "optimization.max_epochs": 1})
     kept.fit(train)
-    assert kept.config["model"]["sam"]["train_transforms"] == []
+
+    def items(predictor, frame, training):
+        learner = predictor._learner()
+        dataset = learner.dataset(learner.read(frame, "data", True), predictor._labels,
+                                  predictor._meta["architecture"], training)
+        return [dataset[i] for i in range(len(dataset))]
+
+    # without train transforms, training items are the plain ones
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(items(kept, train, training=True),
+                                                        items(kept, train, training=False)))
+    # without gt_transforms a mask keeps its own size while its image is resized
+    own_size = segmenter(checkpoint, tmp_path / "e", **{"model.sam.gt_transforms": [],
+                                                       "optimization.max_epochs": 1}).fit(train)
+    image, mask, _ = items(own_size, odd, training=False)[-1]
+    assert image.shape == (3, 64, 64) and mask.shape == (80, 96)
+    with pytest.raises(DataError, match="model.sam.gt_transforms"):
+        own_size.evaluate(odd)
+    resized = segmenter(checkpoint, tmp_path / "d", **{"optimization.max_epochs": 1}).fit(train)
+    torch.manual_seed(0)
+    flipped = [torch.equal(a[0].flip(-1), b[0]) and torch.equal(a[1].flip(-1), b[1])
+               for a, b in zip(items(resized, odd, training=False), items(resized, odd, training=True))]
+    assert 0 < sum(flipped) < len(flipped)      # random_horizontal_flip: image and mask together, about half
+    assert items(resized, odd, training=False)[-1][1].shape == (64, 64)     # resize_gt_to_square
     with pytest.raises(ConfigError, match="model.sam.train_transforms.*random_horizontal_flip"):
         segmenter(checkpoint, tmp_path / "c", **{"model.sam.train_transforms": ["random_vertical_flip"]}).fit(train)
 

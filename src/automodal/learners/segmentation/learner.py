@@ -46,6 +46,10 @@ class SegmentationDataset(torch.utils.data.Dataset):
 
 def collate(items: list) -> dict:
     images, targets, sizes = zip(*items)
+    if targets[0] is not None and len({tuple(t.shape) for t in targets}) > 1:
+        raise DataError(f"Masks of different sizes ({sorted({tuple(t.shape) for t in targets})}) meet in one batch: "
+                        "with model.sam.gt_transforms empty they keep their own size. Keep resize_gt_to_square "
+                        "in model.sam.gt_transforms, or give all images one size.")
     return {"image": torch.stack(images), "label": None if targets[0] is None else torch.stack(targets),
             "size": list(sizes)}
 
