@@ -51,11 +51,17 @@ def clean_labels(frame: pd.DataFrame, label: str, what: str) -> pd.DataFrame:
     return frame
 
 
-def holdout_split(frame: pd.DataFrame, label: str, problem_type: str, holdout_frac: float | None, seed: int):
+def checked_holdout(holdout_frac: float | None, rows: int) -> float:
+    """holdout_frac, by default a fifth of small data sets and a tenth of larger ones."""
     if holdout_frac is None:
-        holdout_frac = 0.2 if len(frame) < 500 else 0.1
+        return 0.2 if rows < 500 else 0.1
     if not 0 < holdout_frac < 1:
         raise DataError(f"holdout_frac must lie in (0, 1), got {holdout_frac}.")
+    return holdout_frac
+
+
+def holdout_split(frame: pd.DataFrame, label: str, problem_type: str, holdout_frac: float | None, seed: int):
+    holdout_frac = checked_holdout(holdout_frac, len(frame))
     from sklearn.model_selection import train_test_split
 
     stratify = None

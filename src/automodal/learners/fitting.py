@@ -32,11 +32,10 @@ class ImageTaskFit:
 
 
 def split_rows(frame: pd.DataFrame, holdout_frac: float | None, seed: int):
-    """Hold out images for validation: a fifth of small sets, a tenth of larger ones."""
-    if holdout_frac is None:
-        holdout_frac = 0.2 if len(frame) < 500 else 0.1
-    if not 0 < holdout_frac < 1:
-        raise DataError(f"holdout_frac must lie in (0, 1), got {holdout_frac}.")
+    """Hold out images for validation, as many as a table fit holds out rows."""
+    from ..learner import checked_holdout
+
+    holdout_frac = checked_holdout(holdout_frac, len(frame))
     if len(frame) < 2:
         raise DataError(f"train_data has {len(frame)} image(s); at least 2 are needed to hold one out for "
                         "validation, or pass tuning_data.")
