@@ -306,12 +306,12 @@ def test_extract_embedding(binary):
     assert isinstance(as_frame, pd.DataFrame) and as_frame.index.equals(test.index)
     assert np.array_equal(as_frame.to_numpy(), embedding)
     # The network is an ensemble of 8 members (model.ensemble_size): the embedding is their mean feature, and the
-    # prediction is the mean of what each member's head makes of its own feature.
+    # prediction is the mean of what each member's head makes of its own feature (on top of the linear start).
     net = predictor._model.net
     batch = {k: torch.from_numpy(v) for k, v in predictor._model.pipeline.transform(test).items()}
     with torch.no_grad():
         fused = net._fused(batch)
-        member_proba = torch.softmax(net.head(fused), dim=-1)
+        member_proba = torch.softmax(net.head(fused) + net.linear_start(batch).unsqueeze(1), dim=-1)
     assert fused.shape == (len(test), 8, 24)
     assert np.allclose(fused.mean(dim=1).numpy(), embedding, atol=1e-5)
     assert np.allclose(member_proba.mean(dim=1).numpy(), predictor.predict_proba(test, as_pandas=False), atol=1e-5)
@@ -322,8 +322,10 @@ def test_a_single_network_embeds_what_its_head_sees(mixed_split, tmp_path):
     predictor = MultiModalPredictor(label="label", path=str(tmp_path / "model"), verbosity=0).fit(
         train, hyperparameters=fast(**{"optimization.max_epochs": 2}))      # model.ensemble_size 1 by default
     embedding = predictor.extract_embedding(test)
-    with torch.no_grad():
-        logits = predictor._model.net.head(torch.from_numpy(embedding))
+    net = predictor._model.net
+    batch = {k: torch.from_numpy(v) for k, v in predictor._model.pipeline.transform(test).items()}
+    with torch.no_grad():       # the head's logits add to the linear start's
+        logits = net.head(torch.from_numpy(embedding)) + net.linear_start(batch)
     assert np.allclose(torch.softmax(logits, dim=1).numpy(), predictor.predict_proba(test, as_pandas=False),
                        atol=1e-5)
 

@@ -105,8 +105,10 @@ class MultimodalNet(nn.Module):
     With members > 1 (models.members) the head is one per member: forward(batch, members=True) gives each
     member's logits (batch, k, outputs), forward(batch) their average prediction as logits."""
 
-    def __init__(self, backbones: dict, fusion: nn.Module | None, num_outputs: int, members: int = 1):
+    def __init__(self, backbones: dict, fusion: nn.Module | None, num_outputs: int, members: int = 1,
+                 linear_start: nn.Module | None = None):
         super().__init__()
+        self.linear_start = linear_start        # models.linear_start: a fixed linear model the network adds to
         self.backbones = nn.ModuleDict(backbones)
         self.fusion = fusion
         self.members = members
@@ -126,6 +128,9 @@ class MultimodalNet(nn.Module):
 
     def forward(self, batch: dict, members: bool = False) -> torch.Tensor:
         logits = self.head(self._fused(batch))
+        if self.linear_start is not None:
+            start = self.linear_start(batch)
+            logits = logits + (start.unsqueeze(1) if self.members > 1 else start)
         if self.members <= 1:
             return logits.unsqueeze(1) if members else logits
         return logits if members else average_members(logits, self.regression)
@@ -151,8 +156,9 @@ class MultimodalNet(nn.Module):
 
 
 def build_net(architecture: dict, config: Config) -> MultimodalNet:
-    """architecture: {"backbones": [...], "fusion": name|None, "inputs": {...}, "num_outputs": int, "members": int}
-    (members absent in predictors saved before ensembles: one network)."""
+    """architecture: {"backbones": [...], "fusion": name|None, "inputs": {...}, "num_outputs": int, "members": int,
+    "linear_start": bool} (members absent in predictors saved before ensembles: one network; linear_start absent
+    in those saved before it: none)."""
     members = architecture.get("members", 1)
     inputs = dict(architecture["inputs"], members=members)
     backbones = {}
@@ -162,4 +168,9 @@ def build_net(architecture: dict, config: Config) -> MultimodalNet:
     if architecture["fusion"]:
         fusion_inputs = dict(inputs, in_features=[b.out_features for b in backbones.values()])
         fusion = get_spec(architecture["fusion"]).builder(model_config(config, architecture["fusion"]), fusion_inputs)
-    return MultimodalNet(backbones, fusion, architecture["num_outputs"], members)
+    linear = None
+    if architecture.get("linear_start"):
+        from .linear_start import LinearStart
+
+        linear = LinearStart(inputs["num_numerical"], inputs["num_categories"], architecture["num_outputs"])
+    return MultimodalNet(backbones, fusion, architecture["num_outputs"], members, linear)

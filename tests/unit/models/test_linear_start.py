@@ -1,0 +1,73 @@
+"""models.linear_start: the fixed linear model a table network starts from."""
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression, RidgeCV
+
+from automodal.data.types import CATEGORICAL, NUMERICAL
+from automodal.learner import _shrink_towards_linear
+from automodal.models.linear_start import RIDGE_ALPHAS, LinearStart
+
+
+def arrays(rows=200, seed=0):
+    rng = np.random.default_rng(seed)
+    numerical = rng.normal(size=(rows, 3)).astype(np.float32)
+    codes = np.stack([rng.integers(0, 4, rows), rng.integers(0, 2, rows)], 1)
+    return {NUMERICAL: numerical, CATEGORICAL: codes}, numerical, codes
+
+
+def design(numerical, codes):
+    return np.concatenate([numerical, np.eye(4)[codes[:, 0]], np.eye(2)[codes[:, 1]]], 1)
+
+
+def test_regression_start_predicts_as_ridge():
+    data, numerical, codes = arrays()
+    y = numerical @ [1.0, -2.0, 0.5] + np.array([0, 1, 2, 3])[codes[:, 0]] + np.random.default_rng(1).normal(
+        size=200) * 0.1
+    start = LinearStart(3, [4, 2], 1).fit(data, y, regression=True)
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(design(numerical, codes), y)
+    ours = start({k: torch.from_numpy(v) for k, v in data.items()})[:, 0].numpy()
+    assert np.allclose(ours, ridge.predict(design(numerical, codes)), atol=1e-4)
+
+
+def test_classification_start_gives_logistic_logits_and_absent_classes_stay_low():
+    data, numerical, codes = arrays()
+    labels = (numerical[:, 0] > 0).astype(int) * 2          # classes 0 and 2 of three: class 1 is absent
+    start = LinearStart(3, [4, 2], 3).fit(data, labels, regression=False)
+    logits = start({k: torch.from_numpy(v) for k, v in data.items()})
+    reference = LogisticRegression(C=1.0, max_iter=1000).fit(design(numerical, codes), labels)
+    proba = torch.softmax(logits, 1).numpy()
+    assert np.allclose(proba[:, [0, 2]], reference.predict_proba(design(numerical, codes)), atol=1e-3)
+    assert proba[:, 1].max() < 1e-3
+
+
+def test_numerical_only_and_categorical_only_starts():
+    data, numerical, codes = arrays()
+    y = numerical[:, 0]
+    only_numbers = LinearStart(3, [], 1).fit({NUMERICAL: numerical}, y, regression=True)
+    assert np.allclose(only_numbers({NUMERICAL: torch.from_numpy(numerical)})[:, 0].numpy(), y, atol=0.05)
+    only_codes = LinearStart(0, [4, 2], 2).fit({CATEGORICAL: codes}, (codes[:, 0] > 1).astype(int), False)
+    predicted = only_codes({CATEGORICAL: torch.from_numpy(codes)}).argmax(1).numpy()
+    assert (predicted == (codes[:, 0] > 1)).all()
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.head = torch.nn.Linear(2, 1)
+
+
+def test_the_head_is_halved_unless_a_larger_scale_is_clearly_better():
+    net = Net()
+    weight = net.head.weight.detach().clone()
+    # scores that barely move with the scale: the halved head stays
+    chosen = _shrink_towards_linear(net, lambda: -10.0 - 0.001 * float(net.head.weight.detach().abs().sum()),
+                                    {"score": -10.0})
+    assert chosen["head_scale"] == 0.5 and torch.allclose(net.head.weight, weight * 0.5)
+    net = Net()
+    weight = net.head.weight.detach().clone()
+    target = weight.abs().sum()
+    # the whole head is clearly better (error grows fast as it shrinks): it is kept
+    chosen = _shrink_towards_linear(net, lambda: -float((target - net.head.weight.detach().abs().sum()) * 10 + 1),
+                                    {"score": -1.0})
+    assert chosen["head_scale"] == 1.0 and torch.allclose(net.head.weight, weight)
