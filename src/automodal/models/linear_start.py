@@ -15,18 +15,22 @@ from torch import nn
 from ..data.types import CATEGORICAL, NUMERICAL
 
 RIDGE_ALPHAS = np.logspace(-2, 3, 21)
+MAX_ROWS = 20_000           # the linear model is a starting point: a sample of a large table fits it well enough
+MAX_CATEGORIES = 1000       # columns with more categories are left to the network (their one-hot would be huge)
 
 
-def _design(numerical: np.ndarray | None, codes: np.ndarray | None, cardinalities: list) -> np.ndarray:
+def _design(numerical: np.ndarray | None, codes: np.ndarray | None, cardinalities: list, used: list):
+    """Numbers and the one-hot categories of the `used` columns as one sparse matrix."""
+    from scipy import sparse
+
     parts = []
     if numerical is not None:
-        parts.append(np.nan_to_num(numerical.astype(np.float64)))
-    if codes is not None:
-        for j, size in enumerate(cardinalities):
-            one_hot = np.zeros((len(codes), size))
-            one_hot[np.arange(len(codes)), codes[:, j]] = 1.0
-            parts.append(one_hot)
-    return np.concatenate(parts, axis=1)
+        parts.append(sparse.csr_matrix(np.nan_to_num(numerical.astype(np.float64))))
+    rows = np.arange(len(codes)) if codes is not None else None
+    for j in used:
+        parts.append(sparse.csr_matrix((np.ones(len(codes)), (rows, codes[:, j])), shape=(len(codes),
+                                                                                          cardinalities[j])))
+    return sparse.hstack(parts, format="csr")
 
 
 class LinearStart(nn.Module):
@@ -54,8 +58,17 @@ class LinearStart(nn.Module):
         """Ridge (alpha chosen by leave-one-out) on standardised regression labels, else logistic regression."""
         from sklearn.linear_model import LogisticRegression, RidgeCV
 
-        features = _design(arrays.get(NUMERICAL) if self.numerical_weight.shape[0] else None,
-                           arrays.get(CATEGORICAL) if self.cardinalities else None, self.cardinalities)
+        numerical = arrays.get(NUMERICAL) if self.numerical_weight.shape[0] else None
+        codes = arrays.get(CATEGORICAL) if self.cardinalities else None
+        if len(labels) > MAX_ROWS:
+            keep = np.sort(np.random.default_rng(0).choice(len(labels), MAX_ROWS, replace=False))
+            numerical = None if numerical is None else numerical[keep]
+            codes = None if codes is None else codes[keep]
+            labels = labels[keep]
+        used = [j for j, size in enumerate(self.cardinalities) if size <= MAX_CATEGORIES]
+        if numerical is None and not used:
+            return self         # nothing a linear model can read: the network starts from zero
+        features = _design(numerical, codes, self.cardinalities, used)
         if regression:
             model = RidgeCV(alphas=RIDGE_ALPHAS).fit(features, labels.astype(np.float64))
             weight, bias = model.coef_.reshape(-1, 1), np.atleast_1d(model.intercept_)
@@ -71,6 +84,9 @@ class LinearStart(nn.Module):
         weight = torch.as_tensor(weight, dtype=torch.float32)
         count = self.numerical_weight.shape[0]
         self.numerical_weight.copy_(weight[:count])
-        self.category_weight.copy_(weight[count:])
+        for j in used:
+            start = int(self.category_offsets[j])
+            self.category_weight[start:start + self.cardinalities[j]] = weight[count:count + self.cardinalities[j]]
+            count += self.cardinalities[j]
         self.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
         return self

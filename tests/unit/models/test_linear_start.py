@@ -71,3 +71,13 @@ def test_the_head_is_halved_unless_a_larger_scale_is_clearly_better():
     chosen = _shrink_towards_linear(net, lambda: -float((target - net.head.weight.detach().abs().sum()) * 10 + 1),
                                     {"score": -1.0})
     assert chosen["head_scale"] == 1.0 and torch.allclose(net.head.weight, weight)
+
+
+def test_columns_of_very_many_categories_are_left_to_the_network():
+    rng = np.random.default_rng(0)
+    codes = np.stack([rng.integers(0, 3, 300), rng.integers(0, 3000, 300)], 1)
+    labels = codes[:, 0].astype(float)
+    start = LinearStart(0, [3, 3000], 1).fit({CATEGORICAL: codes}, labels, regression=True)
+    assert start.category_weight[3:].abs().max() == 0          # the 3,000-category column has no weights
+    predicted = start({CATEGORICAL: torch.from_numpy(codes)})[:, 0].numpy()
+    assert np.allclose(predicted, labels, atol=0.05)
