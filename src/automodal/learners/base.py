@@ -18,8 +18,8 @@ class Learner:
     metrics: dict = {}              # metric name -> greater is better
     default_metric: str = ""
     # keys (or key prefixes) of table fits that do nothing here: setting one gets a warning
-    unused_keys: tuple = ("data.", "distiller.", "model.names", "model.ensemble_size", "env.compile.",
-                          "optimization.lr_choice", "optimization.lr_decay", "optimization.lr_mult",
+    unused_keys: tuple = ("data.", "distiller.", "model.names", "model.ensemble_size", "model.linear_start",
+                          "env.compile.", "optimization.lr_choice", "optimization.lr_decay", "optimization.lr_mult",
                           "optimization.track_grad_norm", "optimization.efficient_finetune")
 
     def __init__(self, config: Config, label: str):
