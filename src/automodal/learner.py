@@ -247,7 +247,7 @@ def build_network(data: PreparedData, config: Config, plan, start: Start | None 
 def select_weights(net, fitted, data: PreparedData, label: str, entries: list, method: str) -> dict:
     """Load the final weights into net: a soup of the top-k checkpoints, or the last weights if none was kept."""
     from .inference import outputs_from_logits
-    from .training.soup import load_state, soup
+    from .training.soup import choose_weights, load_state
 
     metric, problem_type = data.metric, data.problem_type
     y_val = data.val_part[label]
@@ -260,11 +260,7 @@ def select_weights(net, fitted, data: PreparedData, label: str, entries: list, m
         outputs = outputs_from_logits(fitted.logits_from_arrays(val_inputs), problem_type, data.label_processor)
         return signed(metric, score(metric, y_val, outputs))
 
-    if not entries or method == "last":
-        info = {"method": "last", "used": 0, "score": evaluate()}
-    else:
-        state, info = soup(entries, method, evaluate)
-        load_state(net, state)
+    info = choose_weights(net, entries, method, evaluate)
     if problem_type == REGRESSION and getattr(net, "linear_start", None) is not None:
         info = _shrink_towards_linear(net, evaluate, info)
     return info
@@ -375,14 +371,11 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     `trained` skips training: the network is rebuilt and finished from a search's best trial."""
     started = time.time()
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import EarlyStopping
 
     from .data.batches import make_loader
     from .inference import FittedModel, eval_batch_size
-    from .training.checkpoints import TopKCheckpoints
-    from .training.meter import ThroughputMeter
     from .training.module import Distillation, TrainingModule
-    from .training.record import FitRecord
+    from .training.session import train, watchers
     from .training.trainer import build_trainer, plan_devices
 
     pl.seed_everything(seed, verbose=False)
@@ -418,30 +411,20 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     # AUTOMODAL_SCRATCH: the command line keeps a run's scratch inside its project, where `clean` finds leftovers
     workdir = tempfile.mkdtemp(prefix="automodal-fit-", dir=os.environ.get("AUTOMODAL_SCRATCH") or None)
     try:
-        topk = keeper or TopKCheckpoints(config["optimization.top_k"], os.path.join(workdir, "checkpoints"))
-        stopper = EarlyStopping(monitor="val_score", mode="max", patience=config["optimization.patience"],
-                                check_on_train_epoch_end=False)
-        meter = ThroughputMeter()
         remaining = None if time_limit is None else time_limit - (time.time() - started)
-        record = FitRecord(workdir, stopper, meter, config["optimization.max_steps"],
-                           config["optimization.max_epochs"], remaining is not None)
+        watched = watchers(config, workdir, remaining is not None, keeper)
         if trained is None:
-            trainer = build_trainer(config, plan, [topk, stopper, meter, record, *user_callbacks(callbacks, data)],
-                                    workdir, remaining, verbosity)
-            net.train()  # pretrained backbones load in eval mode; Lightning keeps the mode it finds (dropout off)
-            trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
-            # read back from disk: under ddp_spawn the training ran in child processes
-            progress, entries, saves = record.read(), topk.reload(), trainer.is_global_zero
-            progress.setdefault("epochs", trainer.current_epoch)
-            progress.setdefault("global_step", trainer.global_step)
+            trainer = build_trainer(config, plan, [*watched.callbacks, *user_callbacks(callbacks, data)], workdir,
+                                    remaining, verbosity)
+            progress, entries, saves = train(trainer, module, net, train_loader, val_loader, watched)
         else:
             progress, entries, saves = dict(trained.progress), trained.entries, True
         net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
         fitted = FittedModel.from_config(net, data.pipeline, data.label_processor, data.problem_type, config)
         method = config["optimization.top_k_average_method"]
         soup_info = select_weights(net, fitted, data, label, entries if saves else [], method)
-        if topk.directory:
-            shutil.rmtree(topk.directory, ignore_errors=True)   # merged into net by now
+        if watched.keeper.directory:
+            shutil.rmtree(watched.keeper.directory, ignore_errors=True)   # merged into net by now
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise

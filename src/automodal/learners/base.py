@@ -6,12 +6,14 @@ learners.predictor gives them the MultiModalPredictor API, saving and loading.""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import pandas as pd
 
 from ..config import Config
 
 
-class Learner:
+class Learner(ABC):
     problem_type: str = ""
     config_group: str = ""          # the model.<group>.* keys this family reads
     default_label: str = "label"    # the label column when the predictor names none
@@ -26,13 +28,13 @@ class Learner:
         self.config, self.label = config, label
 
     # ---------------------------------------------------------------- data
+    @abstractmethod
     def read(self, data, what: str, labelled: bool) -> pd.DataFrame:
         """The data as a frame with absolute image paths (and checked labels when `labelled`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def fit_labels(self, frame: pd.DataFrame) -> dict:
         """What the training labels say about the outputs (class names, ...), as JSON data saved with the model."""
-        raise NotImplementedError
 
     def check_labels(self, frame: pd.DataFrame, labels: dict, what: str):
         """Raise DataError when labelled data that the model did not train on holds labels it cannot score."""
@@ -41,36 +43,37 @@ class Learner:
         """{key: (value, reason)} for keys nobody set, chosen for this family and the data."""
         return {}
 
+    @abstractmethod
     def dataset(self, frame: pd.DataFrame, labels: dict, architecture: dict, training: bool):
         """A torch Dataset of this frame's rows; items go through collate()."""
-        raise NotImplementedError
 
     @staticmethod
+    @abstractmethod
     def collate(items: list) -> dict:
         """A batch: {"image": ..., "label": ... (one entry per image)}; other keys are allowed."""
-        raise NotImplementedError
 
     # ---------------------------------------------------------------- network
+    @abstractmethod
     def architecture(self, labels: dict) -> dict:
         """Everything needed to build the network again without the pretrained checkpoint, as JSON data; also the
         choices that depend on which keys the user set (a saved configuration no longer tells)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def build_net(self, architecture: dict, pretrained: bool):
         """The network; with `pretrained` its starting weights are read from the checkpoint (at fit)."""
-        raise NotImplementedError
 
     def prepare_training(self, net, architecture: dict):
         """Freeze or adapt parts of the network (at fit, and again at load so the weights fit); returns it."""
         return net
 
+    @abstractmethod
     def loss(self, net, batch: dict):
-        raise NotImplementedError
+        """The training loss of a batch (a scalar tensor)."""
 
+    @abstractmethod
     def predict_batch(self, net, batch: dict) -> list:
         """The network's outputs for a batch, one entry per image, on the CPU."""
-        raise NotImplementedError
 
+    @abstractmethod
     def scores(self, outputs: list, batches_labels: list, labels: dict, names: list) -> dict:
         """{metric: value} of outputs (from predict_batch) against the batches' labels."""
-        raise NotImplementedError

@@ -106,13 +106,10 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
         time_limit: float | None, verbosity: int) -> ImageTaskFit:
     started = time.time()
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import EarlyStopping
 
     from ..inference import eval_batch_size
-    from ..training.checkpoints import TopKCheckpoints
-    from ..training.meter import ThroughputMeter
-    from ..training.record import FitRecord
-    from ..training.soup import load_state, soup
+    from ..training import session
+    from ..training.soup import choose_weights, load_state
     from ..training.trainer import build_trainer, plan_devices
     from .module import ImageTaskModule
 
@@ -139,32 +136,21 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
 
     workdir = tempfile.mkdtemp(prefix="automodal-fit-", dir=os.environ.get("AUTOMODAL_SCRATCH") or None)
     try:
-        topk = TopKCheckpoints(config["optimization.top_k"], os.path.join(workdir, "checkpoints"))
-        stopper = EarlyStopping(monitor="val_score", mode="max", patience=config["optimization.patience"],
-                                check_on_train_epoch_end=False)
-        meter = ThroughputMeter()
         remaining = None if time_limit is None else time_limit - (time.time() - started)
-        record = FitRecord(workdir, stopper, meter, config["optimization.max_steps"],
-                           config["optimization.max_epochs"], remaining is not None)
-        trainer = build_trainer(config, plan, [topk, stopper, meter, record], workdir, remaining, verbosity)
-        net.train()  # pretrained networks load in eval mode; Lightning keeps the mode it finds (dropout off)
-        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
-        progress, entries = record.read(), topk.reload()
+        watched = session.watchers(config, workdir, remaining is not None)
+        trainer = build_trainer(config, plan, watched.callbacks, workdir, remaining, verbosity)
+        progress, entries, _ = session.train(trainer, module, net, train_loader, val_loader, watched)
         net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
         greater = learner.metrics[eval_metric]
 
-        def evaluate(state):
-            load_state(net, state)
+        def evaluate(state=None):
+            if state is not None:
+                load_state(net, state)
             value = learner.scores(*run_net(learner, net, val_loader), labels, [eval_metric])[eval_metric]
             return value if greater else -value
 
-        method = config["optimization.top_k_average_method"]
-        if entries and method != "last":
-            state, soup_info = soup(entries, method, evaluate)
-            load_state(net, state)
-        else:
-            soup_info = {"method": "last", "used": 0, "score": evaluate(net.state_dict())}
-        shutil.rmtree(topk.directory, ignore_errors=True)
+        soup_info = choose_weights(net, entries, config["optimization.top_k_average_method"], evaluate)
+        shutil.rmtree(watched.keeper.directory, ignore_errors=True)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
@@ -173,8 +159,8 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
         "val_score": soup_info["score"] if greater else -soup_info["score"],
         "checkpoints": [{"score": s if greater else -s, "step": step} for s, step, *_ in entries],
         "soup": soup_info["method"], "checkpoints_averaged": soup_info["used"],
-        "epochs": progress.get("epochs", trainer.current_epoch),
-        "global_step": progress.get("global_step", trainer.global_step),
+        "epochs": progress.get("epochs"),
+        "global_step": progress.get("global_step"),
         "stop_reason": progress.get("stop_reason"),
         "train_images": len(train), "tuning_images": len(val),
         "num_parameters": sum(p.numel() for p in net.parameters()),

@@ -46,6 +46,17 @@ def soup(entries: list, method: str, evaluate) -> tuple[dict, dict]:
     return best_state, {"method": method, "used": len(chosen), "score": best_score}
 
 
+def choose_weights(net, entries: list, method: str, evaluate) -> dict:
+    """Load the final weights into net: a soup of the kept checkpoints by `method` (optimization.
+    top_k_average_method), or the weights net has when the method is "last" or nothing was kept. evaluate(state=None)
+    scores net (after loading state, when given), higher is better. Returns {"method", "used", "score"}."""
+    if not entries or method == "last":
+        return {"method": "last", "used": 0, "score": evaluate()}
+    state, info = soup(entries, method, evaluate)
+    load_state(net, state)
+    return info
+
+
 def load_state(net, state: dict):
     missing, unexpected = net.load_state_dict({k: v for k, v in state.items()}, strict=False)
     if unexpected or [m for m in missing if not m.endswith("offsets")]:
