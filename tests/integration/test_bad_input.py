@@ -105,13 +105,12 @@ def test_all_missing_labels(tmp_path, mixed_frame):
 
 
 def test_all_nan_column(tmp_path, mixed_frame):
+    # A column with no values is dropped, as a constant one is: real tables often hold an empty column.
     frame = mixed_frame.assign(x2=np.nan)
-    _expect(DataError, lambda: _new(tmp_path).fit(frame, hyperparameters=fast()), "'x2'", "all NaN")
-    # Dropping it through column_types is the documented way out, and is accepted by type inference.
-    from automodal.data.infer import infer_column_types
-
-    types, dropped = infer_column_types(frame, "label", {"x2": "null"})
-    assert "x2" in dropped and types == {"x1": "numerical", "color": "categorical"}
+    predictor = _new(tmp_path).fit(frame, hyperparameters=fast())
+    assert predictor.fit_summary()["dropped_columns"] == {"x2": "no values (every value is missing)"}
+    assert "x2" not in predictor.column_types
+    assert len(predictor.predict(mixed_frame.head(5))) == 5      # values there now are ignored
 
 
 def test_unknown_model_name(tmp_path, mixed_frame):

@@ -54,7 +54,7 @@ def infer_column_type(series: pd.Series) -> tuple[str, str | None]:
     """Return (type, reason); type IGNORE comes with the reason the column is dropped."""
     values = series.dropna()
     if len(values) == 0:
-        raise DataError(f"Column '{series.name}' has no values (all NaN). Drop it, or fill it before fitting.")
+        return IGNORE, "no values (every value is missing)"      # nothing to learn from, as a constant column
     if _holds_lists(values):
         if _image_path_kind(values) == "found":
             return IMAGE, None
