@@ -189,7 +189,7 @@ def test_failed_fit_leaves_the_saved_model_intact(csv_fitted, test_frame):
     path = csv_fitted.path
     before = MultiModalPredictor.load(path).predict_proba(test_frame, as_pandas=False)
     files = sorted(os.listdir(path))
-    bad = make_frame(100, 5).assign(x1=np.nan)          # an all-NaN column
+    bad = make_frame(100, 5).assign(x1=[[1, 2]] * 100)   # lists that are not image paths
     second = MultiModalPredictor(label="label", path=path, verbosity=0)
     with pytest.raises(DataError, match="'x1'"):
         second.fit(bad, hyperparameters=fast())

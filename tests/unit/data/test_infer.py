@@ -7,6 +7,7 @@ import pytest
 from automodal import MultiModalPredictor
 from automodal.data.infer import (check_problem_type, infer_column_type, infer_column_types,
                                   infer_problem_type)
+from automodal.data.types import IGNORE
 from automodal.errors import AutomodalError, DataError
 
 N = 60
@@ -90,11 +91,10 @@ def test_long_varied_strings_are_text():
     assert infer_column_type(pd.Series(reviews, name="review"))[0] == "text"
 
 
-def test_all_nan_column_raises_naming_it():
-    with pytest.raises(DataError, match="'empty'"):
-        infer_column_type(pd.Series([np.nan] * 5, name="empty"))
-    with pytest.raises(DataError, match="'empty'"):
-        infer_column_types(pd.DataFrame({"x": [1.0, 2.0, 3.0], "empty": [None] * 3, "y": [0, 1, 0]}), "y")
+def test_a_column_with_no_values_is_dropped():
+    assert infer_column_type(pd.Series([np.nan] * 5, name="empty")) == (IGNORE, "no values (every value is missing)")
+    types, dropped = infer_column_types(pd.DataFrame({"x": [1.0, 2.0, 3.0], "empty": [None] * 3, "y": [0, 1, 0]}), "y")
+    assert types == {"x": "numerical"} and list(dropped) == ["empty"]
 
 
 def test_image_path_columns_lists_separators_and_files_not_found(tmp_path, caplog):
