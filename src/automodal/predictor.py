@@ -53,7 +53,8 @@ class MultiModalPredictor:
 
     Parameters mirror AutoGluon's MultiModalPredictor: `label` names the target column; `problem_type` is
     binary / multiclass / regression (inferred when None), or object_detection / semantic_segmentation (images
-    with boxes or masks: see automodal.learners); `eval_metric` picks the validation metric; `path` is
+    with boxes or masks: see automodal.learners); `eval_metric` is the metric fit reports and evaluate uses;
+    `validation_metric` the one early stopping and checkpoint choice follow (optimization.val_metric); `path` is
     where fit() saves the model; `presets` is medium_quality / high_quality / best_quality, or one of them with
     "_hpo" (a search: see automodal.hpo.presets); `hyperparameters`
     overrides configuration keys (a dict of dotted keys, a list of "key=value" strings, or one such string).
@@ -69,7 +70,8 @@ class MultiModalPredictor:
         return super().__new__(cls)
 
     def __init__(self, label: str | None = None, problem_type: str | None = None, eval_metric: str | None = None,
-                 path: str | None = None, presets: str | None = None, hyperparameters=None, verbosity: int = 2):
+                 path: str | None = None, presets: str | None = None, hyperparameters=None, verbosity: int = 2,
+                 validation_metric: str | None = None):
         if not isinstance(label, str) or not label:
             raise AutomodalError("label must be the name of the label column (a non-empty string).")
         self._label = label
@@ -82,6 +84,8 @@ class MultiModalPredictor:
         self._verbosity = verbosity
         quality, self._searching_preset = split_preset(presets)
         self._config: Config = resolve_config(quality, hyperparameters)
+        if validation_metric is not None:
+            self._config = resolve_config(None, {"optimization.val_metric": validation_metric}, base=self._config)
         self._result = None
         self._model = None
         self._meta: dict = {}
@@ -95,6 +99,11 @@ class MultiModalPredictor:
     @property
     def problem_type(self) -> str | None:
         return self._meta.get("problem_type", self._problem_type)
+
+    @property
+    def validation_metric(self) -> str | None:
+        """The metric fit follows on the tuning data; None until fit (or a set validation_metric) decides it."""
+        return self._meta.get("fit_summary", {}).get("validation_metric", self._config["optimization.val_metric"])
 
     @property
     def eval_metric(self) -> str | None:

@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from automodal import MultiModalPredictor
-from automodal.errors import CheckpointNotFoundError
+from automodal.errors import CheckpointNotFoundError, ConfigError
 from text_helpers import review
 
 
@@ -84,6 +84,26 @@ def test_keys_set_by_the_user_or_a_preset_are_kept(small_table, tmp_path):
     assert config["env"]["per_gpu_batch_size"] == 16    # chosen, but never above the batch size the user set
     assert not {"optimization.learning_rate", "env.batch_size", "optimization.max_epochs"} & set(chosen)
     assert config["env"]["num_workers"] == 0 and "env.num_workers" in chosen   # features are in memory
+
+
+def test_a_metric_of_predicted_classes_is_followed_through_the_log_loss(small_table, tmp_path):
+    def fitted(**kwargs):
+        return MultiModalPredictor(label="label", eval_metric="accuracy", path=str(tmp_path / "m"), verbosity=0,
+                                   **kwargs).fit(small_table, hyperparameters={"optimization.max_epochs": 4})
+
+    summary = fitted().fit_summary()
+    assert summary["validation_metric"] == "log_loss"
+    assert summary["chosen_defaults"]["optimization.val_metric"]["value"] == "log_loss"
+    kept = [c["score"] for c in summary["checkpoints"]]
+    assert kept == sorted(kept) and kept[0] > 0          # log losses, the lowest first
+    assert summary["eval_metric"] == "accuracy" and 0.5 <= summary["val_score"] <= 1
+    # A metric the user names is followed: AUCs, the highest first, and nothing chosen for the key.
+    summary = fitted(validation_metric="roc_auc").fit_summary()
+    assert summary["validation_metric"] == "roc_auc" and "optimization.val_metric" not in summary["chosen_defaults"]
+    kept = [c["score"] for c in summary["checkpoints"]]
+    assert kept == sorted(kept, reverse=True) and all(0.5 <= k <= 1 for k in kept)
+    with pytest.raises(ConfigError, match="optimization.val_metric"):
+        fitted(validation_metric="rmse")
 
 
 def test_pretrained_backbones_keep_the_documented_defaults():

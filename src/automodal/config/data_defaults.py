@@ -62,10 +62,22 @@ def in_memory_choices() -> dict:
             for key in ("env.num_workers", "env.num_workers_evaluation")}
 
 
+def validation_choice(eval_metric) -> dict:
+    """optimization.val_metric for an eval_metric (metrics.Metric) of predicted classes."""
+    from ..metrics import default_validation_metric
+
+    chosen = default_validation_metric(eval_metric)
+    if chosen == eval_metric.name:
+        return {}
+    return {"optimization.val_metric": (chosen, f"{eval_metric.name} counts predicted classes: on a small tuning set "
+                                                "it moves in steps of one row and picks checkpoints by chance; the "
+                                                "log loss follows the same goal smoothly")}
+
+
 def choose_defaults(config: Config, train_rows: int, from_scratch: bool, in_memory: bool,
-                    devices: int = 1) -> tuple[Config, dict]:
+                    devices: int = 1, eval_metric=None) -> tuple[Config, dict]:
     """The config with data-aware values for the keys nobody chose, and {key: {"value", "reason"}} for those."""
-    choices = {}
+    choices = validation_choice(eval_metric) if eval_metric is not None else {}
     if from_scratch:
         chosen_batch = config["env.batch_size"] if config.chosen("env.batch_size") else None
         choices.update(from_scratch_choices(train_rows, chosen_batch, devices))

@@ -4,6 +4,8 @@ Types come from the default value in the group YAML files; this module adds allo
 whose values are not of one plain type.
 """
 
+from ..metrics import ALIASES, METRICS
+
 EFFICIENT_FINETUNE = (None, "bit_fit", "norm_fit", "lora", "lora_bias", "lora_norm", "ia3", "ia3_bias", "ia3_norm")
 PRECISIONS = (16, 32, 64, "16", "32", "64", "bf16", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "32-true", "64-true")
 
@@ -14,6 +16,7 @@ CHOICES = {
     "optimization.gradient_clip_algorithm": ("norm", "value"),
     "optimization.top_k_average_method": ("greedy_soup", "uniform_soup", "best", "last"),
     "optimization.efficient_finetune": EFFICIENT_FINETUNE,
+    "optimization.val_metric": (None, *METRICS, *ALIASES),
     "env.precision": PRECISIONS,
     "env.strategy": ("dp", "ddp", "ddp_spawn", "auto"),
     "env.accelerator": ("cpu", "gpu", "cuda", "auto"),
@@ -88,6 +91,7 @@ SPECIAL_TYPES = {
     "optimization.gradient_clip_val": "number",
     "optimization.lr_mult": "number",
     "optimization.efficient_finetune": "choice",
+    "optimization.val_metric": "choice",
     "env.precision": "choice",
     "distiller.soft_label_loss_type": "choice",
     "distiller.temperature": "number",

@@ -13,7 +13,7 @@ import time
 
 from .. import learner
 from ..config import Config, resolve_config
-from ..errors import AutomodalError
+from ..errors import AutomodalError, ConfigError
 from .cluster import connect, trial_pool, trial_resources
 from .domains import describe, drop_absent_models, first_point, is_categorical, ray_spaces
 from .settings import TuneSettings, parse_settings
@@ -72,6 +72,9 @@ def run_search(train, tuning, label: str, config: Config, spaces: dict, tune_kwa
     defaults_config, _ = learner.data_aware(config.updated({k: choices[k] for k in choices if k in domains}),
                                             data, 1)
     point = first_point(spaces, domains, defaults_config)
+    if "optimization.val_metric" in domains:
+        raise ConfigError("optimization.val_metric cannot be searched: trials are compared by it. Set one value.")
+    validation = learner.validation_metric(defaults_config, data)
     logger.info("Searching %s; the first trial tries %s.",
                 ", ".join(f"{key} in {describe(domain)}" for key, domain in domains.items()), point)
     connect(settings.address, verbosity)
@@ -83,8 +86,8 @@ def run_search(train, tuning, label: str, config: Config, spaces: dict, tune_kwa
     resources, slots = trial_resources(settings)
     pool = trial_pool(resources, slots)
     job = TrialJob(train, tuning, label, config, data.problem_type, data.metric.name, column_types, holdout_frac,
-                   seed, data.metric.greater_is_better, settings.num_to_keep, int(max(1, resources["cpu"])),
-                   None if budget is None else time.time() + budget, os.getcwd())
+                   seed, validation.greater_is_better, settings.num_to_keep, int(max(1, resources["cpu"])),
+                   None if budget is None else time.time() + budget, os.getcwd(), validation.name)
     storage = os.path.abspath(settings.storage_path or tempfile.mkdtemp(
         prefix="automodal-hpo-", dir=os.environ.get("AUTOMODAL_SCRATCH") or None))
     name = f"search-{time.strftime('%Y%m%d_%H%M%S')}-{os.getpid()}"
@@ -192,13 +195,14 @@ def _finish(job: TrialJob, settings: TuneSettings, spaces: dict, table, started:
                        metrics.get("val_loss", 0.0)) for c, metrics in checkpoints), key=lambda e: (-e[0], e[3]))
     progress = record["progress"]
     logger.info("Best trial: %s with %s = %.4f %s; finishing it from its %d kept checkpoint(s).", row["trial_id"],
-                job.eval_metric, row["score"], row["config"], len(entries))
+                job.validation_metric, row["score"], row["config"], len(entries))
     config = resolve_config(None, row["config"], base=job.config)
     fit = learner.fit(job.train, job.tuning, job.label, config, job.problem_type, job.eval_metric,
                       job.column_types, job.holdout_frac, job.seed, None, 0, trained=learner.Trained(entries, progress))
     fit.summary["hpo"] = {
         "searcher": settings.searcher, "scheduler": settings.scheduler, "num_trials": settings.num_trials,
-        "num_to_keep": settings.num_to_keep, "metric": job.eval_metric, "greater_is_better": job.greater_is_better,
+        "num_to_keep": settings.num_to_keep, "metric": job.validation_metric,
+        "greater_is_better": job.greater_is_better,
         "first_trial_config": point, "best_trial": row["trial"], "best_config": row["config"],
         "best_score": row["score"], "trials": rows, "search_seconds": round(time.time() - started, 3),
     }

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass
 
 WEIGHTS = "weights.safetensors"
-METRIC = "score"    # the eval_metric as the user knows it; Tune's mode says which way is better
+METRIC = "score"    # the validation metric as the user knows it; Tune's mode says which way is better
 
 
 @dataclass
@@ -24,11 +24,12 @@ class TrialJob:
     column_types: dict | None
     holdout_frac: float | None
     seed: int
-    greater_is_better: bool
+    greater_is_better: bool            # of the validation metric, which trials report
     num_to_keep: int
     threads: int
     deadline: float | None             # time.time() when the search must end
     cwd: str                           # relative image paths are read from the caller's directory
+    validation_metric: str             # what trials report and are compared by (optimization.val_metric)
 
 
 def send_to_tune(metrics: dict, weights: bytes | None):

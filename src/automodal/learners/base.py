@@ -22,7 +22,8 @@ class Learner(ABC):
     # keys (or key prefixes) of table fits that do nothing here: setting one gets a warning
     unused_keys: tuple = ("data.", "distiller.", "model.names", "model.ensemble_size", "model.linear_start",
                           "env.compile.", "optimization.lr_choice", "optimization.lr_decay", "optimization.lr_mult",
-                          "optimization.track_grad_norm", "optimization.efficient_finetune")
+                          "optimization.track_grad_norm", "optimization.efficient_finetune",
+                          "optimization.val_metric")
 
     def __init__(self, config: Config, label: str):
         self.config, self.label = config, label

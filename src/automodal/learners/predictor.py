@@ -24,8 +24,12 @@ class ImageTaskPredictor(MultiModalPredictor):
     learner_class = None            # the family's Learner subclass
 
     def __init__(self, label: str | None = None, problem_type: str | None = None, eval_metric: str | None = None,
-                 path: str | None = None, presets: str | None = None, hyperparameters=None, verbosity: int = 2):
+                 path: str | None = None, presets: str | None = None, hyperparameters=None, verbosity: int = 2,
+                 validation_metric: str | None = None):
         learner = self.learner_class
+        if validation_metric is not None:
+            raise AutomodalError(f"validation_metric is for table tasks; {learner.problem_type} chooses checkpoints "
+                                 "by its eval_metric: pass eval_metric instead.")
         super().__init__(label or learner.default_label, learner.problem_type, None, path, presets, hyperparameters,
                          verbosity)
         if self._searching_preset:
