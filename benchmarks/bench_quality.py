@@ -142,7 +142,7 @@ EXTRA = {
     "star": table("Ecdat/Star", "tmathssk", REGRESSION, ["treadssk"]),
     "wages1": table("Ecdat/Wages1", "wage", REGRESSION),
     "workinghours": table("Ecdat/Workinghours", "hours", REGRESSION),
-    "fair": table("Ecdat/Fair", "nbaffairs", REGRESSION),
+    "fair": table("Ecdat/Fair", "nbaffairs", MULTICLASS),      # six counts: read as classes
     "cigarette": table("Ecdat/Cigarette", "packpc", REGRESSION),
     "doctorcontacts": table("Ecdat/DoctorContacts", "mdu", REGRESSION),
     "computers": table("Ecdat/Computers", "price", REGRESSION),

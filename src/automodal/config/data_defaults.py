@@ -4,7 +4,8 @@ The documented defaults (learning rate 1e-4, 8 rows per device accumulated to 12
 pretrained backbone. A network trained from scratch (tabular MLPs, FT-Transformers, fusion, the built-in text
 model) needs a larger learning rate and, on small tables, far more optimizer steps than 10 epochs of 128-row steps
 give: 400 rows would get 30 steps. So for keys that neither the user nor a preset set, fit chooses values from the
-number of training rows; fit_summary()["chosen_defaults"] lists each value and why.
+number of training rows, and for any network a validation metric when the eval_metric counts predicted classes;
+fit_summary()["chosen_defaults"] lists each value and why.
 """
 
 from __future__ import annotations
