@@ -257,7 +257,7 @@ def validation_metric(config: Config, data: PreparedData):
 
 def select_weights(net, fitted, data: PreparedData, label: str, entries: list, method: str, validation) -> dict:
     """Load the final weights into net: a soup of the top-k checkpoints, or the last weights if none was kept,
-    chosen by the validation metric; info["eval_score"] is the eval_metric's score of the final weights."""
+    chosen by the validation metric; info["eval_score"] is the eval_metric's signed score of the final weights."""
     from .inference import outputs_from_logits
     from .training.soup import choose_weights, load_state
 
@@ -275,8 +275,7 @@ def select_weights(net, fitted, data: PreparedData, label: str, entries: list, m
     info = choose_weights(net, entries, method, evaluate)
     if problem_type == REGRESSION and getattr(net, "linear_start", None) is not None:
         info = _shrink_towards_linear(net, evaluate, info)
-    eval_score = info["score"] if validation is data.metric else evaluate(metric=data.metric)
-    return dict(info, eval_score=eval_score if data.metric.greater_is_better else -eval_score)
+    return dict(info, eval_score=info["score"] if validation is data.metric else evaluate(metric=data.metric))
 
 
 HEAD_SCALES = (0.5, 0.75, 1.0)
@@ -444,11 +443,10 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         raise
 
     metric = data.metric
-    unsigned = 1.0 if validation.greater_is_better else -1.0
     summary = {
-        "problem_type": data.problem_type, "eval_metric": metric.name, "val_score": soup_info["eval_score"],
-        "validation_metric": validation.name,
-        "checkpoints": [{"score": unsigned * s, "step": step} for s, step, *_ in entries],
+        "problem_type": data.problem_type, "eval_metric": metric.name, "validation_metric": validation.name,
+        "val_score": signed(metric, soup_info["eval_score"]),     # signed twice: back to the metric's own sign
+        "checkpoints": [{"score": signed(validation, s), "step": step} for s, step, *_ in entries],
         "soup": soup_info["method"], "checkpoints_averaged": soup_info["used"],
         "linear_start": architecture.get("linear_start", False), "head_scale": soup_info.get("head_scale"),
         "epochs": progress.get("epochs"),

@@ -62,6 +62,8 @@ def run_search(train, tuning, label: str, config: Config, spaces: dict, tune_kwa
     started = time.time()
     settings = parse_settings(tune_kwargs)
     require_ray(settings.searcher)
+    if "optimization.val_metric" in spaces:     # refused before the data is prepared
+        raise ConfigError("optimization.val_metric cannot be searched: trials are compared by it. Set one value.")
     domains = ray_spaces(spaces)
     # the first trial's choices (checkpoints, models) decide the network, and so the data-aware defaults of the
     # numeric keys; the data is checked, and the task and metric known, before any trial starts
@@ -72,8 +74,6 @@ def run_search(train, tuning, label: str, config: Config, spaces: dict, tune_kwa
     defaults_config, _ = learner.data_aware(config.updated({k: choices[k] for k in choices if k in domains}),
                                             data, 1)
     point = first_point(spaces, domains, defaults_config)
-    if "optimization.val_metric" in domains:
-        raise ConfigError("optimization.val_metric cannot be searched: trials are compared by it. Set one value.")
     validation = learner.validation_metric(defaults_config, data)
     logger.info("Searching %s; the first trial tries %s.",
                 ", ".join(f"{key} in {describe(domain)}" for key, domain in domains.items()), point)
