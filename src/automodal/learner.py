@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Config
+from .data.codes import read_codes
 from .data.frames import read_frame
 from .data.infer import check_problem_type, infer_column_types, infer_problem_type
 from .data.pipeline import FeaturePipeline
@@ -110,6 +111,7 @@ class PreparedData:
     pipeline: FeaturePipeline
     train_arrays: dict
     val_arrays: dict
+    codes: dict = field(default_factory=dict)     # {column: why} for integer columns read as categories
 
     @property
     def models(self) -> list:
@@ -156,12 +158,14 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
         raise DataError(f"Label column '{label}' has a single class ({train_data[label].iloc[0]!r}); "
                         "classification needs at least two.")
     metric = get_metric(eval_metric or DEFAULT_METRICS[problem_type], problem_type)
+    codes = {}
     if start is not None:       # the starting model's columns, processors and backbones
         types, dropped = dict(start.fitted.pipeline.column_types), {}
         require_columns(train_data, list(types), "train_data")
         reads, fusion = dict.fromkeys(start.architecture["backbones"]), start.architecture["fusion"]
     else:
         types, dropped = infer_column_types(train_data, label, column_types)
+        types, codes = read_codes(train_data, label, types, problem_type, chosen=column_types or {})
         names = offline_text_fallback(config["model.names"], types, config)
         types = text_conversion(types, config, names)
         reads, fusion = select_models(names, types, "model.names" in config.explicit)
@@ -184,7 +188,7 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
     if teacher is not None:
         train_arrays["teacher_logits"] = _teacher_targets(teacher, train_part, label_processor, problem_type)
     return PreparedData(problem_type, metric, types, dropped, list(reads), fusion, train_part, val_part,
-                        label_processor, pipeline, train_arrays, val_arrays)
+                        label_processor, pipeline, train_arrays, val_arrays, codes)
 
 
 def _start_weights(net, start: Start, data: PreparedData):
@@ -462,6 +466,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         "train_samples_per_second_by_epoch": progress.get("train_samples_per_second_by_epoch"),
         "fit_seconds": round(time.time() - started, 3),
         "chosen_defaults": chosen_defaults,
+        "integer_codes": data.codes,
     }
     if co_tasks:
         summary["co_tasks"] = module.co_tasks.summary()

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from ..data.codes import read_codes
 from ..data.infer import infer_column_types, infer_problem_type
 from ..data.types import CLASSIFICATION
 from .options import OptionError
@@ -193,6 +194,7 @@ def create_task(project, name: str, n_folds: int, balancing: bool, seed: int, lo
     problem_type = dataset.get("problem_type") or infer_problem_type(train.loc[labelled, label], label)
     features = train.drop(columns=[fold_column]) if fold_column else train
     column_types, dropped = infer_column_types(features[labelled], label, None)
+    column_types, codes = read_codes(features[labelled], label, column_types, problem_type)
     rows = np.flatnonzero(labelled)
     if fold_column:
         values = train.loc[labelled, fold_column]
@@ -210,7 +212,7 @@ def create_task(project, name: str, n_folds: int, balancing: bool, seed: int, lo
     write_parquet(pd.DataFrame({"row": rows, "fold": folds}), os.path.join(directory, "rows.parquet"))
     write_json(os.path.join(directory, "task.json"), {
         "name": name, "dataset": name, "label": label, "problem_type": problem_type, "column_types": column_types,
-        "dropped_columns": dropped, "ignored_columns": [fold_column] if fold_column else [],
+        "dropped_columns": dropped, "integer_codes": codes, "ignored_columns": [fold_column] if fold_column else [],
         "n_folds": int(n_folds), "ensure_balancing": bool(balancing), "fold_source": source, "seed": seed,
         "parent": None, "outer_fold": None, "classes": _classes(train.loc[labelled, label], problem_type),
         "created": time.time()})

@@ -1,0 +1,122 @@
+"""Integer columns whose values name groups rather than measure amounts.
+
+A school id, a store number or a region code arrives as integers, and type inference reads integers as numbers. A
+network then has to carve 80 unrelated schools out of one number line, which it does badly, while the same column
+read as categories gives each school its own embedding. Years of schooling or a number of children are integers
+too, and they must stay numbers: their order carries the signal.
+
+The two are told apart by the label, on the training rows: out-of-fold means of the label per value (what a
+category can learn) against an out-of-fold smooth curve of the label over the value's rank (what a number gives
+easily). A code is a column whose values explain the label clearly and whose order explains almost none of it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from .types import BINARY, CATEGORICAL, MULTICLASS, NUMERICAL, REGRESSION
+
+logger = logging.getLogger(__name__)
+
+MAX_CODES = 100            # more distinct values than this would be sparse categories
+MIN_ROWS_PER_VALUE = 10    # fewer rows per value on average leave group means too noisy to judge
+MIN_GAIN = 0.02            # the group means explain at least this much more of the label's variance (out of fold)
+MAX_ORDER_SHARE = 0.25     # ... and the smooth curve explains at most this share of what they explain
+SHRINKAGE = 10             # a value's mean is pulled toward the overall mean as if this many more rows held that
+FOLDS = 5
+MAX_ROWS = 20000           # a sample this large settles the question
+
+
+def _targets(labels: pd.Series, problem_type: str) -> np.ndarray:
+    """(rows, outputs): the standardised label, or one indicator column per class."""
+    if problem_type in (BINARY, MULTICLASS):
+        return pd.get_dummies(labels.astype(str)).to_numpy(dtype=np.float64)
+    values = pd.to_numeric(labels, errors="coerce").to_numpy(dtype=np.float64)
+    spread = values.std()
+    return ((values - values.mean()) / (spread if spread > 0 else 1.0))[:, None]
+
+
+def _folds(rows: int) -> list:
+    order = np.random.default_rng(0).permutation(rows)
+    return np.array_split(order, FOLDS)
+
+
+def _explained(targets: np.ndarray, predictions: np.ndarray) -> float:
+    total = ((targets - targets.mean(axis=0)) ** 2).sum()
+    return float(1.0 - ((targets - predictions) ** 2).sum() / total) if total > 0 else 0.0
+
+
+def _group_means(values: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Out-of-fold predictions from shrunken per-value means."""
+    predictions = np.empty_like(targets)
+    for held in _folds(len(values)):
+        fitted = np.ones(len(values), dtype=bool)
+        fitted[held] = False
+        prior = targets[fitted].mean(axis=0)
+        codes, inverse = np.unique(values[fitted], return_inverse=True)
+        sums = np.zeros((len(codes), targets.shape[1]))
+        np.add.at(sums, inverse, targets[fitted])
+        counts = np.bincount(inverse, minlength=len(codes))[:, None]
+        means = (sums + SHRINKAGE * prior) / (counts + SHRINKAGE)
+        position = np.clip(np.searchsorted(codes, values[held]), 0, len(codes) - 1)
+        seen = codes[position] == values[held]
+        predictions[held] = np.where(seen[:, None], means[position], prior)
+    return predictions
+
+
+def _smooth_curve(values: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Out-of-fold predictions from a cubic in the value's rank: any monotone or single-bend trend."""
+    ranks = pd.Series(values).rank(pct=True).to_numpy() - 0.5
+    design = np.vander(ranks, 4)
+    predictions = np.empty_like(targets)
+    for held in _folds(len(values)):
+        fitted = np.ones(len(values), dtype=bool)
+        fitted[held] = False
+        coefficients, *_ = np.linalg.lstsq(design[fitted], targets[fitted], rcond=None)
+        predictions[held] = design[held] @ coefficients
+    return predictions
+
+
+def _candidate(series: pd.Series) -> bool:
+    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return False
+    values = series.dropna()
+    distinct = values.nunique()
+    return (3 <= distinct <= MAX_CODES and len(values) >= MIN_ROWS_PER_VALUE * distinct
+            and bool((values == np.round(values)).all()))
+
+
+def code_evidence(series: pd.Series, labels: pd.Series, problem_type: str) -> tuple[float, float]:
+    """(share of the label's variance explained by per-value means, share explained by a smooth curve), both out
+    of fold, on the rows where the column has a value."""
+    present = series.notna().to_numpy()
+    values = series.to_numpy(dtype=np.float64)[present]
+    targets = _targets(labels[present], problem_type)
+    if len(values) > MAX_ROWS:
+        keep = np.random.default_rng(0).choice(len(values), MAX_ROWS, replace=False)
+        values, targets = values[keep], targets[keep]
+    return _explained(targets, _group_means(values, targets)), _explained(targets, _smooth_curve(values, targets))
+
+
+def read_codes(frame: pd.DataFrame, label: str, types: dict, problem_type: str, chosen=()) -> tuple[dict, dict]:
+    """(types with code columns made categorical, {column: why}) for the numerical columns nobody chose a type for;
+    tasks other than classification and regression keep their types."""
+    types, codes = dict(types), {}
+    if problem_type not in (BINARY, MULTICLASS, REGRESSION):
+        return types, codes
+    labels = frame[label]
+    for column, kind in types.items():
+        if kind != NUMERICAL or column in chosen or not _candidate(frame[column]):
+            continue
+        groups, curve = code_evidence(frame[column], labels, problem_type)
+        if groups - curve >= MIN_GAIN and curve <= MAX_ORDER_SHARE * groups:
+            types[column] = CATEGORICAL
+            codes[column] = (f"integer codes: each value's own mean explains {groups:.3f} of the label's variance "
+                             f"(out of fold), a trend over the values {max(curve, 0.0):.3f}")
+    if codes:
+        logger.info("Read as categories, not numbers: %s. Pass column_types={column: 'numerical'} to keep a number.",
+                    ", ".join(f"{c} ({why})" for c, why in codes.items()))
+    return types, codes
