@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ MAX_CATEGORIES = 100          # more distinct strings than this (and many per ro
 FEW_VALUES = 20               # at most this many distinct strings are categories, however many words each has
 MIN_TEXT_VARIETY = 0.1        # free text repeats little: at least this share of its values are distinct
 MAX_CLASSES_FOR_INT_LABEL = 20
+UNNAMED = re.compile(r"Unnamed: \d+$")     # pandas' name for a column without a header, such as a saved row index
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -70,8 +72,11 @@ def infer_column_type(series: pd.Series) -> tuple[str, str | None]:
         return NUMERICAL, None
     if _is_numeric(series):
         integral = pd.api.types.is_integer_dtype(series) or bool((values == np.round(values)).all())
-        if integral and n_unique == len(series) and len(series) > 20 and values.is_monotonic_increasing:
-            return IGNORE, "identifier (unique, increasing integers)"
+        if integral and n_unique == len(series) and len(series) > 20:
+            if values.is_monotonic_increasing:
+                return IGNORE, "identifier (unique, increasing integers)"
+            if UNNAMED.match(str(series.name)):     # still unique after the rows were shuffled or split
+                return IGNORE, "row index saved with the file (an unnamed column of unique integers)"
         return NUMERICAL, None
     if isinstance(series.dtype, pd.CategoricalDtype):
         return CATEGORICAL, None

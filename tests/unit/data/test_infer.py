@@ -70,6 +70,14 @@ def test_repeated_or_short_id_like_columns_are_kept():
     assert infer_column_type(pd.Series(np.random.default_rng(0).permutation(50), name="c"))[0] == "numerical"
 
 
+def test_a_saved_row_index_is_dropped_after_the_rows_were_shuffled():
+    # pd.read_csv names a header-less first column "Unnamed: 0"; a train/test split leaves it unsorted.
+    shuffled = np.random.default_rng(0).permutation(50)
+    kind, reason = infer_column_type(pd.Series(shuffled, name="Unnamed: 0"))
+    assert kind == "null" and "row index" in reason
+    assert infer_column_type(pd.Series(shuffled % 7, name="Unnamed: 0"))[0] == "numerical"   # values repeat
+
+
 def test_many_distinct_strings_are_text():
     words = pd.Series([f"w{i}" for i in range(300)] * 2, name="c")  # > 100 distinct, repeated -> free text
     assert infer_column_type(words)[0] == "text"
