@@ -163,6 +163,9 @@ def test_text_is_read_offline_by_the_built_in_model_when_the_default_checkpoint_
     assert predictor.fit_summary()["models"][0] == "hashed_text"
     assert caplog.text.count("not available offline") == 1
     assert accuracy_score(test["label"], predictor.predict(test)) > 0.9
+    # the classification's linear start reads the text's n-grams too
+    start = predictor._model.net.linear_start
+    assert predictor.fit_summary()["linear_start"] and start.text_weight is not None and start.text_weight.any()
     loaded = MultiModalPredictor.load(predictor.path)
     assert np.array_equal(loaded.predict_proba(test).to_numpy(), predictor.predict_proba(test).to_numpy())
 

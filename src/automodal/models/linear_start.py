@@ -1,15 +1,19 @@
-"""A fixed linear model under a table network (model.linear_start): ridge regression, or logistic regression, on
-the processed numerical columns and one-hot categories, fitted on the training rows before the network trains.
+"""A fixed linear model under a network trained from scratch (model.linear_start): ridge regression, or logistic
+regression, on the processed numerical columns, one-hot categories and the hashed n-grams of text read by
+hashed_text (classification only: learner.linear_text), fitted on the training rows before the network trains.
 
 The network's head starts at zero, so training starts from exactly the linear model's predictions and the network
 learns what the linear model misses. On small, nearly linear tables a network alone stays well behind a ridge
 (scikit-learn's diabetes: R² 0.33 against 0.42); with this start it matches it, and elsewhere it loses nothing.
+On text read by hashed_text the linear model is the bag-of-n-grams logistic regression that is hard to beat on
+short texts (airline tweets: accuracy 0.75 for the network alone, 0.80 for the linear model).
 The linear weights are buffers: saved, averaged and loaded with the network's weights, never trained."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..data.types import CATEGORICAL, NUMERICAL
@@ -19,8 +23,9 @@ MAX_ROWS = 20_000           # the linear model is a starting point: a sample of 
 MAX_CATEGORIES = 1000       # columns with more categories are left to the network (their one-hot would be huge)
 
 
-def _design(numerical: np.ndarray | None, codes: np.ndarray | None, cardinalities: list, used: list):
-    """Numbers and the one-hot categories of the `used` columns as one sparse matrix."""
+def _design(numerical: np.ndarray | None, codes: np.ndarray | None, cardinalities: list, used: list, text=None):
+    """Numbers, the one-hot categories of the `used` columns and the n-gram buckets of `text` as one sparse
+    matrix."""
     from scipy import sparse
 
     parts = []
@@ -30,15 +35,31 @@ def _design(numerical: np.ndarray | None, codes: np.ndarray | None, cardinalitie
     for j in used:
         parts.append(sparse.csr_matrix((np.ones(len(codes)), (rows, codes[:, j])), shape=(len(codes),
                                                                                           cardinalities[j])))
+    if text is not None:
+        parts.append(text)
     return sparse.hstack(parts, format="csr")
 
 
-class LinearStart(nn.Module):
-    """logits = numerical @ weight + sum over categorical columns of their category's row + bias."""
+def _text_matrix(buckets: np.ndarray, weights: np.ndarray, num_buckets: int):
+    """hashed_text's per-row (bucket, weight) lists as a sparse rows x buckets matrix."""
+    from scipy import sparse
 
-    def __init__(self, num_numerical: int, cardinalities: list, outputs: int):
+    indptr = np.concatenate([[0], np.cumsum([len(b) for b in buckets])])
+    flat = np.concatenate(list(buckets)) if len(buckets) else np.zeros(0, np.int64)
+    values = np.concatenate(list(weights)).astype(np.float64) if len(weights) else np.zeros(0)
+    return sparse.csr_matrix((values, flat, indptr), shape=(len(buckets), num_buckets))
+
+
+class LinearStart(nn.Module):
+    """logits = numerical @ weight + sum over categorical columns of their category's row + the weighted sum of the
+    rows of the text's n-gram buckets + bias."""
+
+    def __init__(self, num_numerical: int, cardinalities: list, outputs: int, text_buckets: int = 0,
+                 text_name: str = "hashed_text"):
         super().__init__()
         self.cardinalities = list(cardinalities)
+        self.text_name = text_name
+        self.register_buffer("text_weight", torch.zeros(text_buckets, outputs) if text_buckets else None)
         self.register_buffer("numerical_weight", torch.zeros(num_numerical, outputs))
         self.register_buffer("category_weight", torch.zeros(sum(cardinalities), outputs))
         self.register_buffer("category_offsets", torch.tensor(np.cumsum([0] + self.cardinalities[:-1]),
@@ -52,6 +73,11 @@ class LinearStart(nn.Module):
         if self.cardinalities:
             rows = self.category_weight[batch[CATEGORICAL] + self.category_offsets]     # (batch, columns, outputs)
             logits = logits + rows.sum(dim=1)
+        if self.text_weight is not None:
+            name = self.text_name
+            logits = logits + F.embedding_bag(batch[f"{name}.buckets"], self.text_weight, batch[f"{name}.offsets"],
+                                              mode="sum", per_sample_weights=batch[f"{name}.weights"].to(
+                                                  self.text_weight.dtype))
         return logits
 
     def fit(self, arrays: dict, labels: np.ndarray, regression: bool) -> "LinearStart":
@@ -60,15 +86,20 @@ class LinearStart(nn.Module):
 
         numerical = arrays.get(NUMERICAL) if self.numerical_weight.shape[0] else None
         codes = arrays.get(CATEGORICAL) if self.cardinalities else None
+        reads_text = self.text_weight is not None
+        buckets = arrays[f"{self.text_name}.buckets"] if reads_text else None
+        weights = arrays[f"{self.text_name}.weights"] if reads_text else None
         if len(labels) > MAX_ROWS:
             keep = np.sort(np.random.default_rng(0).choice(len(labels), MAX_ROWS, replace=False))
             numerical = None if numerical is None else numerical[keep]
             codes = None if codes is None else codes[keep]
+            buckets, weights = (buckets[keep], weights[keep]) if reads_text else (None, None)
             labels = labels[keep]
         used = [j for j, size in enumerate(self.cardinalities) if size <= MAX_CATEGORIES]
-        if numerical is None and not used:
+        if numerical is None and not used and not reads_text:
             return self         # nothing a linear model can read: the network starts from zero
-        features = _design(numerical, codes, self.cardinalities, used)
+        text = _text_matrix(buckets, weights, self.text_weight.shape[0]) if reads_text else None
+        features = _design(numerical, codes, self.cardinalities, used, text)
         if regression:
             model = RidgeCV(alphas=RIDGE_ALPHAS).fit(features, labels.astype(np.float64))
             weight, bias = model.coef_.reshape(-1, 1), np.atleast_1d(model.intercept_)
@@ -88,5 +119,7 @@ class LinearStart(nn.Module):
             start = int(self.category_offsets[j])
             self.category_weight[start:start + self.cardinalities[j]] = weight[count:count + self.cardinalities[j]]
             count += self.cardinalities[j]
+        if reads_text:
+            self.text_weight.copy_(weight[count:])
         self.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
         return self

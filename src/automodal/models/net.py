@@ -157,8 +157,9 @@ class MultimodalNet(nn.Module):
 
 def build_net(architecture: dict, config: Config) -> MultimodalNet:
     """architecture: {"backbones": [...], "fusion": name|None, "inputs": {...}, "num_outputs": int, "members": int,
-    "linear_start": bool} (members absent in predictors saved before ensembles: one network; linear_start absent
-    in those saved before it: none)."""
+    "linear_start": bool, "linear_text": the hashed-text model the linear start reads, or None} (members absent in
+    predictors saved before ensembles: one network; linear_start / linear_text absent in those saved before them:
+    none)."""
     members = architecture.get("members", 1)
     inputs = dict(architecture["inputs"], members=members)
     backbones = {}
@@ -172,5 +173,7 @@ def build_net(architecture: dict, config: Config) -> MultimodalNet:
     if architecture.get("linear_start"):
         from .linear_start import LinearStart
 
-        linear = LinearStart(inputs["num_numerical"], inputs["num_categories"], architecture["num_outputs"])
+        text = inputs[architecture["linear_text"]]["num_buckets"] if architecture.get("linear_text") else 0
+        linear = LinearStart(inputs["num_numerical"], inputs["num_categories"], architecture["num_outputs"], text,
+                             architecture.get("linear_text") or "hashed_text")
     return MultimodalNet(backbones, fusion, architecture["num_outputs"], members, linear)

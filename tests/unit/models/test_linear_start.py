@@ -81,3 +81,27 @@ def test_columns_of_very_many_categories_are_left_to_the_network():
     assert start.category_weight[3:].abs().max() == 0          # the 3,000-category column has no weights
     predicted = start({CATEGORICAL: torch.from_numpy(codes)})[:, 0].numpy()
     assert np.allclose(predicted, labels, atol=0.05)
+
+
+def test_a_classification_start_reads_hashed_text_as_logistic_regression_on_its_n_grams():
+    import pandas as pd
+
+    from automodal.config import resolve_config
+    from automodal.data.hashed_text import HashedTextProcessor
+    from automodal.models.linear_start import _text_matrix
+
+    rng = np.random.default_rng(0)
+    words = np.array(["good", "bad", "fine", "poor", "the", "item", "was", "really"])
+    texts = [" ".join(rng.choice(words, 5)) for _ in range(300)]
+    labels = np.array([("good" in t) or ("fine" in t) for t in texts], dtype=int)
+    frame = pd.DataFrame({"review": texts, "stars": rng.integers(1, 6, 300)})
+    processor = HashedTextProcessor("hashed_text", {"review": "text"}, resolve_config())
+    features = processor.features(frame)
+    data = dict(features, **{NUMERICAL: np.zeros((300, 0), np.float32)})
+    start = LinearStart(0, [], 2, text_buckets=processor.num_buckets).fit(data, labels, regression=False)
+    batch = processor.collate(features, np.arange(300), training=False)
+    proba = torch.softmax(start(batch), 1).numpy()
+    matrix = _text_matrix(features["hashed_text.buckets"], features["hashed_text.weights"], processor.num_buckets)
+    reference = LogisticRegression(C=1.0, max_iter=1000).fit(matrix, labels)
+    assert np.allclose(proba, reference.predict_proba(matrix), atol=1e-3)
+    assert (proba.argmax(1) == labels).mean() > 0.95
