@@ -93,7 +93,7 @@ def code_evidence(series: pd.Series, labels: pd.Series, problem_type: str) -> tu
     """(share of the label's variance explained by per-value means, share explained by a smooth curve), both out
     of fold, on the rows where the column has a value."""
     present = series.notna().to_numpy()
-    values = series.to_numpy(dtype=np.float64)[present]
+    values = series[present].to_numpy(dtype=np.float64)     # nullable integers convert once their NA are gone
     targets = _targets(labels[present], problem_type)
     if len(values) > MAX_ROWS:
         keep = np.random.default_rng(0).choice(len(values), MAX_ROWS, replace=False)

@@ -57,3 +57,5 @@ def test_missing_values_in_a_code_column_are_tolerated():
     frame.loc[::7, "school_id"] = np.nan
     types, codes = read_codes(frame, "score", numerical_types(frame, "score"), "regression")
     assert types["school_id"] == CATEGORICAL
+    frame["school_id"] = frame["school_id"].astype("Int64")     # pandas' nullable integers, with <NA>
+    assert read_codes(frame, "score", numerical_types(frame, "score"), "regression")[0]["school_id"] == CATEGORICAL
