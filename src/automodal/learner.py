@@ -158,6 +158,11 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
         raise DataError(f"Label column '{label}' has a single class ({train_data[label].iloc[0]!r}); "
                         "classification needs at least two.")
     metric = get_metric(eval_metric or DEFAULT_METRICS[problem_type], problem_type)
+    if tuning_data is not None:
+        tuning_data = clean_labels(tuning_data, label, "tuning_data")
+        train_part, val_part = train_data, tuning_data
+    else:
+        train_part, val_part = holdout_split(train_data, label, problem_type, holdout_frac, seed)
     codes = {}
     if start is not None:       # the starting model's columns, processors and backbones
         types, dropped = dict(start.fitted.pipeline.column_types), {}
@@ -165,16 +170,13 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
         reads, fusion = dict.fromkeys(start.architecture["backbones"]), start.architecture["fusion"]
     else:
         types, dropped = infer_column_types(train_data, label, column_types)
-        types, codes = read_codes(train_data, label, types, problem_type, chosen=column_types or {})
+        # judged on the training rows only: the tuning rows' labels stay out of every choice, as out of training
+        types, codes = read_codes(train_part, label, types, problem_type, chosen=column_types or {})
         names = offline_text_fallback(config["model.names"], types, config)
         types = text_conversion(types, config, names)
         reads, fusion = select_models(names, types, "model.names" in config.explicit)
     if tuning_data is not None:
-        tuning_data = clean_labels(tuning_data, label, "tuning_data")
         require_columns(tuning_data, list(types), "tuning_data")
-        train_part, val_part = train_data, tuning_data
-    else:
-        train_part, val_part = holdout_split(train_data, label, problem_type, holdout_frac, seed)
 
     pipeline = start.fitted.pipeline if start is not None else FeaturePipeline.fit(train_part, types, config, reads)
     train_features = pipeline.transform(train_part, "train_data")
