@@ -5,8 +5,9 @@ peak memory, and the cost of `import automodal`.
     python benchmarks/bench_tabular.py --rows 3000 --epochs 20 --models default   # a small table's default fit
 
 The bare loop uses the same network (rebuilt from the fitted architecture), the same batches (the fitted
-processors' arrays cut by the same loader), the same optimiser, schedule and gradient clipping. Throughputs are
-compared as a ratio within one run.
+processors' arrays cut by the same loader), the same optimiser, schedule and gradient clipping. The same loop is
+also run through Lightning Fabric, the candidate for a loop of the project's own. Throughputs are compared as
+ratios to the bare loop within one run.
 """
 
 from __future__ import annotations
@@ -52,8 +53,10 @@ def import_cost(repeats: int = 5) -> dict:
             "import_extra_rss_mb": statistics.median(float(r[1]) for r in runs) / 1024}
 
 
-def bare_loop_throughput(predictor, frame: pd.DataFrame, epochs: int, seed: int) -> list:
-    """Samples per second of each epoch of a plain PyTorch loop over the fitted model's architecture."""
+def bare_loop_throughput(predictor, frame: pd.DataFrame, epochs: int, seed: int, fabric: bool = False) -> list:
+    """Samples per second of each epoch of a plain PyTorch loop over the fitted model's architecture; with `fabric`,
+    the same loop with the network, optimiser and backward pass handed to Lightning Fabric (the candidate for a
+    project-owned loop: how much of the Trainer's per-step cost remains)."""
     import torch
     import torch.nn.functional as F
 
@@ -69,15 +72,22 @@ def bare_loop_throughput(predictor, frame: pd.DataFrame, epochs: int, seed: int)
     optimizer = build_optimizer(param_groups(net, config), config)
     scheduler = build_scheduler(optimizer, epochs * len(loader), config)
     clip = config["optimization.gradient_clip_val"]
+    backward, step_net = (lambda loss: loss.backward()), net
+    if fabric:
+        from lightning.fabric import Fabric
+
+        runner = Fabric(accelerator="cpu", devices=1, precision="32-true")
+        step_net, optimizer = runner.setup(net, optimizer)
+        backward = runner.backward
     rates = []
     for _ in range(epochs):
         samples, start = 0, time.perf_counter()
         for batch in loader:
             optimizer.zero_grad(set_to_none=True)
-            logits = net(batch, members=True)            # every ensemble member learns from its own loss
+            logits = step_net(batch, members=True)       # every ensemble member learns from its own loss
             members = logits.shape[1]
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["label"].repeat_interleave(members))
-            loss.backward()
+            backward(loss)
             torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
             optimizer.step()
             scheduler.step()
@@ -99,7 +109,7 @@ def run_model(kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, r
     if kind == "ft":
         hyperparameters.update({"model.ft_transformer.num_blocks": 2, "model.ft_transformer.hidden_size": 64,
                                 "model.ft_transformer.token_dim": 64, "model.ft_transformer.ffn_hidden_size": 128})
-    ratios, ours_rates, bare_rates = [], [], []
+    ratios, ours_rates, bare_rates, fabric_rates = [], [], [], []
     for repeat in range(repeats):
         path = tempfile.mkdtemp(prefix=f"bench-{kind}-")
         started = time.perf_counter()
@@ -108,9 +118,11 @@ def run_model(kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, r
         fit_seconds = time.perf_counter() - started
         summary = predictor.fit_summary()
         bare = bare_loop_throughput(predictor, train, epochs, seed=repeat)
+        fabric = bare_loop_throughput(predictor, train, epochs, seed=repeat, fabric=True)
         # The first epoch of either loop pays one-off allocation costs; compare the steady epochs after it.
         ours_rates.append(statistics.mean(summary["train_samples_per_second_by_epoch"][1:]))
         bare_rates.append(statistics.mean(bare[1:]))
+        fabric_rates.append(statistics.mean(fabric[1:]))
         ratios.append(ours_rates[-1] / bare_rates[-1])
 
     loaded = MultiModalPredictor.load(path, verbosity=1)
@@ -129,6 +141,8 @@ def run_model(kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, r
         "bare_loop_samples_per_s": round(statistics.median(bare_rates), 1),
         "loop_ratio_median": round(statistics.median(ratios), 3),
         "loop_ratios": [round(r, 3) for r in ratios],
+        "fabric_loop_samples_per_s": round(statistics.median(fabric_rates), 1),
+        "fabric_loop_ratio_median": round(statistics.median(f / b for f, b in zip(fabric_rates, bare_rates)), 3),
         **latency,
         "predict_10k_rows_per_s": round(len(batch) / batch_seconds, 1),
     }
