@@ -17,7 +17,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .types import BINARY, CATEGORICAL, MULTICLASS, NUMERICAL, REGRESSION
+from .types import CATEGORICAL, CLASSIFICATION, NUMERICAL, REGRESSION
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +32,19 @@ MAX_ROWS = 20000           # a sample this large settles the question
 
 def _targets(labels: pd.Series, problem_type: str) -> np.ndarray:
     """(rows, outputs): the standardised label, or one indicator column per class."""
-    if problem_type in (BINARY, MULTICLASS):
+    if problem_type in CLASSIFICATION:
         return pd.get_dummies(labels.astype(str)).to_numpy(dtype=np.float64)
     values = pd.to_numeric(labels, errors="coerce").to_numpy(dtype=np.float64)
     spread = values.std()
     return ((values - values.mean()) / (spread if spread > 0 else 1.0))[:, None]
 
 
-def _folds(rows: int) -> list:
-    order = np.random.default_rng(0).permutation(rows)
-    return np.array_split(order, FOLDS)
+def _splits(rows: int):
+    """(fitted rows as a mask, held-out row indices) for each of FOLDS folds, the same folds every call."""
+    for held in np.array_split(np.random.default_rng(0).permutation(rows), FOLDS):
+        fitted = np.ones(rows, dtype=bool)
+        fitted[held] = False
+        yield fitted, held
 
 
 def _explained(targets: np.ndarray, predictions: np.ndarray) -> float:
@@ -52,9 +55,7 @@ def _explained(targets: np.ndarray, predictions: np.ndarray) -> float:
 def _group_means(values: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Out-of-fold predictions from shrunken per-value means."""
     predictions = np.empty_like(targets)
-    for held in _folds(len(values)):
-        fitted = np.ones(len(values), dtype=bool)
-        fitted[held] = False
+    for fitted, held in _splits(len(values)):
         prior = targets[fitted].mean(axis=0)
         codes, inverse = np.unique(values[fitted], return_inverse=True)
         sums = np.zeros((len(codes), targets.shape[1]))
@@ -72,9 +73,7 @@ def _smooth_curve(values: np.ndarray, targets: np.ndarray) -> np.ndarray:
     ranks = pd.Series(values).rank(pct=True).to_numpy() - 0.5
     design = np.vander(ranks, 4)
     predictions = np.empty_like(targets)
-    for held in _folds(len(values)):
-        fitted = np.ones(len(values), dtype=bool)
-        fitted[held] = False
+    for fitted, held in _splits(len(values)):
         coefficients, *_ = np.linalg.lstsq(design[fitted], targets[fitted], rcond=None)
         predictions[held] = design[held] @ coefficients
     return predictions
@@ -105,7 +104,7 @@ def read_codes(frame: pd.DataFrame, label: str, types: dict, problem_type: str, 
     """(types with code columns made categorical, {column: why}) for the numerical columns nobody chose a type for;
     tasks other than classification and regression keep their types."""
     types, codes = dict(types), {}
-    if problem_type not in (BINARY, MULTICLASS, REGRESSION):
+    if problem_type not in CLASSIFICATION and problem_type != REGRESSION:
         return types, codes
     labels = frame[label]
     for column, kind in types.items():
