@@ -26,6 +26,16 @@ def _vectorizers(num_buckets: int) -> list:
             HashingVectorizer(analyzer="char_wb", ngram_range=(3, 4), **common)]
 
 
+def bucket_matrix(buckets: np.ndarray, weights: np.ndarray, num_buckets: int):
+    """The per-row (bucket, weight) lists of HashedTextProcessor.features as a sparse rows x buckets matrix."""
+    import scipy.sparse as sp
+
+    indptr = np.concatenate([[0], np.cumsum([len(b) for b in buckets])])
+    flat = np.concatenate(list(buckets)) if len(buckets) else np.zeros(0, np.int64)
+    values = np.concatenate(list(weights)).astype(np.float64) if len(weights) else np.zeros(0)
+    return sp.csr_matrix((values, flat, indptr), shape=(len(buckets), num_buckets))
+
+
 class HashedTextProcessor:
     def __init__(self, name: str, column_types: dict | None = None, config=None, state: dict | None = None):
         self.name = name

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.hashed_text import bucket_matrix
 from ..data.types import CATEGORICAL, NUMERICAL
 
 RIDGE_ALPHAS = np.logspace(-2, 3, 21)
@@ -40,26 +41,16 @@ def _design(numerical: np.ndarray | None, codes: np.ndarray | None, cardinalitie
     return sparse.hstack(parts, format="csr")
 
 
-def _text_matrix(buckets: np.ndarray, weights: np.ndarray, num_buckets: int):
-    """hashed_text's per-row (bucket, weight) lists as a sparse rows x buckets matrix."""
-    from scipy import sparse
-
-    indptr = np.concatenate([[0], np.cumsum([len(b) for b in buckets])])
-    flat = np.concatenate(list(buckets)) if len(buckets) else np.zeros(0, np.int64)
-    values = np.concatenate(list(weights)).astype(np.float64) if len(weights) else np.zeros(0)
-    return sparse.csr_matrix((values, flat, indptr), shape=(len(buckets), num_buckets))
-
-
 class LinearStart(nn.Module):
     """logits = numerical @ weight + sum over categorical columns of their category's row + the weighted sum of the
     rows of the text's n-gram buckets + bias."""
 
-    def __init__(self, num_numerical: int, cardinalities: list, outputs: int, text_buckets: int = 0,
-                 text_name: str = "hashed_text"):
+    def __init__(self, num_numerical: int, cardinalities: list, outputs: int, text_name: str | None = None,
+                 text_buckets: int = 0):
         super().__init__()
         self.cardinalities = list(cardinalities)
-        self.text_name = text_name
-        self.register_buffer("text_weight", torch.zeros(text_buckets, outputs) if text_buckets else None)
+        self.text_name = text_name      # the hashed_text model whose "<name>.buckets" / ".weights" inputs are read
+        self.register_buffer("text_weight", torch.zeros(text_buckets, outputs) if text_name else None)
         self.register_buffer("numerical_weight", torch.zeros(num_numerical, outputs))
         self.register_buffer("category_weight", torch.zeros(sum(cardinalities), outputs))
         self.register_buffer("category_offsets", torch.tensor(np.cumsum([0] + self.cardinalities[:-1]),
@@ -98,7 +89,7 @@ class LinearStart(nn.Module):
         used = [j for j, size in enumerate(self.cardinalities) if size <= MAX_CATEGORIES]
         if numerical is None and not used and not reads_text:
             return self         # nothing a linear model can read: the network starts from zero
-        text = _text_matrix(buckets, weights, self.text_weight.shape[0]) if reads_text else None
+        text = bucket_matrix(buckets, weights, self.text_weight.shape[0]) if reads_text else None
         features = _design(numerical, codes, self.cardinalities, used, text)
         if regression:
             model = RidgeCV(alphas=RIDGE_ALPHAS).fit(features, labels.astype(np.float64))

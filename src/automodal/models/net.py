@@ -173,7 +173,7 @@ def build_net(architecture: dict, config: Config) -> MultimodalNet:
     if architecture.get("linear_start"):
         from .linear_start import LinearStart
 
-        text = inputs[architecture["linear_text"]]["num_buckets"] if architecture.get("linear_text") else 0
+        text = architecture.get("linear_text")
         linear = LinearStart(inputs["num_numerical"], inputs["num_categories"], architecture["num_outputs"], text,
-                             architecture.get("linear_text") or "hashed_text")
+                             inputs[text]["num_buckets"] if text else 0)
     return MultimodalNet(backbones, fusion, architecture["num_outputs"], members, linear)

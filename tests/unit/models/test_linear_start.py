@@ -87,8 +87,7 @@ def test_a_classification_start_reads_hashed_text_as_logistic_regression_on_its_
     import pandas as pd
 
     from automodal.config import resolve_config
-    from automodal.data.hashed_text import HashedTextProcessor
-    from automodal.models.linear_start import _text_matrix
+    from automodal.data.hashed_text import HashedTextProcessor, bucket_matrix
 
     rng = np.random.default_rng(0)
     words = np.array(["good", "bad", "fine", "poor", "the", "item", "was", "really"])
@@ -98,10 +97,10 @@ def test_a_classification_start_reads_hashed_text_as_logistic_regression_on_its_
     processor = HashedTextProcessor("hashed_text", {"review": "text"}, resolve_config())
     features = processor.features(frame)
     data = dict(features, **{NUMERICAL: np.zeros((300, 0), np.float32)})
-    start = LinearStart(0, [], 2, text_buckets=processor.num_buckets).fit(data, labels, regression=False)
+    start = LinearStart(0, [], 2, "hashed_text", processor.num_buckets).fit(data, labels, regression=False)
     batch = processor.collate(features, np.arange(300), training=False)
     proba = torch.softmax(start(batch), 1).numpy()
-    matrix = _text_matrix(features["hashed_text.buckets"], features["hashed_text.weights"], processor.num_buckets)
+    matrix = bucket_matrix(features["hashed_text.buckets"], features["hashed_text.weights"], processor.num_buckets)
     reference = LogisticRegression(C=1.0, max_iter=1000).fit(matrix, labels)
     assert np.allclose(proba, reference.predict_proba(matrix), atol=1e-3)
     assert (proba.argmax(1) == labels).mean() > 0.95
