@@ -5,9 +5,10 @@ peak memory, and the cost of `import automodal`.
     python benchmarks/bench_tabular.py --rows 3000 --epochs 20 --models default   # a small table's default fit
 
 The bare loop uses the same network (rebuilt from the fitted architecture), the same batches (the fitted
-processors' arrays cut by the same loader), the same optimiser, schedule and gradient clipping. The same loop is
-also run through Lightning Fabric, the candidate for a loop of the project's own. Throughputs are compared as
-ratios to the bare loop within one run.
+processors' arrays cut by the same loader), the same optimiser, schedule and gradient clipping. Each fit is also
+repeated on Lightning's Trainer (a do-nothing Lightning callback sends it there), the loop that fits needing
+callbacks, several processes or a pretrained backbone use. Throughputs are compared as ratios to the bare loop
+within one run.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,10 +55,8 @@ def import_cost(repeats: int = 5) -> dict:
             "import_extra_rss_mb": statistics.median(float(r[1]) for r in runs) / 1024}
 
 
-def bare_loop_throughput(predictor, frame: pd.DataFrame, epochs: int, seed: int, fabric: bool = False) -> list:
-    """Samples per second of each epoch of a plain PyTorch loop over the fitted model's architecture; with `fabric`,
-    the same loop with the network, optimiser and backward pass handed to Lightning Fabric (the candidate for a
-    project-owned loop: how much of the Trainer's per-step cost remains)."""
+def bare_loop_throughput(predictor, frame: pd.DataFrame, epochs: int, seed: int) -> list:
+    """Samples per second of each epoch of a plain PyTorch loop over the fitted model's architecture."""
     import torch
     import torch.nn.functional as F
 
@@ -72,22 +72,15 @@ def bare_loop_throughput(predictor, frame: pd.DataFrame, epochs: int, seed: int,
     optimizer = build_optimizer(param_groups(net, config), config)
     scheduler = build_scheduler(optimizer, epochs * len(loader), config)
     clip = config["optimization.gradient_clip_val"]
-    backward, step_net = (lambda loss: loss.backward()), net
-    if fabric:
-        from lightning.fabric import Fabric
-
-        runner = Fabric(accelerator="cpu", devices=1, precision="32-true")
-        step_net, optimizer = runner.setup(net, optimizer)
-        backward = runner.backward
     rates = []
     for _ in range(epochs):
         samples, start = 0, time.perf_counter()
         for batch in loader:
             optimizer.zero_grad(set_to_none=True)
-            logits = step_net(batch, members=True)       # every ensemble member learns from its own loss
+            logits = net(batch, members=True)       # every ensemble member learns from its own loss
             members = logits.shape[1]
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["label"].repeat_interleave(members))
-            backward(loss)
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
             optimizer.step()
             scheduler.step()
@@ -96,7 +89,14 @@ def bare_loop_throughput(predictor, frame: pd.DataFrame, epochs: int, seed: int,
     return rates
 
 
+def steady_rate(predictor) -> float:
+    """The fit's training samples/s over the epochs after the first, which pays one-off allocation costs."""
+    return statistics.mean(predictor.fit_summary()["train_samples_per_second_by_epoch"][1:])
+
+
 def run_model(kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, repeats: int) -> dict:
+    import lightning.pytorch as pl
+
     from automodal import MultiModalPredictor
 
     hyperparameters = {
@@ -109,7 +109,7 @@ def run_model(kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, r
     if kind == "ft":
         hyperparameters.update({"model.ft_transformer.num_blocks": 2, "model.ft_transformer.hidden_size": 64,
                                 "model.ft_transformer.token_dim": 64, "model.ft_transformer.ffn_hidden_size": 128})
-    ratios, ours_rates, bare_rates, fabric_rates = [], [], [], []
+    ratios, ours_rates, bare_rates, trainer_rates = [], [], [], []
     for repeat in range(repeats):
         path = tempfile.mkdtemp(prefix=f"bench-{kind}-")
         started = time.perf_counter()
@@ -117,12 +117,14 @@ def run_model(kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, r
             train, hyperparameters=hyperparameters, holdout_frac=0.1, seed=repeat)
         fit_seconds = time.perf_counter() - started
         summary = predictor.fit_summary()
+        on_trainer = MultiModalPredictor(label="label", path=tempfile.mkdtemp(prefix=f"bench-{kind}-trainer-"),
+                                         verbosity=1).fit(train, hyperparameters=hyperparameters, holdout_frac=0.1,
+                                                          seed=repeat, callbacks=[pl.Callback()])
         bare = bare_loop_throughput(predictor, train, epochs, seed=repeat)
-        fabric = bare_loop_throughput(predictor, train, epochs, seed=repeat, fabric=True)
-        # The first epoch of either loop pays one-off allocation costs; compare the steady epochs after it.
-        ours_rates.append(statistics.mean(summary["train_samples_per_second_by_epoch"][1:]))
+        ours_rates.append(steady_rate(predictor))
+        trainer_rates.append(steady_rate(on_trainer))
+        shutil.rmtree(on_trainer.path, ignore_errors=True)
         bare_rates.append(statistics.mean(bare[1:]))
-        fabric_rates.append(statistics.mean(fabric[1:]))
         ratios.append(ours_rates[-1] / bare_rates[-1])
 
     loaded = MultiModalPredictor.load(path, verbosity=1)
@@ -132,7 +134,7 @@ def run_model(kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, r
     loaded.predict(batch)
     batch_seconds = time.perf_counter() - start
     return {
-        "model": "+".join(summary["models"]), "kind": kind, "train_rows": len(train), "epochs": epochs,
+        "model": "+".join(summary["models"]), "kind": kind, "training_loop": summary["training_loop"], "train_rows": len(train), "epochs": epochs,
         "batch_size": predictor.config["env"]["per_gpu_batch_size"],
         "ensemble_size": predictor._meta["architecture"].get("members", 1),
         "roc_auc": round(loaded.evaluate(test, "roc_auc")["roc_auc"], 4),
@@ -141,8 +143,8 @@ def run_model(kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, r
         "bare_loop_samples_per_s": round(statistics.median(bare_rates), 1),
         "loop_ratio_median": round(statistics.median(ratios), 3),
         "loop_ratios": [round(r, 3) for r in ratios],
-        "fabric_loop_samples_per_s": round(statistics.median(fabric_rates), 1),
-        "fabric_loop_ratio_median": round(statistics.median(f / b for f, b in zip(fabric_rates, bare_rates)), 3),
+        "trainer_loop_samples_per_s": round(statistics.median(trainer_rates), 1),
+        "trainer_loop_ratio_median": round(statistics.median(t / b for t, b in zip(trainer_rates, bare_rates)), 3),
         **latency,
         "predict_10k_rows_per_s": round(len(batch) / batch_seconds, 1),
     }

@@ -220,11 +220,9 @@ def linear_text(data: PreparedData) -> str | None:
 def uses_linear_start(config: Config, data: PreparedData, inputs: dict) -> bool:
     """model.linear_start applies to networks trained from scratch that read numerical or categorical columns, or a
     classification's text read by hashed_text."""
-    from .models.registry import get_spec
-
     return bool(config["model.linear_start"]
                 and (inputs["num_numerical"] or inputs["num_categories"] or linear_text(data))
-                and not any(get_spec(name).pretrained for name in data.models))
+                and not pretrained(data))
 
 
 def build_network(data: PreparedData, config: Config, plan, start: Start | None = None):
@@ -378,12 +376,18 @@ def user_callbacks(callbacks, data: PreparedData) -> list:
     return callbacks
 
 
+def pretrained(data: PreparedData) -> bool:
+    """Whether any of the fit's networks starts from pretrained weights."""
+    from .models.registry import get_spec
+
+    return any(get_spec(name).pretrained for name in data.models)
+
+
 def data_aware(config: Config, data: PreparedData, devices: int) -> tuple[Config, dict]:
     """config.data_defaults: values for the keys nobody set, from the rows and the kind of network."""
     from .config.data_defaults import choose_defaults
-    from .models.registry import get_spec
 
-    from_scratch = not any(get_spec(name).pretrained for name in data.models)
+    from_scratch = not pretrained(data)
     in_memory = IMAGE not in data.column_types.values()
     config, chosen = choose_defaults(config, len(data.train_part), from_scratch, in_memory, devices, data.metric)
     if chosen:
@@ -405,6 +409,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
 
     from .data.batches import make_loader
     from .inference import FittedModel, eval_batch_size
+    from .training import fabric_loop
     from .training.module import Distillation, TrainingModule
     from .training.session import train, watchers
     from .training.trainer import build_trainer, plan_devices
@@ -445,12 +450,18 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     try:
         remaining = None if time_limit is None else time_limit - (time.time() - started)
         watched = watchers(config, workdir, remaining is not None, keeper)
-        if trained is None:
-            trainer = build_trainer(config, plan, [*watched.callbacks, *user_callbacks(callbacks, data)], workdir,
-                                    remaining, verbosity)
-            progress, entries, saves = train(trainer, module, net, train_loader, val_loader, watched)
-        else:
+        extra_callbacks = user_callbacks(callbacks, data)
+        # a search's trials report through a Lightning callback, so a finished trial trained on the Trainer
+        on_fabric = trained is None and fabric_loop.applies(plan, pretrained(data), module, extra_callbacks, keeper)
+        if trained is not None:
             progress, entries, saves = dict(trained.progress), trained.entries, True
+        elif on_fabric:
+            progress, entries, saves = fabric_loop.train(config, plan, module, train_loader, val_loader, watched,
+                                                         workdir, remaining)
+        else:
+            trainer = build_trainer(config, plan, [*watched.callbacks, *extra_callbacks], workdir, remaining,
+                                    verbosity)
+            progress, entries, saves = train(trainer, module, net, train_loader, val_loader, watched)
         net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
         fitted = FittedModel.from_config(net, data.pipeline, data.label_processor, data.problem_type, config)
         method = config["optimization.top_k_average_method"]
@@ -471,6 +482,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         "epochs": progress.get("epochs"),
         "global_step": progress.get("global_step"),
         "stop_reason": progress.get("stop_reason"),
+        "training_loop": "fabric" if on_fabric else "trainer",
         "train_rows": len(data.train_part), "tuning_rows": len(data.val_part),
         "models": data.models,
         "num_parameters": sum(p.numel() for p in net.parameters()),

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 import lightning.pytorch as pl
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from automodal import MultiModalPredictor
 from automodal.config import resolve_config
@@ -23,11 +24,18 @@ BATCHES_PER_EPOCH = 10   # 320 training rows of mixed_frame / per_gpu_batch_size
 
 
 
-def fit(frame, tmp_path, label="label", tuning_data=None, teacher=None, name="model", **keys):
+def fit(frame, tmp_path, label="label", tuning_data=None, teacher=None, name="model", loop="fabric", **keys):
+    """A fit on the given loop: small networks trained from scratch use the project's Fabric loop; a Lightning
+    callback (here one that does nothing) sends the same fit to the Trainer."""
     predictor = MultiModalPredictor(label=label, path=str(tmp_path / name), verbosity=0)
-    returned = predictor.fit(frame, tuning_data=tuning_data, hyperparameters=fast(**keys), teacher_predictor=teacher)
+    returned = predictor.fit(frame, tuning_data=tuning_data, hyperparameters=fast(**keys), teacher_predictor=teacher,
+                             callbacks=[pl.Callback()] if loop == "trainer" else None)
     assert returned is predictor
+    assert predictor.fit_summary()["training_loop"] == loop
     return predictor
+
+
+LOOPS = pytest.mark.parametrize("loop", ["fabric", "trainer"])
 
 
 def training_log(predictor) -> pd.DataFrame:
@@ -51,16 +59,18 @@ def trainers(monkeypatch):
 
 # ---------------------------------------------------------------- how long training runs
 
-def test_max_steps_stops_at_exactly_that_step(mixed_frame, tmp_path):
-    predictor = fit(mixed_frame, tmp_path, **{"optimization.max_steps": 13, "optimization.max_epochs": 50})
+@LOOPS
+def test_max_steps_stops_at_exactly_that_step(mixed_frame, tmp_path, loop):
+    predictor = fit(mixed_frame, tmp_path, loop=loop, **{"optimization.max_steps": 13, "optimization.max_epochs": 50})
     summary = predictor.fit_summary()
     assert summary["global_step"] == 13
     assert summary["stop_reason"] == "max_steps"
     assert predictor.predict(mixed_frame.head(5)).shape == (5,)
 
 
-def test_max_epochs_runs_that_many_epochs(mixed_frame, tmp_path):
-    predictor = fit(mixed_frame, tmp_path, **{"optimization.max_epochs": 3})
+@LOOPS
+def test_max_epochs_runs_that_many_epochs(mixed_frame, tmp_path, loop):
+    predictor = fit(mixed_frame, tmp_path, loop=loop, **{"optimization.max_epochs": 3})
     summary = predictor.fit_summary()
     assert summary["epochs"] == 3
     assert summary["global_step"] == 3 * BATCHES_PER_EPOCH
@@ -69,10 +79,11 @@ def test_max_epochs_runs_that_many_epochs(mixed_frame, tmp_path):
 
 
 # 0.25 of 10 batches is every int(2.5) = 2 batches, as in Lightning.
+@LOOPS
 @pytest.mark.parametrize("interval, expected", [(1.0, 2), (0.5, 4), (0.25, 10), (5, 4), (3, 6)])
-def test_val_check_interval_sets_the_number_of_validations(mixed_frame, tmp_path, interval, expected):
+def test_val_check_interval_sets_the_number_of_validations(mixed_frame, tmp_path, interval, expected, loop):
     """A float is a fraction of an epoch; an int counts training batches, across epoch boundaries."""
-    predictor = fit(mixed_frame, tmp_path, **{"optimization.max_epochs": 2, "optimization.val_check_interval": interval,
+    predictor = fit(mixed_frame, tmp_path, loop=loop, **{"optimization.max_epochs": 2, "optimization.val_check_interval": interval,
                                               "optimization.patience": 100})
     assert validations(predictor) == expected
     assert predictor.fit_summary()["global_step"] == 2 * BATCHES_PER_EPOCH
@@ -82,9 +93,10 @@ def test_val_check_interval_sets_the_number_of_validations(mixed_frame, tmp_path
 FROZEN = {"optimization.learning_rate": 1e-12, "optimization.weight_decay": 0.0, "optimization.max_epochs": 5}
 
 
+@LOOPS
 @pytest.mark.parametrize("patience", [0, 1, 3])
-def test_patience_stops_after_that_many_validations_without_improvement(mixed_frame, tmp_path, patience):
-    predictor = fit(mixed_frame, tmp_path, **FROZEN, **{"optimization.patience": patience,
+def test_patience_stops_after_that_many_validations_without_improvement(mixed_frame, tmp_path, patience, loop):
+    predictor = fit(mixed_frame, tmp_path, loop=loop, **FROZEN, **{"optimization.patience": patience,
                                                         "optimization.val_check_interval": 2})
     summary = predictor.fit_summary()
     checks = max(1, patience) + 1      # the first check sets the best score; then `patience` checks without gain
@@ -94,8 +106,9 @@ def test_patience_stops_after_that_many_validations_without_improvement(mixed_fr
     assert len(set(training_log(predictor)["val_score"].dropna())) == 1
 
 
-def test_early_stopping_within_the_first_epoch_is_reported(mixed_frame, tmp_path):
-    predictor = fit(mixed_frame, tmp_path, **FROZEN, **{"optimization.patience": 0,
+@LOOPS
+def test_early_stopping_within_the_first_epoch_is_reported(mixed_frame, tmp_path, loop):
+    predictor = fit(mixed_frame, tmp_path, loop=loop, **FROZEN, **{"optimization.patience": 0,
                                                         "optimization.val_check_interval": 0.25})
     summary = predictor.fit_summary()
     assert validations(predictor) == 2
@@ -108,15 +121,19 @@ def test_a_learning_model_is_not_stopped_early(mixed_frame, tmp_path):
     assert predictor.fit_summary()["stop_reason"] == "max_epochs"
 
 
-def test_time_limit_stops_in_time_and_still_predicts(mixed_frame, tmp_path):
+@LOOPS
+def test_time_limit_stops_in_time_and_still_predicts(mixed_frame, tmp_path, loop):
     started = time.time()
     predictor = MultiModalPredictor(label="label", path=str(tmp_path / "model"), verbosity=0)
     predictor.fit(mixed_frame, time_limit=5, hyperparameters=fast(**{"optimization.max_epochs": 1000,
-                                                                      "optimization.patience": 100000}))
+                                                                      "optimization.patience": 100000}),
+                  callbacks=[pl.Callback()] if loop == "trainer" else None)
     elapsed = time.time() - started
     summary = predictor.fit_summary()
     assert elapsed < 60
-    assert summary["stop_reason"] == "time_limit"
+    assert summary["stop_reason"] == "time_limit" and summary["training_loop"] == loop
+    # the weights the limit stopped are validated too: the last validation is logged at the last step's index
+    assert training_log(predictor).dropna(subset=["val_score"])["step"].iloc[-1] == summary["global_step"] - 1
     assert 1 <= summary["epochs"] < 1000
     proba = predictor.predict_proba(mixed_frame)
     assert proba.shape == (len(mixed_frame), 2)
@@ -126,11 +143,13 @@ def test_time_limit_stops_in_time_and_still_predicts(mixed_frame, tmp_path):
 # ---------------------------------------------------------------- gradients
 
 def test_gradient_clipping_keys_reach_the_trainer(mixed_frame, tmp_path, trainers):
-    fit(mixed_frame, tmp_path, name="value", **{"optimization.max_steps": 2, "optimization.gradient_clip_val": 0.5,
+    fit(mixed_frame, tmp_path, name="value", loop="trainer", **{"optimization.max_steps": 2, "optimization.gradient_clip_val": 0.5,
                                                 "optimization.gradient_clip_algorithm": "value"})
-    fit(mixed_frame, tmp_path, name="norm", **{"optimization.max_steps": 2, "optimization.gradient_clip_val": 3,
+    fit(mixed_frame, tmp_path, name="norm", loop="trainer", **{"optimization.max_steps": 2,
+                                                               "optimization.gradient_clip_val": 3,
                                                "optimization.gradient_clip_algorithm": "norm"})
-    fit(mixed_frame, tmp_path, name="off", **{"optimization.max_steps": 2, "optimization.gradient_clip_val": 0})
+    fit(mixed_frame, tmp_path, name="off", loop="trainer", **{"optimization.max_steps": 2,
+                                                              "optimization.gradient_clip_val": 0})
     value, norm, off = trainers
     assert value.gradient_clip_val == 0.5 and value.gradient_clip_algorithm == "value"
     assert norm.gradient_clip_val == 3 and norm.gradient_clip_algorithm == "norm"
@@ -138,27 +157,41 @@ def test_gradient_clipping_keys_reach_the_trainer(mixed_frame, tmp_path, trainer
 
 
 @pytest.fixture
-def clipped_gradients(monkeypatch):
-    """(max |grad|, total 2-norm) of the gradients right after Lightning clips them, before each optimizer step."""
+def clipped_gradients(monkeypatch, loop):
+    """(max |grad|, total 2-norm) of the gradients each optimizer step applies, after clipping. The Trainer computes
+    them inside optimizer.step (its closure), so there they are read where it clips; the Fabric loop computes them
+    before optimizer.step, so there they are read as the step starts."""
     seen = []
 
-    def probe(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
-        pl.LightningModule.configure_gradient_clipping(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
-        grads = [p.grad for p in self.net.parameters() if p.grad is not None]
+    def record(parameters):
+        grads = [p.grad for p in parameters if p.grad is not None]
         seen.append((max(float(g.abs().max()) for g in grads),
                      float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))))
 
-    monkeypatch.setattr(TrainingModule, "configure_gradient_clipping", probe)
-    return seen
+    if loop == "trainer":
+        def probe(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+            pl.LightningModule.configure_gradient_clipping(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
+            record(self.net.parameters())
+
+        monkeypatch.setattr(TrainingModule, "configure_gradient_clipping", probe)
+        yield seen
+        return
+    handle = register_optimizer_step_pre_hook(
+        lambda optimizer, args, kwargs: record(p for group in optimizer.param_groups for p in group["params"]))
+    yield seen
+    handle.remove()
 
 
-def test_clipping_by_value_bounds_every_gradient(mixed_frame, tmp_path, clipped_gradients):
+@LOOPS
+def test_clipping_by_value_bounds_every_gradient(mixed_frame, tmp_path, clipped_gradients, loop):
     bound = 1e-3
-    fit(mixed_frame, tmp_path, name="off", **{"optimization.max_steps": 8, "optimization.gradient_clip_val": 0})
+    fit(mixed_frame, tmp_path, name="off", loop=loop, **{"optimization.max_steps": 8,
+                                                         "optimization.gradient_clip_val": 0})
     unclipped = [largest for largest, _ in clipped_gradients]
     clipped_gradients.clear()
-    fit(mixed_frame, tmp_path, name="value", **{"optimization.max_steps": 8, "optimization.gradient_clip_val": bound,
-                                                "optimization.gradient_clip_algorithm": "value"})
+    fit(mixed_frame, tmp_path, name="value", loop=loop, **{"optimization.max_steps": 8,
+                                                           "optimization.gradient_clip_val": bound,
+                                                           "optimization.gradient_clip_algorithm": "value"})
     clipped = [largest for largest, _ in clipped_gradients]
     assert len(unclipped) == len(clipped) == 8
     assert max(unclipped) > 10 * bound                 # without clipping the bound would be exceeded
@@ -166,9 +199,10 @@ def test_clipping_by_value_bounds_every_gradient(mixed_frame, tmp_path, clipped_
     assert max(clipped) == pytest.approx(bound)         # and clipping is what holds them there
 
 
-def test_clipping_by_norm_bounds_the_total_norm(mixed_frame, tmp_path, clipped_gradients):
+@LOOPS
+def test_clipping_by_norm_bounds_the_total_norm(mixed_frame, tmp_path, clipped_gradients, loop):
     bound = 0.05
-    fit(mixed_frame, tmp_path, **{"optimization.max_steps": 8, "optimization.gradient_clip_val": bound,
+    fit(mixed_frame, tmp_path, loop=loop, **{"optimization.max_steps": 8, "optimization.gradient_clip_val": bound,
                                   "optimization.gradient_clip_algorithm": "norm"})
     norms = [norm for _, norm in clipped_gradients]
     assert len(norms) == 8
@@ -176,10 +210,13 @@ def test_clipping_by_norm_bounds_the_total_norm(mixed_frame, tmp_path, clipped_g
     assert max(norms) == pytest.approx(bound, rel=1e-3)
 
 
-def test_track_grad_norm_logs_gradient_norms(mixed_frame, tmp_path):
+@LOOPS
+def test_track_grad_norm_logs_gradient_norms(mixed_frame, tmp_path, loop):
     keys = {"optimization.max_epochs": 1, "optimization.log_every_n_steps": 1}
-    tracked = training_log(fit(mixed_frame, tmp_path, name="tracked", **keys, **{"optimization.track_grad_norm": 2}))
-    untracked = training_log(fit(mixed_frame, tmp_path, name="off", **keys, **{"optimization.track_grad_norm": -1}))
+    tracked = training_log(fit(mixed_frame, tmp_path, name="tracked", loop=loop, **keys,
+                               **{"optimization.track_grad_norm": 2}))
+    untracked = training_log(fit(mixed_frame, tmp_path, name="off", loop=loop, **keys,
+                                 **{"optimization.track_grad_norm": -1}))
     norm_columns = [c for c in tracked.columns if c.startswith("grad_2.0_norm")]
     assert "grad_2.0_norm_total" in norm_columns
     assert any("head.weight" in c for c in norm_columns)
@@ -188,9 +225,10 @@ def test_track_grad_norm_logs_gradient_norms(mixed_frame, tmp_path):
     assert not [c for c in untracked.columns if "grad" in c and "norm" in c]
 
 
+@LOOPS
 @pytest.mark.parametrize("every, rows", [(1, 20), (5, 4), (10, 2)])
-def test_log_every_n_steps_sets_how_many_train_loss_rows_are_logged(mixed_frame, tmp_path, every, rows):
-    predictor = fit(mixed_frame, tmp_path, **{"optimization.max_epochs": 2, "optimization.log_every_n_steps": every})
+def test_log_every_n_steps_sets_how_many_train_loss_rows_are_logged(mixed_frame, tmp_path, every, rows, loop):
+    predictor = fit(mixed_frame, tmp_path, loop=loop, **{"optimization.max_epochs": 2, "optimization.log_every_n_steps": every})
     logged = training_log(predictor).dropna(subset=["train_loss"])
     assert len(logged) == rows
     assert (logged["step"] % every == every - 1).all()   # rows at steps every-1, 2*every-1, ...
@@ -346,32 +384,37 @@ def test_lora_predictor_saves_and_loads_identically(mixed_frame, tmp_path):
 # ---------------------------------------------------------------- env.*
 
 @pytest.mark.parametrize("per_gpu, batch, accumulate", [(16, 64, 4), (32, 32, 1), (32, 16, 1), (8, 20, 2)])
+@LOOPS
 def test_batch_size_over_per_gpu_batch_size_accumulates_gradients(mixed_frame, tmp_path, trainers, per_gpu, batch,
-                                                                  accumulate):
-    predictor = fit(mixed_frame, tmp_path, **{"env.per_gpu_batch_size": per_gpu, "env.batch_size": batch,
-                                              "optimization.max_epochs": 1, "env.num_gpus": 0})
-    assert trainers[0].accumulate_grad_batches == accumulate
+                                                                  accumulate, loop):
+    predictor = fit(mixed_frame, tmp_path, loop=loop, **{"env.per_gpu_batch_size": per_gpu, "env.batch_size": batch,
+                                                         "optimization.max_epochs": 1, "env.num_gpus": 0})
+    if loop == "trainer":
+        assert trainers[0].accumulate_grad_batches == accumulate
     batches = -(-320 // per_gpu)
-    assert predictor.fit_summary()["global_step"] == batches // accumulate
+    assert predictor.fit_summary()["global_step"] == -(-batches // accumulate)   # the last, short group steps too
 
 
 @pytest.mark.parametrize("precision, expected", [(16, "32-true"), ("bf16", "bf16-mixed"), (32, "32-true"),
                                                  ("16-true", "16-true")])
-def test_precision_on_the_cpu(mixed_frame, tmp_path, trainers, precision, expected):
-    predictor = fit(mixed_frame, tmp_path, **{"env.precision": precision, "env.num_gpus": 0,
-                                              "optimization.max_epochs": 2})
+@LOOPS
+def test_precision_on_the_cpu(mixed_frame, tmp_path, trainers, precision, expected, loop):
+    predictor = fit(mixed_frame, tmp_path, loop=loop, **{"env.precision": precision, "env.num_gpus": 0,
+                                                         "optimization.max_epochs": 2})
     summary = predictor.fit_summary()
     assert summary["accelerator"] == "cpu"
     assert summary["precision"] == expected
-    assert trainers[0].precision == expected
+    if loop == "trainer":
+        assert trainers[0].precision == expected
     assert summary["val_score"] > 0.8
     assert predictor.predict_proba(mixed_frame).to_numpy().dtype == np.float32
 
 
 @pytest.mark.parametrize("precision, dtype", [(64, torch.float64), ("bf16-true", torch.bfloat16),
                                               ("16-true", torch.float16)])
-def test_whole_network_precisions_train_soup_and_predict_on_the_cpu(mixed_frame, tmp_path, precision, dtype):
-    predictor = fit(mixed_frame, tmp_path, **{"env.precision": precision, "env.num_gpus": 0,
+@LOOPS
+def test_whole_network_precisions_train_soup_and_predict_on_the_cpu(mixed_frame, tmp_path, precision, dtype, loop):
+    predictor = fit(mixed_frame, tmp_path, loop=loop, **{"env.precision": precision, "env.num_gpus": 0,
                                               "optimization.max_epochs": 4, "optimization.top_k": 3,
                                               "optimization.top_k_average_method": "uniform_soup"})
     summary = predictor.fit_summary()
@@ -417,10 +460,21 @@ def test_auto_select_gpus_picks_the_gpus_with_the_most_free_memory(monkeypatch, 
     assert trainer_module._pick_gpus(2, auto_select) == expected
 
 
-def test_compile_with_the_eager_backend_still_trains(mixed_frame, tmp_path, trainers):
-    predictor = fit(mixed_frame, tmp_path, **{"env.compile.turn_on": True, "env.compile.backend": "eager",
-                                              "optimization.max_epochs": 3})
-    module = trainers[0].lightning_module
+@LOOPS
+def test_compile_with_the_eager_backend_still_trains(mixed_frame, tmp_path, monkeypatch, loop):
+    from automodal.training import fabric_loop
+
+    modules = record_calls(monkeypatch, trainer_module, "build_trainer", keep=lambda trainer: trainer)
+    train_on_fabric = fabric_loop.train
+
+    def recording(config, plan, module, *args):
+        modules.append(module)
+        return train_on_fabric(config, plan, module, *args)
+
+    monkeypatch.setattr(fabric_loop, "train", recording)
+    predictor = fit(mixed_frame, tmp_path, loop=loop, **{"env.compile.turn_on": True, "env.compile.backend": "eager",
+                                                         "optimization.max_epochs": 3})
+    module = modules[0] if loop == "fabric" else modules[0].lightning_module
     assert isinstance(module.forward_net, torch._dynamo.eval_frame.OptimizedModule)
     assert module.forward_net is not module.net
     summary = predictor.fit_summary()

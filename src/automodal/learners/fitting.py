@@ -161,7 +161,7 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
         "soup": soup_info["method"], "checkpoints_averaged": soup_info["used"],
         "epochs": progress.get("epochs"),
         "global_step": progress.get("global_step"),
-        "stop_reason": progress.get("stop_reason"),
+        "stop_reason": progress.get("stop_reason"), "training_loop": "trainer",
         "train_images": len(train), "tuning_images": len(val),
         "num_parameters": sum(p.numel() for p in net.parameters()),
         "trainable_parameters": sum(p.numel() for p in net.parameters() if p.requires_grad),

@@ -35,11 +35,13 @@ class ThroughputMeter(Callback):
 
     def on_train_epoch_end(self, trainer, pl_module):
         if self._epoch_start is not None:
-            seconds = time.perf_counter() - self._epoch_start - self._validation_seconds
-            self.epochs.append((self._epoch_samples, seconds))
-            self.samples += self._epoch_samples
-            self.seconds += seconds
+            self.add_epoch(self._epoch_samples, time.perf_counter() - self._epoch_start - self._validation_seconds)
             self._epoch_start = None
+
+    def add_epoch(self, samples: int, seconds: float):
+        self.epochs.append((samples, seconds))
+        self.samples += samples
+        self.seconds += seconds
 
     @property
     def samples_per_second(self) -> float:

@@ -110,6 +110,13 @@ class TrainingModule(pl.LightningModule):
                                                                         batch[k].shape[-2:])) for k in keys})
 
     def training_step(self, batch, batch_idx):
+        loss = self.step_loss(batch)
+        if self._logging_step():
+            self.log("train_loss", loss, on_step=True, prog_bar=True, batch_size=len(batch["label"]))
+        return loss
+
+    def step_loss(self, batch) -> torch.Tensor:
+        """The training loss of one batch (mixing, ensemble members, distillation and co-tasks included)."""
         mixed = self.mixer is not None and self.mixer.applies(batch, self.current_epoch)
         if mixed:
             batch, targets = self.mixer(batch)
@@ -134,8 +141,6 @@ class TrainingModule(pl.LightningModule):
             loss = self.distillation(loss, logits.float(), per_member(batch["teacher_logits"]))
         if self.co_tasks is not None:
             loss = self.multitask_loss(loss)
-        if self._logging_step():
-            self.log("train_loss", loss, on_step=True, prog_bar=True, batch_size=len(batch["label"]))
         return loss
 
     def multitask_loss(self, pivot_loss):
@@ -179,7 +184,7 @@ class TrainingModule(pl.LightningModule):
             # processes that share this machine's cores split them: more threads than cores would spin
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.trainer.num_devices))
 
-    def _validation_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _validation_rows(self, world_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """This validation's logits and labels; with several processes, every process's rows (each process
         validated its own share), so that early stopping and checkpoints see one score for the whole tuning set."""
         if self._val_logits:
@@ -188,14 +193,20 @@ class TrainingModule(pl.LightningModule):
             logits = torch.zeros(0, self.label_processor.num_outputs)
             labels = torch.zeros(0, dtype=torch.float32 if self.problem_type == REGRESSION else torch.long)
         self._val_logits, self._val_labels = [], []
-        if self.trainer.world_size > 1:
+        if world_size > 1:
             logits, labels = gather_rows(logits, self.device), gather_rows(labels, self.device)
         return logits, labels
 
     def on_validation_epoch_end(self):
         if not self._val_logits and self.trainer.world_size == 1:
             return
-        logits, labels = self._validation_rows()
+        loss, value = self.validation_result(self.trainer.world_size)
+        self.log("val_loss", loss, prog_bar=False)
+        self.log("val_score", value, prog_bar=True)
+
+    def validation_result(self, world_size: int = 1) -> tuple[float, float]:
+        """(loss, signed score) of the rows the validation steps collected since the last call."""
+        logits, labels = self._validation_rows(world_size)
         loss = float(self.hard_loss(logits, labels))
         y_true = labels.numpy()
         if self.problem_type == REGRESSION:
@@ -206,8 +217,7 @@ class TrainingModule(pl.LightningModule):
         except AutomodalError as exc:
             logger.warning("Validation metric unavailable (%s); using the negative validation loss.", exc)
             value = -loss
-        self.log("val_loss", loss, prog_bar=False)
-        self.log("val_score", value, prog_bar=True)
+        return loss, value
 
     def on_before_optimizer_step(self, optimizer):
         if self.grad_norm_type == -1 or not self._logging_step():
@@ -217,12 +227,15 @@ class TrainingModule(pl.LightningModule):
         self.log_dict(grad_norm(self.net, norm_type=self.grad_norm_type))
 
     def configure_optimizers(self):
+        optimizer, scheduler = self.optimizer_and_schedule(int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def optimizer_and_schedule(self, total_steps: int):
+        """The optimiser over the network's parameter groups (and co-task heads), and its per-step schedule."""
         groups = param_groups(self.net, self.config)
         if self.co_tasks is not None:   # co-task heads learn at the pivot head's rate
             head_lr = max(g["lr"] for g in groups if set(g["names"]) & self.net.head_parameter_names())
             groups.append({"params": list(self.co_tasks.parameters()), "names": ["co_tasks"], "lr": head_lr,
                            "weight_decay": self.config["optimization.weight_decay"]})
         optimizer = build_optimizer(groups, self.config)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        scheduler = build_scheduler(optimizer, total, self.config)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return optimizer, build_scheduler(optimizer, max(1, total_steps), self.config)

@@ -32,13 +32,14 @@ class FitRecord(Callback):
         self.max_steps, self.max_epochs, self.time_limited = max_steps, max_epochs, time_limited
 
     def on_train_end(self, trainer, pl_module):
-        if not trainer.is_global_zero:
-            return
+        if trainer.is_global_zero:
+            self.write(trainer.current_epoch, trainer.global_step, trainer.world_size,
+                       stop_reason(trainer, self.stopper, self.max_steps, self.max_epochs, self.time_limited))
+
+    def write(self, epochs: int, global_step: int, processes: int, reason: str):
         # each process trains on its share of every batch: the throughput of all of them together
-        processes = trainer.world_size
         record = {
-            "epochs": trainer.current_epoch, "global_step": trainer.global_step,
-            "stop_reason": stop_reason(trainer, self.stopper, self.max_steps, self.max_epochs, self.time_limited),
+            "epochs": epochs, "global_step": global_step, "stop_reason": reason,
             "train_samples_per_second": round(self.meter.samples_per_second * processes, 1),
             "train_samples_per_second_by_epoch": [round(v * processes, 1)
                                                   for v in self.meter.epoch_samples_per_second],
