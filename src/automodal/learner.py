@@ -65,16 +65,24 @@ def holdout_split(frame: pd.DataFrame, label: str, problem_type: str, holdout_fr
     holdout_frac = checked_holdout(holdout_frac, len(frame))
     from sklearn.model_selection import train_test_split
 
-    stratify = None
-    if problem_type in CLASSIFICATION:
-        counts = frame[label].value_counts()
-        n_val = int(np.ceil(holdout_frac * len(frame)))
-        if counts.min() >= 2 and n_val >= len(counts):
-            stratify = frame[label]
     if len(frame) < 4:
         raise DataError(f"Training data has {len(frame)} rows; at least 4 are needed to hold out a tuning set.")
-    train, val = train_test_split(frame, test_size=holdout_frac, random_state=seed, stratify=stratify)
-    return train, val
+    if problem_type not in CLASSIFICATION:
+        return train_test_split(frame, test_size=holdout_frac, random_state=seed)
+    n_val = int(np.ceil(holdout_frac * len(frame)))
+    counts = frame[label].value_counts()
+    if counts.min() >= 2 and len(counts) <= min(n_val, len(frame) - n_val):
+        return train_test_split(frame, test_size=holdout_frac, random_state=seed, stratify=frame[label])
+    # Too few rows to split every class in proportion: one row of each class stays in training and the tuning rows
+    # are drawn from the rest, so that no tuning row has a class the network has no output for.
+    order = np.random.default_rng(seed).permutation(len(frame))
+    spare = order[frame[label].iloc[order].duplicated().to_numpy()]
+    if len(spare) == 0:
+        raise DataError(f"Every class of label '{label}' has a single row, so no tuning rows can be held out with "
+                        "classes seen in training. Pass tuning_data, or check that the label names classes.")
+    held = np.zeros(len(frame), dtype=bool)
+    held[spare[:n_val]] = True
+    return frame[~held], frame[held]
 
 
 def _teacher_targets(teacher, frame: pd.DataFrame, label_processor: LabelProcessor, problem_type: str) -> np.ndarray:

@@ -141,10 +141,11 @@ class MultiModalPredictor:
         """Train on `train_data` (a DataFrame or a CSV / Parquet path); returns self.
 
         `tuning_data` is used for validation and checkpoint selection; without it `holdout_frac` of the training
-        rows are held out (stratified for classification). `time_limit` (seconds) bounds the whole fit.
+        rows are held out (stratified for classification; where a class is too rare for that, every class keeps
+        at least one row in training). `time_limit` (seconds) bounds the whole fit.
         `teacher_predictor` distils a fitted predictor into this one with the distiller.* keys. `callbacks` are
-        Lightning callbacks added to the trainer, such as `automodal.CutMix(alpha=0.2)`, which mixes the image
-        columns. `init_from` (a fitted predictor or its path) starts from that model: its processors, backbones
+        Lightning callbacks added to the trainer (a fit given callbacks trains on Lightning's Trainer), such as
+        `automodal.CutMix(alpha=0.2)`, which mixes the image columns. `init_from` (a fitted predictor or its path) starts from that model: its processors, backbones
         and fusion weights, its head too when the label space is the same, and its configuration under
         `hyperparameters`; the data needs its feature columns. `freeze_backbone` then trains the head only, with
         normalisation statistics frozen too. `co_tasks` ([(data, label column), ...]) trains a head per co-task on

@@ -21,6 +21,7 @@ MAX_CATEGORIES = 100          # more distinct strings than this (and many per ro
 FEW_VALUES = 20               # at most this many distinct strings are categories, however many words each has
 MIN_TEXT_VARIETY = 0.1        # free text repeats little: at least this share of its values are distinct
 MAX_CLASSES_FOR_INT_LABEL = 20
+FEW_CLASSES, ROWS_PER_CLASS = 10, 10
 UNNAMED = re.compile(r"Unnamed: \d+$")     # pandas' name for a column without a header, such as a saved row index
 
 
@@ -148,7 +149,10 @@ def infer_problem_type(labels: pd.Series, label: str) -> str:
         return BINARY
     if _is_numeric(labels):
         integral = pd.api.types.is_integer_dtype(labels) or bool((values == np.round(values)).all())
-        if integral and n_unique <= MAX_CLASSES_FOR_INT_LABEL:
+        # more than ten values with fewer than ten rows each (on average) are too thin to learn one by one as
+        # classes: read them as a quantity, as AutoGluon does for a high ratio of values to rows
+        thin = n_unique > FEW_CLASSES and n_unique > len(values) / ROWS_PER_CLASS
+        if integral and n_unique <= MAX_CLASSES_FOR_INT_LABEL and not thin:
             return MULTICLASS
         return REGRESSION
     return MULTICLASS

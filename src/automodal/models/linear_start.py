@@ -11,6 +11,8 @@ The linear weights are buffers: saved, averaged and loaded with the network's we
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -73,6 +75,7 @@ class LinearStart(nn.Module):
 
     def fit(self, arrays: dict, labels: np.ndarray, regression: bool) -> "LinearStart":
         """Ridge (alpha chosen by leave-one-out) on standardised regression labels, else logistic regression."""
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression, RidgeCV
 
         numerical = arrays.get(NUMERICAL) if self.numerical_weight.shape[0] else None
@@ -95,7 +98,12 @@ class LinearStart(nn.Module):
             model = RidgeCV(alphas=RIDGE_ALPHAS).fit(features, labels.astype(np.float64))
             weight, bias = model.coef_.reshape(-1, 1), np.atleast_1d(model.intercept_)
         else:
-            model = LogisticRegression(C=1.0, max_iter=1000).fit(features, labels)
+            with warnings.catch_warnings():
+                # a starting point, not the model: scikit-learn's doubts about few rows per class or an unfinished
+                # optimisation are no news to the user (the network trains on from here)
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                warnings.filterwarnings("ignore", message=".*number of unique classes.*")
+                model = LogisticRegression(C=1.0, max_iter=1000).fit(features, labels)
             coef, intercept = model.coef_.T, model.intercept_
             if coef.shape[1] == 1:           # two classes: sklearn gives the second one's logit only
                 coef, intercept = np.concatenate([np.zeros_like(coef), coef], 1), np.concatenate([[0.0], intercept])

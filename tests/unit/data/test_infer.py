@@ -164,6 +164,9 @@ def test_no_usable_columns_raises(frame):
     ([1.0, 2.0, 3.0, 1.0], "multiclass"),              # integral floats
     (list(np.linspace(0, 1, 50)), "regression"),       # non-integral floats
     (list(range(100)), "regression"),                  # more than 20 distinct integers
+    (list(range(4, 22)) * 2, "regression"),            # 18 integers with two rows each: a quantity
+    (list(range(4, 22)) * 10, "multiclass"),           # 18 integers with ten rows each: classes
+    ([0, 1, 2] * 3, "multiclass"),                     # few values are classes however few rows
     (["1", "2", "3"], "multiclass"),                   # strings are classes
 ])
 def test_problem_type_is_inferred(values, expected):

@@ -104,3 +104,12 @@ def test_a_classification_start_reads_hashed_text_as_logistic_regression_on_its_
     reference = LogisticRegression(C=1.0, max_iter=1000).fit(matrix, labels)
     assert np.allclose(proba, reference.predict_proba(matrix), atol=1e-3)
     assert (proba.argmax(1) == labels).mean() > 0.95
+
+
+def test_a_start_on_few_rows_per_class_raises_no_warning():
+    import warnings
+
+    data, _, _ = arrays(rows=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # scikit-learn warns that 20 classes in 30 rows could be a regression
+        LinearStart(3, [4, 2], 20).fit(data, np.arange(30) % 20, regression=False)
