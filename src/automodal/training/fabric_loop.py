@@ -88,6 +88,7 @@ class FabricLoop:
     def fit(self, module, train_loader, val_loader) -> dict:
         """Train; returns the fit record (epochs, steps, why it stopped, throughput)."""
         fabric = self.fabric
+        fabric.launch()               # one device: no processes to start, but it selects the GPU
         net = module.net
         fabric.setup_module(net)      # moves and casts the weights in place; the forward network shares them
         net.train()
