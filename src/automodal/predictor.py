@@ -145,12 +145,13 @@ class MultiModalPredictor:
         at least one row in training). `time_limit` (seconds) bounds the whole fit.
         `teacher_predictor` distils a fitted predictor into this one with the distiller.* keys. `callbacks` are
         Lightning callbacks added to the trainer (a fit given callbacks trains on Lightning's Trainer), such as
-        `automodal.CutMix(alpha=0.2)`, which mixes the image columns. `init_from` (a fitted predictor or its path) starts from that model: its processors, backbones
-        and fusion weights, its head too when the label space is the same, and its configuration under
-        `hyperparameters`; the data needs its feature columns. `freeze_backbone` then trains the head only, with
-        normalisation statistics frozen too. `co_tasks` ([(data, label column), ...]) trains a head per co-task on
-        the same network, one batch of each per step, with the loss weighted by `task_weights` (pivot first; equal
-        when None); the co-tasks' data need this task's feature columns, and only this task's head is saved.
+        `automodal.CutMix(alpha=0.2)`, which mixes the image columns. `init_from` (a fitted predictor or its path)
+        starts from that model: its processors, backbones and fusion weights, its head too when the label space is
+        the same, and its configuration under `hyperparameters`; the data needs its feature columns.
+        `freeze_backbone` then trains the head only, with normalisation statistics frozen too. `co_tasks`
+        ([(data, label column), ...]) trains a head per co-task on the same network, one batch of each per step,
+        with the loss weighted by `task_weights` (pivot first; equal when None); the co-tasks' data need this
+        task's feature columns, and only this task's head is saved.
         `hyperparameter_tune_kwargs` ({"searcher", "scheduler", "num_trials", "num_to_keep", ...}) searches the
         spaces in `hyperparameters` (automodal.hpo's or Ray Tune's) on Ray Tune, each trial a fit like this one;
         the best trial becomes this predictor, and fit_summary()["hpo"] lists every trial.

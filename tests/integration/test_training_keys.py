@@ -83,8 +83,9 @@ def test_max_epochs_runs_that_many_epochs(mixed_frame, tmp_path, loop):
 @pytest.mark.parametrize("interval, expected", [(1.0, 2), (0.5, 4), (0.25, 10), (5, 4), (3, 6)])
 def test_val_check_interval_sets_the_number_of_validations(mixed_frame, tmp_path, interval, expected, loop):
     """A float is a fraction of an epoch; an int counts training batches, across epoch boundaries."""
-    predictor = fit(mixed_frame, tmp_path, loop=loop, **{"optimization.max_epochs": 2, "optimization.val_check_interval": interval,
-                                              "optimization.patience": 100})
+    predictor = fit(mixed_frame, tmp_path, loop=loop, **{"optimization.max_epochs": 2,
+                                                         "optimization.val_check_interval": interval,
+                                                         "optimization.patience": 100})
     assert validations(predictor) == expected
     assert predictor.fit_summary()["global_step"] == 2 * BATCHES_PER_EPOCH
 
@@ -143,11 +144,12 @@ def test_time_limit_stops_in_time_and_still_predicts(mixed_frame, tmp_path, loop
 # ---------------------------------------------------------------- gradients
 
 def test_gradient_clipping_keys_reach_the_trainer(mixed_frame, tmp_path, trainers):
-    fit(mixed_frame, tmp_path, name="value", loop="trainer", **{"optimization.max_steps": 2, "optimization.gradient_clip_val": 0.5,
-                                                "optimization.gradient_clip_algorithm": "value"})
+    fit(mixed_frame, tmp_path, name="value", loop="trainer", **{"optimization.max_steps": 2,
+                                                                "optimization.gradient_clip_val": 0.5,
+                                                                "optimization.gradient_clip_algorithm": "value"})
     fit(mixed_frame, tmp_path, name="norm", loop="trainer", **{"optimization.max_steps": 2,
                                                                "optimization.gradient_clip_val": 3,
-                                               "optimization.gradient_clip_algorithm": "norm"})
+                                                               "optimization.gradient_clip_algorithm": "norm"})
     fit(mixed_frame, tmp_path, name="off", loop="trainer", **{"optimization.max_steps": 2,
                                                               "optimization.gradient_clip_val": 0})
     value, norm, off = trainers
@@ -228,7 +230,8 @@ def test_track_grad_norm_logs_gradient_norms(mixed_frame, tmp_path, loop):
 @LOOPS
 @pytest.mark.parametrize("every, rows", [(1, 20), (5, 4), (10, 2)])
 def test_log_every_n_steps_sets_how_many_train_loss_rows_are_logged(mixed_frame, tmp_path, every, rows, loop):
-    predictor = fit(mixed_frame, tmp_path, loop=loop, **{"optimization.max_epochs": 2, "optimization.log_every_n_steps": every})
+    predictor = fit(mixed_frame, tmp_path, loop=loop, **{"optimization.max_epochs": 2,
+                                                         "optimization.log_every_n_steps": every})
     logged = training_log(predictor).dropna(subset=["train_loss"])
     assert len(logged) == rows
     assert (logged["step"] % every == every - 1).all()   # rows at steps every-1, 2*every-1, ...

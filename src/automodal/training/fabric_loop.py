@@ -1,13 +1,14 @@
 """The training loop for networks trained from scratch on one device, run through Lightning Fabric.
 
 A small tabular network takes about 2 ms per optimizer step on a CPU; the Trainer's hooks, closure and batch
-fetcher add a fifth to that (benchmarks/bench_tabular.py: 0.84 of a bare PyTorch loop, Fabric 1.03). This loop keeps
-Fabric for devices and precision and does the rest itself, with the Trainer's semantics for every key it reads:
-validation every fraction of an epoch or every N batches across epochs, early stopping on `optimization.patience`,
-the top-k keeper, `max_steps` / `max_epochs` / the time limit, gradient accumulation (the loss divided by the
-accumulation, a step on each epoch's last batch), clipping by norm or value, gradient-norm tracking, and the same
-CSV log. Fits that need Lightning callbacks (the user's, CutMix, a search's reporter), several processes, mixup,
-co-tasks or a pretrained backbone train on the Trainer (learner.fit chooses with `applies`).
+fetcher add a fifth to that (benchmarks/bench_tabular.py: the Trainer runs at 0.82 of a bare PyTorch loop, this
+loop at 0.95). It keeps Fabric for devices and precision and does the rest itself, with the Trainer's semantics
+for every key it reads: validation every fraction of an epoch or every N batches across epochs, early stopping
+on `optimization.patience`, the top-k keeper, `max_steps` / `max_epochs` / the time limit, gradient accumulation
+(the loss divided by the accumulation, a step on each epoch's last batch), clipping by norm or value,
+gradient-norm tracking, and the same CSV log. Fits that need Lightning callbacks (the user's, CutMix, a search's
+reporter), several processes, mixup, co-tasks or a pretrained backbone train on the Trainer (learner.fit chooses
+with `applies`).
 """
 
 from __future__ import annotations
@@ -75,14 +76,15 @@ class FabricLoop:
 
         self.config, self.watched = config, watched
         self.fabric = Fabric(accelerator=plan.accelerator, devices=plan.devices, precision=plan.precision)
-        self.log = CSVLogger(log_dir, name="logs", version="")
+        self.csv_log = CSVLogger(log_dir, name="logs", version="")
         self.time_limit = None if time_limit is None else max(1.0, time_limit)
         self.accumulate = accumulation_steps(config, plan)
         self.patience = Patience(config["optimization.patience"])
         self.max_steps, self.max_epochs = config["optimization.max_steps"], config["optimization.max_epochs"]
         self.log_every = config["optimization.log_every_n_steps"]
         self.grad_norm_type = config["optimization.track_grad_norm"]
-        self.clip, self.clip_by = config["optimization.gradient_clip_val"], config["optimization.gradient_clip_algorithm"]
+        self.clip = config["optimization.gradient_clip_val"]
+        self.clip_by = config["optimization.gradient_clip_algorithm"]
         self.global_step, self.epoch, self.log_step = 0, 0, 0
 
     def fit(self, module, train_loader, val_loader) -> dict:
@@ -127,14 +129,15 @@ class FabricLoop:
                 self.epoch += 1
         except KeyboardInterrupt:
             reason = "interrupted"
-        self.log.finalize("success")
+        self.csv_log.finalize("success")
         self.watched.record.write(self.epoch, self.global_step, 1, reason)
         return self.watched.record.read()
 
     def _ready(self, module, batch: dict) -> dict:
         """The batch on the device, its floating tensors in the weights' dtype under 16-/64-bit whole-network
         precision (what Fabric's module wrapper does to a forward call's inputs)."""
-        return self.fabric.strategy.precision.convert_input(module.transfer_batch_to_device(batch, self.fabric.device, 0))
+        on_device = module.transfer_batch_to_device(batch, self.fabric.device, 0)
+        return self.fabric.strategy.precision.convert_input(on_device)
 
     def _optimizer_step(self, net, stepper, optimizer, scheduler, loss):
         # the Trainer's order: unscale (16-bit mixed precision), track the norms, clip, step, schedule
@@ -156,7 +159,7 @@ class FabricLoop:
         stepper.zero_grad(set_to_none=True)
         scheduler.step()
         if metrics:
-            self.log.log_metrics({**metrics, "epoch": self.epoch}, step=self.global_step)
+            self.csv_log.log_metrics({**metrics, "epoch": self.epoch}, step=self.global_step)
         self.global_step += 1
 
     def _stop_after_batch(self) -> str | None:
@@ -175,7 +178,7 @@ class FabricLoop:
                 module.validation_step(self._ready(module, batch), index)
         net.train()
         loss, score = module.validation_result()
-        self.log.log_metrics({"val_loss": loss, "val_score": score, "epoch": self.epoch}, step=self.log_step)
+        self.csv_log.log_metrics({"val_loss": loss, "val_score": score, "epoch": self.epoch}, step=self.log_step)
         self.watched.keeper.offer(score, loss, self.global_step, net)
         best = self.patience.best
         spent = self.patience.spent(score)
