@@ -65,7 +65,7 @@ class ValidationSchedule:
 
 def total_steps(batches_per_epoch: int, accumulate: int, max_epochs: int, max_steps: int) -> int:
     """Optimizer steps the schedule spans, as the Trainer estimates them."""
-    steps = math.ceil(batches_per_epoch / accumulate) * max(max_epochs, 1)
+    steps = math.ceil(batches_per_epoch / accumulate) * max_epochs
     return min(steps, max_steps) if max_steps != -1 else steps
 
 
@@ -103,7 +103,7 @@ class FabricLoop:
         reason, seen = None, 0
         try:
             while reason is None:
-                if self.max_epochs != -1 and self.epoch >= self.max_epochs:
+                if self.epoch >= self.max_epochs:       # at least 1 (config.schema)
                     reason = "max_epochs"
                     break
                 epoch_start, samples, validating = time.perf_counter(), 0, 0.0
