@@ -465,7 +465,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
             progress, entries, saves = dict(trained.progress), trained.entries, True
         elif on_fabric:
             progress, entries, saves = fabric_loop.train(config, plan, module, train_loader, val_loader, watched,
-                                                         workdir, remaining)
+                                                         workdir, remaining, verbosity)
         else:
             trainer = build_trainer(config, plan, [*watched.callbacks, *extra_callbacks], workdir, remaining,
                                     verbosity)

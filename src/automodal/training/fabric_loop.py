@@ -21,7 +21,7 @@ import torch
 
 from ..config import Config
 from .session import Watchers
-from .trainer import DevicePlan, accumulation_steps
+from .trainer import DevicePlan, accumulation_steps, quiet_lightning
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,8 @@ class FabricLoop:
 
 
 def train(config: Config, plan: DevicePlan, module, train_loader, val_loader, watched: Watchers, workdir: str,
-          time_limit: float | None) -> tuple[dict, list, bool]:
+          time_limit: float | None, verbosity: int) -> tuple[dict, list, bool]:
     """As training.session.train: (progress, kept checkpoint entries, True: this process trained)."""
+    quiet_lightning(verbosity)      # Fabric's device notes are Lightning's info lines, as on the Trainer
     progress = FabricLoop(config, plan, watched, workdir, time_limit).fit(module, train_loader, val_loader)
     return progress, watched.keeper.reload(), True
