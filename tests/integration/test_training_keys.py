@@ -413,6 +413,19 @@ def test_precision_on_the_cpu(mixed_frame, tmp_path, trainers, precision, expect
     assert predictor.predict_proba(mixed_frame).to_numpy().dtype == np.float32
 
 
+@LOOPS
+def test_mixed_precision_keeps_a_regression_batch_in_32_bits(regression_split, tmp_path, loop):
+    """bf16-mixed computes in 16 bits under autocast, but the labels and features it is fed stay float32."""
+    train, tuning = regression_split
+    predictor = MultiModalPredictor(label="y", path=str(tmp_path / "model"), verbosity=0)
+    predictor.fit(train, tuning_data=tuning, hyperparameters=fast(**{"env.precision": "bf16", "env.num_gpus": 0,
+                                                                      "optimization.max_epochs": 3}),
+                  callbacks=[pl.Callback()] if loop == "trainer" else None)
+    summary = predictor.fit_summary()
+    assert summary["precision"] == "bf16-mixed" and summary["training_loop"] == loop
+    assert summary["val_score"] == pytest.approx(predictor.evaluate(tuning)["rmse"], rel=1e-4)
+
+
 @pytest.mark.parametrize("precision, dtype", [(64, torch.float64), ("bf16-true", torch.bfloat16),
                                               ("16-true", torch.float16)])
 @LOOPS

@@ -17,6 +17,7 @@ import logging
 import math
 import time
 
+import numpy as np
 import torch
 
 from ..config import Config
@@ -24,6 +25,8 @@ from .session import Watchers
 from .trainer import DevicePlan, accumulation_steps, quiet_lightning
 
 logger = logging.getLogger(__name__)
+
+WHOLE_NETWORK = ("16-true", "bf16-true", "64-true")   # precisions that cast the weights, and so the inputs
 
 
 def applies(plan: DevicePlan, pretrained: bool, module, callbacks: list, keeper) -> bool:
@@ -79,6 +82,7 @@ class FabricLoop:
         self.csv_log = CSVLogger(log_dir, name="logs", version="")
         self.time_limit = None if time_limit is None else max(1.0, time_limit)
         self.accumulate = accumulation_steps(config, plan)
+        self.whole_network = plan.precision in WHOLE_NETWORK
         self.patience = Patience(config["optimization.patience"])
         self.max_steps, self.max_epochs = config["optimization.max_steps"], config["optimization.max_epochs"]
         self.log_every = config["optimization.log_every_n_steps"]
@@ -116,9 +120,9 @@ class FabricLoop:
                     samples += len(batch["label"])
                     if (index + 1) % self.accumulate == 0 or index + 1 == batches:
                         self._optimizer_step(net, stepper, optimizer, scheduler, loss)
-                    reason = self._stop_after_batch()
+                    reason, timed_out = self._stop_after_batch()
                     # like the Trainer, a fit stopped by its time limit validates the weights it stops with
-                    if schedule.due(index, seen) or reason == "time_limit":
+                    if schedule.due(index, seen) or timed_out:
                         began = time.perf_counter()
                         reason = self._validate(module, val_loader) or reason
                         validating += time.perf_counter() - began
@@ -135,9 +139,10 @@ class FabricLoop:
 
     def _ready(self, module, batch: dict) -> dict:
         """The batch on the device, its floating tensors in the weights' dtype under 16-/64-bit whole-network
-        precision (what Fabric's module wrapper does to a forward call's inputs)."""
+        precision, as the Trainer does. Under mixed precision the batch stays in 32 bits: Fabric's mixed-precision
+        plugin would round it to 16 bits, regression labels included."""
         on_device = module.transfer_batch_to_device(batch, self.fabric.device, 0)
-        return self.fabric.strategy.precision.convert_input(on_device)
+        return self.fabric.strategy.precision.convert_input(on_device) if self.whole_network else on_device
 
     def _optimizer_step(self, net, stepper, optimizer, scheduler, loss):
         # the Trainer's order: unscale (16-bit mixed precision), track the norms, clip, step, schedule
@@ -162,12 +167,12 @@ class FabricLoop:
             self.csv_log.log_metrics({**metrics, "epoch": self.epoch}, step=self.global_step)
         self.global_step += 1
 
-    def _stop_after_batch(self) -> str | None:
+    def _stop_after_batch(self) -> tuple[str | None, bool]:
+        """(why training stops after this batch, or None; whether the time limit has passed)."""
+        timed_out = self.time_limit is not None and time.perf_counter() - self.started >= self.time_limit
         if 0 < self.max_steps <= self.global_step:
-            return "max_steps"
-        if self.time_limit is not None and time.perf_counter() - self.started >= self.time_limit:
-            return "time_limit"
-        return None
+            return "max_steps", timed_out
+        return ("time_limit" if timed_out else None), timed_out
 
     def _validate(self, module, val_loader) -> str | None:
         """Score the tuning rows, offer the weights to the keeper; "early_stopping" when patience is spent."""
@@ -177,7 +182,8 @@ class FabricLoop:
             for index, batch in enumerate(val_loader):
                 module.validation_step(self._ready(module, batch), index)
         net.train()
-        loss, score = module.validation_result()
+        # the Trainer compares the values it logged, which are float32
+        loss, score = (float(np.float32(value)) for value in module.validation_result())
         self.csv_log.log_metrics({"val_loss": loss, "val_score": score, "epoch": self.epoch}, step=self.log_step)
         self.watched.keeper.offer(score, loss, self.global_step, net)
         best = self.patience.best
