@@ -24,12 +24,17 @@ BATCHES_PER_EPOCH = 10   # 320 training rows of mixed_frame / per_gpu_batch_size
 
 
 
+def callbacks_for(loop: str):
+    """A do-nothing Lightning callback sends a fit to the Trainer; without callbacks a small network takes the
+    project's Fabric loop."""
+    return [pl.Callback()] if loop == "trainer" else None
+
+
 def fit(frame, tmp_path, label="label", tuning_data=None, teacher=None, name="model", loop="fabric", **keys):
-    """A fit on the given loop: small networks trained from scratch use the project's Fabric loop; a Lightning
-    callback (here one that does nothing) sends the same fit to the Trainer."""
+    """A fit on the given loop (see callbacks_for)."""
     predictor = MultiModalPredictor(label=label, path=str(tmp_path / name), verbosity=0)
     returned = predictor.fit(frame, tuning_data=tuning_data, hyperparameters=fast(**keys), teacher_predictor=teacher,
-                             callbacks=[pl.Callback()] if loop == "trainer" else None)
+                             callbacks=callbacks_for(loop))
     assert returned is predictor
     assert predictor.fit_summary()["training_loop"] == loop
     return predictor
@@ -128,7 +133,7 @@ def test_time_limit_stops_in_time_and_still_predicts(mixed_frame, tmp_path, loop
     predictor = MultiModalPredictor(label="label", path=str(tmp_path / "model"), verbosity=0)
     predictor.fit(mixed_frame, time_limit=5, hyperparameters=fast(**{"optimization.max_epochs": 1000,
                                                                       "optimization.patience": 100000}),
-                  callbacks=[pl.Callback()] if loop == "trainer" else None)
+                  callbacks=callbacks_for(loop))
     elapsed = time.time() - started
     summary = predictor.fit_summary()
     assert elapsed < 60
@@ -420,7 +425,7 @@ def test_mixed_precision_keeps_a_regression_batch_in_32_bits(regression_split, t
     predictor = MultiModalPredictor(label="y", path=str(tmp_path / "model"), verbosity=0)
     predictor.fit(train, tuning_data=tuning, hyperparameters=fast(**{"env.precision": "bf16", "env.num_gpus": 0,
                                                                       "optimization.max_epochs": 3}),
-                  callbacks=[pl.Callback()] if loop == "trainer" else None)
+                  callbacks=callbacks_for(loop))
     summary = predictor.fit_summary()
     assert summary["precision"] == "bf16-mixed" and summary["training_loop"] == loop
     assert summary["val_score"] == pytest.approx(predictor.evaluate(tuning)["rmse"], rel=1e-4)
