@@ -16,6 +16,7 @@ from .config import Config
 from .data.codes import read_codes
 from .data.frames import read_frame
 from .data.infer import check_problem_type, infer_column_types, infer_problem_type
+from .data.markers import as_numbers, is_marker, numbers_with_markers
 from .data.pipeline import FeaturePipeline
 from .data.processors import LabelProcessor, require_columns
 from .data.types import CLASSIFICATION, IMAGE, REGRESSION
@@ -43,6 +44,10 @@ class FitResult:
 def clean_labels(frame: pd.DataFrame, label: str, what: str) -> pd.DataFrame:
     if label not in frame.columns:
         raise DataError(f"Label column '{label}' is not in {what}. Columns are: {list(frame.columns)}.")
+    labels = frame[label]
+    if is_marker(labels).any() and numbers_with_markers(labels.dropna()):
+        frame = frame.copy()    # numbers with '?' for unknown ones: those rows have no label
+        frame[label] = as_numbers(labels)
     missing = frame[label].isna()
     if missing.all():
         raise DataError(f"Label column '{label}' in {what} has no values (all NaN).")

@@ -81,6 +81,20 @@ def test_an_integer_school_id_is_read_as_categories_and_beats_reading_it_as_a_nu
     assert ours > theirs + 0.1, (ours, theirs)       # 0.68 against 0.50
 
 
+def test_numbers_written_with_question_marks_for_missing_values_stay_numbers(tmp_path):
+    # UCI's files (auto-mpg's horsepower, the heart disease tables) write '?' for a number nobody measured.
+    rng = np.random.default_rng(0)
+    power = rng.uniform(50, 200, 300)
+    mpg = 60 - 0.2 * power + rng.normal(scale=2, size=300)
+    frame = pd.DataFrame({"horsepower": power.round().astype(int).astype(str), "label": mpg.round(1).astype(str)})
+    frame.loc[::25, "horsepower"], frame.loc[7, "label"] = "?", "?"
+    predictor = default_fit(frame.iloc[:240], tmp_path)
+    assert predictor.column_types == {"horsepower": "numerical"} and predictor.problem_type == "regression"
+    test = frame.iloc[240:].drop(index=[250, 275])        # scored on the rows whose horsepower is known
+    assert r2_score(test["label"].astype(float), predictor.predict(test)) > 0.9
+    assert predictor.predict(frame.iloc[[250]]).notna().all()      # '?' is predicted from the mean
+
+
 @pytest.fixture
 def small_table():
     rng = np.random.default_rng(0)

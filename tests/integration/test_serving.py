@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 
 from automodal import MultiModalPredictor
@@ -22,7 +23,6 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    import pandas as pd
     import uvicorn
 
     from automodal.serving.app import create_app
@@ -30,7 +30,8 @@ def served(tmp_path_factory):
     rng = np.random.default_rng(0)
     n = 300
     frame = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n),
-                          "colour": rng.choice(["red", "green", "blue"], size=n)})
+                          "colour": rng.choice(["red", "green", "blue"], size=n),
+                          "day": pd.date_range("2024-01-01", periods=n).strftime("%Y-%m-%d")})
     frame["label"] = np.where(frame.x1 + (frame.colour == "red") > 0.3, "yes", "no")
     path = str(tmp_path_factory.mktemp("served") / "model")
     predictor = MultiModalPredictor(label="label", path=path, verbosity=0).fit(
@@ -80,12 +81,24 @@ def test_concurrent_requests_share_micro_batches(served):
     assert after["batches"] - before["batches"] < 32               # several requests per prediction
 
 
+ROW = {"x1": 1.0, "x2": 0.0, "colour": "red", "day": "2024-03-01"}
+
+
+def test_a_date_column_takes_dates_and_a_number_column_takes_a_missing_value_marker(served):
+    url, predictor, _ = served
+    rows = [ROW, {**ROW, "x1": "?"}]
+    reply = httpx.post(f"{url}/predict", json=rows)
+    assert reply.status_code == 200, reply.json()
+    assert reply.json()["predictions"] == list(predictor.predict(pd.DataFrame(rows)))
+
+
 @pytest.mark.parametrize("body, status, message", [
-    ([{"x1": 1.0, "colour": "red"}], 422, "missing column(s) ['x2']"),
-    ([{"x1": "abc", "x2": 0.0, "colour": "red"}], 422, "column 'x1' takes numbers"),
-    ([{"x1": 1.0, "x2": 0.0, "colour": "purple"}], 422, "column 'colour' has category 'purple'"),
+    ([{"x1": 1.0, "colour": "red", "day": "2024-03-01"}], 422, "missing column(s) ['x2']"),
+    ([{**ROW, "x1": "abc"}], 422, "column 'x1' takes numbers"),
+    ([{**ROW, "colour": "purple"}], 422, "column 'colour' has category 'purple'"),
+    ([{**ROW, "day": "soon"}], 422, "column 'day' takes dates"),
     ({"rows": "nope"}, 422, "JSON list of records"),
-    ([{"x1": 1.0, "x2": 0.0, "colour": "red"}] * 51, 413, "the limit is 50"),
+    ([ROW] * 51, 413, "the limit is 50"),
 ])
 def test_bad_requests_get_a_4xx_naming_the_problem_and_the_server_stays_up(served, body, status, message):
     url, _, rows = served

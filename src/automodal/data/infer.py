@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .dates import looks_like_dates
+from .markers import numbers_with_markers
 from .types import (BINARY, CATEGORICAL, COLUMN_TYPE_ALIASES, COLUMN_TYPES, IGNORE, IMAGE, MULTICLASS, NUMERICAL,
                     PROBLEM_TYPES, REGRESSION, TEXT)
 
@@ -27,10 +28,6 @@ UNNAMED = re.compile(r"Unnamed: \d+$")     # pandas' name for a column without a
 
 def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-
-
-def _parses_as_numbers(values: pd.Series) -> bool:
-    return pd.to_numeric(values, errors="coerce").notna().all()
 
 
 def _first_paths(values: pd.Series) -> pd.Series:
@@ -82,8 +79,8 @@ def infer_column_type(series: pd.Series) -> tuple[str, str | None]:
     if isinstance(series.dtype, pd.CategoricalDtype):
         return CATEGORICAL, None
     strings = values.astype(str)
-    if _parses_as_numbers(strings):
-        return NUMERICAL, None
+    if numbers_with_markers(strings):
+        return NUMERICAL, None     # numbers, perhaps with '?' or '-' for missing values
     image_paths = _image_path_kind(values)
     if image_paths == "found":
         return IMAGE, None

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..errors import DataError
 from . import dates
+from .markers import as_numbers, is_marker, numbers_with_markers
 from .types import BINARY, CATEGORICAL, CLASSIFICATION, NUMERICAL, REGRESSION
 
 logger = logging.getLogger(__name__)
@@ -29,8 +30,7 @@ def _holds_date_strings(series: pd.Series) -> bool:
     if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
         return False
     strings = series.dropna().astype(str)
-    return len(strings) > 0 and not pd.to_numeric(strings, errors="coerce").notna().all() \
-        and dates.looks_like_dates(strings)
+    return len(strings) > 0 and not numbers_with_markers(strings) and dates.looks_like_dates(strings)
 
 
 def _numeric_block(frame: pd.DataFrame, column: str, day_first: bool | None = None,
@@ -54,8 +54,8 @@ def _numeric_block(frame: pd.DataFrame, column: str, day_first: bool | None = No
                            "column_types={'%s': 'categorical'} (or 'text') if the column is not a date.",
                            column, int(bad.sum()), series[bad].iloc[0], column)
         return dates.features(parsed)[:, :date_width]
-    numbers = pd.to_numeric(series, errors="coerce")
-    bad = numbers.isna() & series.notna()
+    numbers = as_numbers(series)
+    bad = numbers.isna() & series.notna() & ~is_marker(series)
     if bad.any():
         example = series[bad].iloc[0]
         raise DataError(f"Numerical column '{column}' holds a value that is not a number: {example!r} "

@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data import dates
 from ..data.image import readable
+from ..data.markers import as_numbers, is_marker
 from ..data.processors import category_strings
 from ..data.types import CATEGORICAL, IMAGE, NUMERICAL, TEXT
 
@@ -36,6 +38,10 @@ class RowChecker:
         processors = predictor._require_fitted().pipeline.processors
         categorical = processors.get("categorical")
         self.categories = {c: set(v) for c, v in categorical.categories.items()} if categorical is not None else {}
+        numerical = processors.get("numerical")
+        # columns that held dates in training: their values are dates, read the way training read them
+        self.day_first = {c: d for c, d in zip(numerical.columns, numerical.day_first) if d is not None} \
+            if numerical is not None else {}
 
     def check(self, frame: pd.DataFrame):
         missing = [c for c in self.column_types if c not in frame.columns]
@@ -44,8 +50,12 @@ class RowChecker:
         for column, kind in self.column_types.items():
             values = frame[column]
             present = values[values.notna()]
-            if kind == NUMERICAL:
-                bad = present[pd.to_numeric(present, errors="coerce").isna()]
+            if kind == NUMERICAL and column in self.day_first:
+                bad = present[dates.parse(present, self.day_first[column]).isna()]
+                if len(bad):
+                    raise RequestError(422, f"column '{column}' takes dates; got {bad.iloc[0]!r}.")
+            elif kind == NUMERICAL:
+                bad = present[as_numbers(present).isna() & ~is_marker(present)]
                 if len(bad):
                     raise RequestError(422, f"column '{column}' takes numbers; got {bad.iloc[0]!r}.")
             elif kind == CATEGORICAL and column in self.categories:

@@ -52,6 +52,9 @@ def test_dropped_columns_come_with_a_reason(frame):
 @pytest.mark.parametrize("values,expected", [
     ([1.5, 2.5, np.nan, 4.0] * 10, "numerical"),
     (["1", "2.5", None, "-3"] * 10, "numerical"),
+    (["130", " ?", "95.5", "-"] * 10, "numerical"),           # UCI's '?' and a dash stand for missing numbers
+    (["?", "-"] * 20, "categorical"),                         # markers alone are no numbers
+    (["1", "2", "x"] * 10, "categorical"),                    # another word is a category, not a missing value
     (["a", "b", None, "a"] * 10, "categorical"),
     ([np.nan, "x", np.nan, np.nan] * 10, "null"),            # constant once NaNs are ignored
     (["same"] * 40, "null"),

@@ -96,6 +96,12 @@ def test_numerical_strings_of_numbers_and_bools_are_read_as_numbers():
                                [[3.0, 0.0], [2.0, 1.0]])
 
 
+def test_numerical_missing_value_markers_are_missing_numbers():
+    processor = NumericalProcessor(["s"], with_mean=False, with_std=False).fit(pd.DataFrame({"s": ["1", "?", "3"]}))
+    np.testing.assert_allclose(processor.transform(pd.DataFrame({"s": [" ?", "-", "N/A", "5"]})),
+                               [[2.0], [2.0], [2.0], [5.0]])      # the training mean of 1 and 3
+
+
 def test_numerical_non_number_raises_naming_the_column():
     processor = NumericalProcessor(["a", "b"]).fit(TRAIN)
     with pytest.raises(DataError, match=r"Numerical column 'b'.*'lots'.*1 such rows"):

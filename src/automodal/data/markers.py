@@ -1,0 +1,28 @@
+"""Strings that files exported by other tools write for a missing value.
+
+pandas' `read_csv` already reads most of them ('NA', 'n/a', 'null', ...) as missing; '?' (UCI's files), '-' and '.'
+it keeps as strings, which would turn a column of numbers into categories."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+MISSING_MARKERS = frozenset({"", "?", "-", "--", ".", "na", "n/a", "n.a.", "nan", "null", "none", "#n/a", "missing"})
+
+
+def is_marker(values: pd.Series) -> pd.Series:
+    """True where a cell is a string that stands for a missing value (case and surrounding spaces ignored)."""
+    if values.dtype != object and not pd.api.types.is_string_dtype(values):
+        return pd.Series(False, index=values.index)
+    return values.map(lambda v: isinstance(v, str) and v.strip().lower() in MISSING_MARKERS).astype(bool)
+
+
+def as_numbers(values: pd.Series) -> pd.Series:
+    """The values as floats, with missing-value markers missing and other non-numbers NaN."""
+    return pd.to_numeric(values.mask(is_marker(values)), errors="coerce").astype("float64")
+
+
+def numbers_with_markers(values: pd.Series) -> bool:
+    """Every value a number or a missing-value marker ('?', '-', ...), and at least one a number."""
+    numbers = as_numbers(values)
+    return bool(numbers.notna().any() and (numbers.notna() | is_marker(values) | values.isna()).all())
