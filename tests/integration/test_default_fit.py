@@ -95,6 +95,25 @@ def test_numbers_written_with_question_marks_for_missing_values_stay_numbers(tmp
     assert predictor.predict(frame.iloc[[250]]).notna().all()      # '?' is predicted from the mean
 
 
+def test_a_linear_start_on_numbers_own_scale_is_saved_loaded_and_exported(tmp_path):
+    # shelf-location-like data: a class is a straight line in uniform numbers, which normal scores bend
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.uniform(0, 10, size=(600, 3)), columns=["price", "income", "age"])
+    signal = frame.price - frame.income + rng.normal(scale=1.0, size=600)
+    frame["label"] = np.where(signal > 2, "good", np.where(signal < -2, "bad", "medium"))
+    predictor = default_fit(frame.iloc[:450], tmp_path)
+    assert predictor._meta["architecture"]["linear_knots"] == 32
+    test = frame.iloc[450:]
+    loaded = MultiModalPredictor.load(str(tmp_path / "model"))
+    assert np.allclose(loaded.predict_proba(test), predictor.predict_proba(test), atol=1e-6)
+    pytest.importorskip("onnxruntime")
+    from automodal.onnx_predictor import OnnxPredictor
+
+    predictor.export_onnx(test.head(4), path=str(tmp_path / "onnx"))       # checked against torch within 1e-4
+    assert np.allclose(OnnxPredictor(str(tmp_path / "onnx")).predict_proba(test), predictor.predict_proba(test),
+                       atol=1e-4)
+
+
 @pytest.fixture
 def small_table():
     rng = np.random.default_rng(0)

@@ -157,9 +157,10 @@ class MultimodalNet(nn.Module):
 
 def build_net(architecture: dict, config: Config) -> MultimodalNet:
     """architecture: {"backbones": [...], "fusion": name|None, "inputs": {...}, "num_outputs": int, "members": int,
-    "linear_start": bool, "linear_text": the hashed-text model the linear start reads, or None} (members absent in
-    predictors saved before ensembles: one network; linear_start / linear_text absent in those saved before them:
-    none)."""
+    "linear_start": bool, "linear_text": the hashed-text model the linear start reads, or None, "linear_knots": the
+    knots of the map that gives the linear start numbers on their own scale, 0 for none} (members absent in
+    predictors saved before ensembles: one network; linear_start / linear_text / linear_knots absent in those saved
+    before them: none)."""
     members = architecture.get("members", 1)
     inputs = dict(architecture["inputs"], members=members)
     backbones = {}
@@ -175,5 +176,5 @@ def build_net(architecture: dict, config: Config) -> MultimodalNet:
 
         text = architecture.get("linear_text")
         linear = LinearStart(inputs["num_numerical"], inputs["num_categories"], architecture["num_outputs"], text,
-                             inputs[text]["num_buckets"] if text else 0)
+                             inputs[text]["num_buckets"] if text else 0, architecture.get("linear_knots", 0))
     return MultimodalNet(backbones, fusion, architecture["num_outputs"], members, linear)

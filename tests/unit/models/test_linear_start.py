@@ -52,9 +52,10 @@ def test_numerical_only_and_categorical_only_starts():
 
 
 class Net(torch.nn.Module):
-    def __init__(self):
+    def __init__(self, outputs=1):
         super().__init__()
-        self.head = torch.nn.Linear(2, 1)
+        self.head = torch.nn.Linear(2, outputs)
+        self.regression = outputs == 1
 
 
 def test_the_head_is_halved_unless_a_larger_scale_is_clearly_better():
@@ -71,6 +72,15 @@ def test_the_head_is_halved_unless_a_larger_scale_is_clearly_better():
     chosen = _shrink_towards_linear(net, lambda: -float((target - net.head.weight.detach().abs().sum()) * 10 + 1),
                                     {"score": -1.0})
     assert chosen["head_scale"] == 1.0 and torch.allclose(net.head.weight, weight)
+
+
+def test_a_classification_head_is_halved_too_unless_a_larger_scale_is_clearly_better():
+    net = Net(outputs=2)
+    weight = net.head.weight.detach().clone()
+    # a log loss that barely moves with the scale: the halved head stays
+    chosen = _shrink_towards_linear(net, lambda: -0.5 - 0.0001 * float(net.head.weight.detach().abs().sum()),
+                                    {"score": -0.5})
+    assert chosen["head_scale"] == 0.5 and torch.allclose(net.head.weight, weight * 0.5)
 
 
 def test_columns_of_very_many_categories_are_left_to_the_network():
@@ -113,3 +123,61 @@ def test_a_start_on_few_rows_per_class_raises_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")      # scikit-learn warns that 20 classes in 30 rows could be a regression
         LinearStart(3, [4, 2], 20).fit(data, np.arange(30) % 20, regression=False)
+
+
+def own_scale(values: np.ndarray) -> np.ndarray:
+    """What the linear start should read for a number on its own scale: robustly standardised, clipped at 4."""
+    low, median, high = np.quantile(values, [0.25, 0.5, 0.75])
+    return np.clip((values - median) / ((high - low) / 1.349), -4, 4)
+
+
+def skewed_table(rows=600, seed=0):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"uniform": rng.uniform(0, 10, rows), "skewed": rng.lognormal(0, 1, rows),
+                         "levels": rng.integers(0, 5, rows).astype(float)})
+
+
+def scores_and_knots(frame):
+    from automodal.data.processors import NumericalProcessor
+    from automodal.models.linear_start import own_scale_knots
+
+    processor = NumericalProcessor(list(frame.columns), transform="quantile").fit(frame)
+    return processor.transform(frame), own_scale_knots(processor)
+
+
+def test_knots_map_each_score_back_to_its_number_on_the_numbers_own_scale():
+    from automodal.models.linear_start import _piecewise
+
+    frame = skewed_table()
+    scores, (knot_x, knot_y) = scores_and_knots(frame)
+    mapped = _piecewise(torch.as_tensor(scores, dtype=torch.float64), torch.as_tensor(knot_x),
+                        torch.as_tensor(knot_y)).numpy()
+    expected = np.stack([own_scale(frame[c].to_numpy()) for c in frame], 1)
+    assert np.allclose(mapped[:, 2], expected[:, 2], atol=1e-6)        # five values: an exact map
+    error = np.abs(mapped[:, :2] - expected[:, :2])
+    assert np.quantile(error, 0.99) < 0.15 and error.mean() < 0.02       # 32 points along a smooth map
+    assert np.corrcoef(mapped[:, 1], expected[:, 1])[0, 1] > 0.999
+    assert np.corrcoef(scores[:, 1], expected[:, 1])[0, 1] < 0.95       # the scores bend the skewed column
+
+
+def test_the_start_reads_numbers_on_their_own_scale_where_that_predicts_better():
+    frame = skewed_table()
+    scores, knots = scores_and_knots(frame)
+    data = {NUMERICAL: scores}
+    noise = np.random.default_rng(1).normal(scale=0.3, size=len(frame))
+    own = np.stack([own_scale(frame[c].to_numpy()) for c in frame], 1)
+    straight = own @ [1.0, 1.0, 0.5] + noise                     # a straight line in the numbers themselves
+    start = LinearStart(3, [], 1, knots=32).fit(data, straight, regression=True, knots=knots)
+    assert start.knots == 32
+    ours = start({NUMERICAL: torch.from_numpy(scores)})[:, 0].numpy()
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(own, straight).predict(own)
+    assert np.corrcoef(ours, ridge)[0, 1] > 0.999
+    labels = (straight > np.median(straight)).astype(int)
+    assert LinearStart(3, [], 2, knots=32).fit(data, labels, regression=False, knots=knots).knots == 32
+    ranks = scores @ [1.0, 1.0, 0.5] + noise                     # a straight line in the scores
+    start = LinearStart(3, [], 1, knots=32).fit(data, ranks, regression=True, knots=knots)
+    assert start.knots == 0 and start.knot_x is None and "knot_x" not in start.state_dict()
+    labels = (ranks > np.median(ranks)).astype(int)
+    assert LinearStart(3, [], 2, knots=32).fit(data, labels, regression=False, knots=knots).knots == 0
