@@ -49,10 +49,13 @@ def clean_labels(frame: pd.DataFrame, label: str, what: str) -> pd.DataFrame:
         frame = frame.copy()    # numbers with '?' for unknown ones: those rows have no label
         frame[label] = as_numbers(labels)
     missing = frame[label].isna()
+    if pd.api.types.is_float_dtype(frame[label]):
+        missing |= np.isinf(frame[label].to_numpy(dtype=np.float64, na_value=np.nan))
     if missing.all():
-        raise DataError(f"Label column '{label}' in {what} has no values (all NaN).")
+        raise DataError(f"Label column '{label}' in {what} has no values (all NaN or infinite).")
     if missing.any():
-        logger.warning("Dropping %d rows of %s whose label '%s' is missing.", int(missing.sum()), what, label)
+        logger.warning("Dropping %d rows of %s whose label '%s' is missing or infinite.", int(missing.sum()), what,
+                       label)
         frame = frame[~missing]
     return frame
 

@@ -1,6 +1,7 @@
 """Bad input gets an automodal exception naming the column, key or file; CSV and Parquet paths work as data."""
 
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -102,6 +103,22 @@ def test_label_with_one_class(tmp_path, mixed_frame):
 def test_all_missing_labels(tmp_path, mixed_frame):
     _expect(DataError, lambda: _new(tmp_path).fit(mixed_frame.assign(label=np.nan), hyperparameters=fast()),
             "'label'", "no values")
+
+
+def test_infinite_numbers_are_missing_values_and_infinite_labels_are_dropped(tmp_path, caplog):
+    frame = make_frame()
+    frame.loc[::10, "x1"], frame.loc[5, "x2"] = np.inf, -np.inf    # a ratio over zero, a log of zero
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)      # numpy's "invalid value" warnings came from infinities
+        predictor = _new(tmp_path).fit(frame, hyperparameters=fast())
+    assert np.isfinite(predictor.predict_proba(frame).to_numpy()).all()
+    numerical = predictor._model.pipeline.processors["numerical"]
+    assert np.isfinite(numerical.transform(frame)).all() and np.isfinite(numerical.mean).all()
+    regression = make_frame().assign(label=lambda f: f.x1 * 2.0)
+    regression.loc[3, "label"] = np.inf
+    fitted = MultiModalPredictor(label="label", path=str(tmp_path / "r"), verbosity=0).fit(
+        regression, hyperparameters=fast())
+    assert "missing or infinite" in caplog.text and np.isfinite(fitted.predict(regression)).all()
 
 
 def test_all_nan_column(tmp_path, mixed_frame):

@@ -110,13 +110,18 @@ class NumericalProcessor:
     def _matrix(self, frame):
         if not self.columns:
             return np.zeros((len(frame), 0))
+        values = None
         try:  # one conversion for the whole block when every column is already numeric (and none was dates)
             block = frame[self.columns]
             if all(d is None for d in self.day_first) and all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
-                return block.to_numpy(dtype=np.float64, na_value=np.nan)
+                values = block.to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError):
             pass
-        return np.hstack([_numeric_block(frame, c, d, self.date_width) for c, d in zip(self.columns, self.day_first)])
+        if values is None:
+            values = np.hstack([_numeric_block(frame, c, d, self.date_width)
+                                for c, d in zip(self.columns, self.day_first)])
+        # an infinite value (a ratio over zero, a failed log) has no rank or size to learn from: it is missing
+        return np.where(np.isinf(values), np.nan, values)
 
     def fit(self, frame: pd.DataFrame) -> "NumericalProcessor":
         self.day_first = [False if pd.api.types.is_datetime64_any_dtype(frame[c])
