@@ -45,9 +45,13 @@ def clean_labels(frame: pd.DataFrame, label: str, what: str) -> pd.DataFrame:
     if label not in frame.columns:
         raise DataError(f"Label column '{label}' is not in {what}. Columns are: {list(frame.columns)}.")
     labels = frame[label]
-    if is_marker(labels).any() and numbers_with_markers(labels.dropna()):
+    markers = is_marker(labels)
+    if markers.any() and numbers_with_markers(labels.dropna()):
         frame = frame.copy()    # numbers with '?' for unknown ones: those rows have no label
         frame[label] = as_numbers(labels)
+    elif markers.any():         # of other markers only a blank cell surely means "no label" ('n/a' may be a class)
+        frame = frame.copy()
+        frame[label] = labels.mask(labels.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool))
     missing = frame[label].isna()
     if pd.api.types.is_float_dtype(frame[label]):
         missing |= np.isinf(frame[label].to_numpy(dtype=np.float64, na_value=np.nan))

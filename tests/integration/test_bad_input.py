@@ -121,6 +121,14 @@ def test_infinite_numbers_are_missing_values_and_infinite_labels_are_dropped(tmp
     assert "missing or infinite" in caplog.text and np.isfinite(fitted.predict(regression)).all()
 
 
+def test_blank_labels_are_missing_labels(tmp_path, caplog):
+    frame = make_frame()
+    frame.loc[::30, "label"] = "  "        # a spreadsheet's empty cell, kept as spaces
+    predictor = _new(tmp_path).fit(frame, hyperparameters=fast())
+    assert predictor.problem_type == "binary" and predictor.class_labels == ["no", "yes"]
+    assert "Dropping 10 rows" in caplog.text
+
+
 def test_all_nan_column(tmp_path, mixed_frame):
     # A column with no values is dropped, as a constant one is: real tables often hold an empty column.
     frame = mixed_frame.assign(x2=np.nan)

@@ -66,8 +66,8 @@ def infer_column_type(series: pd.Series) -> tuple[str, str | None]:
         return IGNORE, "constant"
     if pd.api.types.is_bool_dtype(series):
         return CATEGORICAL, None
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return NUMERICAL, None
+    if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
+        return NUMERICAL, None     # timestamps (data.dates); durations as seconds
     if _is_numeric(series):
         integral = pd.api.types.is_integer_dtype(series) or bool((values == np.round(values)).all())
         if integral and n_unique == len(series) and len(series) > 20:

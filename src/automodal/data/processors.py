@@ -46,6 +46,8 @@ def _numeric_block(frame: pd.DataFrame, column: str, day_first: bool | None = No
         return dates.features(series)[:, :date_width]
     if pd.api.types.is_bool_dtype(series):
         return series.to_numpy(dtype=np.float64)[:, None]
+    if pd.api.types.is_timedelta64_dtype(series):
+        return series.dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)[:, None]
     if day_first is not None:
         parsed = dates.parse(series, day_first)
         bad = parsed.isna() & series.notna()

@@ -59,6 +59,7 @@ def test_dropped_columns_come_with_a_reason(frame):
     ([np.nan, "x", np.nan, np.nan] * 10, "null"),            # constant once NaNs are ignored
     (["same"] * 40, "null"),
     (pd.date_range("2024-01-01", periods=40, freq="D"), "numerical"),
+    (pd.to_timedelta(np.arange(40) * 7, unit="min"), "numerical"),        # durations, read as seconds
 ])
 def test_single_column_inference(values, expected):
     kind, reason = infer_column_type(pd.Series(values, name="c"))

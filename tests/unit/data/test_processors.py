@@ -102,6 +102,12 @@ def test_numerical_missing_value_markers_are_missing_numbers():
                                [[2.0], [2.0], [2.0], [5.0]])      # the training mean of 1 and 3
 
 
+def test_numerical_durations_are_seconds():
+    frame = pd.DataFrame({"d": pd.to_timedelta([60, 90, None], unit="s")})
+    processor = NumericalProcessor(["d"], with_mean=False, with_std=False).fit(frame)
+    np.testing.assert_allclose(processor.transform(frame), [[60.0], [90.0], [75.0]])
+
+
 def test_numerical_non_number_raises_naming_the_column():
     processor = NumericalProcessor(["a", "b"]).fit(TRAIN)
     with pytest.raises(DataError, match=r"Numerical column 'b'.*'lots'.*1 such rows"):
