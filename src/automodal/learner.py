@@ -16,7 +16,7 @@ from .config import Config
 from .data.codes import read_codes
 from .data.frames import read_frame
 from .data.infer import check_problem_type, infer_column_types, infer_problem_type
-from .data.markers import as_numbers, is_marker, numbers_with_markers
+from .data.markers import is_marker, read_numbers
 from .data.pipeline import FeaturePipeline
 from .data.processors import LabelProcessor, require_columns
 from .data.types import CLASSIFICATION, IMAGE, REGRESSION
@@ -45,13 +45,13 @@ def clean_labels(frame: pd.DataFrame, label: str, what: str) -> pd.DataFrame:
     if label not in frame.columns:
         raise DataError(f"Label column '{label}' is not in {what}. Columns are: {list(frame.columns)}.")
     labels = frame[label]
-    markers = is_marker(labels)
-    if markers.any() and numbers_with_markers(labels.dropna()):
-        frame = frame.copy()    # numbers with '?' for unknown ones: those rows have no label
-        frame[label] = as_numbers(labels)
-    elif markers.any():         # of other markers only a blank cell surely means "no label" ('n/a' may be a class)
+    if is_marker(labels).any():
+        numbers, not_numbers = read_numbers(labels)
         frame = frame.copy()
-        frame[label] = labels.mask(labels.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool))
+        if numbers.notna().any() and not not_numbers.any():
+            frame[label] = numbers      # numbers with '?' for unknown ones: those rows have no label
+        else:       # of other markers only a blank cell surely means "no label" ('n/a' may be a class)
+            frame[label] = labels.mask(labels.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool))
     missing = frame[label].isna()
     if pd.api.types.is_float_dtype(frame[label]):
         missing |= np.isinf(frame[label].to_numpy(dtype=np.float64, na_value=np.nan))

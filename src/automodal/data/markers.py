@@ -17,12 +17,15 @@ def is_marker(values: pd.Series) -> pd.Series:
     return values.map(lambda v: isinstance(v, str) and v.strip().lower() in MISSING_MARKERS).astype(bool)
 
 
-def as_numbers(values: pd.Series) -> pd.Series:
-    """The values as floats, with missing-value markers missing and other non-numbers NaN."""
-    return pd.to_numeric(values.mask(is_marker(values)), errors="coerce").astype("float64")
+def read_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(numbers, not_numbers): the values as floats, NaN where a cell is missing or a marker; and True where a cell
+    is neither a number, missing, nor a marker."""
+    markers = is_marker(values)
+    numbers = pd.to_numeric(values.mask(markers), errors="coerce").astype("float64")
+    return numbers, numbers.isna() & values.notna() & ~markers
 
 
 def numbers_with_markers(values: pd.Series) -> bool:
     """Every value a number or a missing-value marker ('?', '-', ...), and at least one a number."""
-    numbers = as_numbers(values)
-    return bool(numbers.notna().any() and (numbers.notna() | is_marker(values) | values.isna()).all())
+    numbers, not_numbers = read_numbers(values)
+    return bool(numbers.notna().any() and not not_numbers.any())

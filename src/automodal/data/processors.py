@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..errors import DataError
 from . import dates
-from .markers import as_numbers, is_marker, numbers_with_markers
+from .markers import numbers_with_markers, read_numbers
 from .types import BINARY, CATEGORICAL, CLASSIFICATION, NUMERICAL, REGRESSION
 
 logger = logging.getLogger(__name__)
@@ -56,8 +56,7 @@ def _numeric_block(frame: pd.DataFrame, column: str, day_first: bool | None = No
                            "column_types={'%s': 'categorical'} (or 'text') if the column is not a date.",
                            column, int(bad.sum()), series[bad].iloc[0], column)
         return dates.features(parsed)[:, :date_width]
-    numbers = as_numbers(series)
-    bad = numbers.isna() & series.notna() & ~is_marker(series)
+    numbers, bad = read_numbers(series)
     if bad.any():
         example = series[bad].iloc[0]
         raise DataError(f"Numerical column '{column}' holds a value that is not a number: {example!r} "

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..data import dates
 from ..data.image import readable
-from ..data.markers import as_numbers, is_marker
+from ..data.markers import read_numbers
 from ..data.processors import category_strings
 from ..data.types import CATEGORICAL, IMAGE, NUMERICAL, TEXT
 
@@ -55,7 +55,7 @@ class RowChecker:
                 if len(bad):
                     raise RequestError(422, f"column '{column}' takes dates; got {bad.iloc[0]!r}.")
             elif kind == NUMERICAL:
-                bad = present[as_numbers(present).isna() & ~is_marker(present)]
+                bad = present[read_numbers(present)[1]]
                 if len(bad):
                     raise RequestError(422, f"column '{column}' takes numbers; got {bad.iloc[0]!r}.")
             elif kind == CATEGORICAL and column in self.categories:
