@@ -10,7 +10,8 @@ import torch
 # The models in tests are tiny: one thread avoids OpenMP start-up costs and contention with other processes.
 torch.set_num_threads(1)
 
-# Fast settings for fits in tests: no worker processes, small batches, few epochs, a from-scratch learning rate.
+# Fast settings for fits in tests: no worker processes, small batches, few epochs, a from-scratch learning rate,
+# one network.
 FAST = {
     "env.per_gpu_batch_size": 32,
     "env.batch_size": 32,
@@ -19,6 +20,7 @@ FAST = {
     "optimization.learning_rate": 3e-3,
     "optimization.max_epochs": 8,
     "optimization.val_check_interval": 1.0,
+    "optimization.bag_folds": 0,        # one network: tests of other keys need not train five (test_bagging does)
 }
 
 

@@ -137,6 +137,12 @@ class PreparedData:
     def models(self) -> list:
         return self.backbones + ([self.fusion] if self.fusion else [])
 
+    def labels(self, frame: pd.DataFrame) -> np.ndarray:
+        """The label column of frame as the metrics take it: class indices, or numbers."""
+        if self.problem_type in CLASSIFICATION:
+            return self.label_processor.encode(frame[self.label_processor.label])
+        return frame[self.label_processor.label].to_numpy(dtype=np.float64)
+
 
 def _keep_usable_rows(pipeline: FeaturePipeline, frame: pd.DataFrame, features: dict, what: str):
     """Drop the rows a processor asks to skip (data.image.missing_value_strategy: skip)."""
@@ -168,7 +174,8 @@ class Start:
 
 
 def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metric, column_types, holdout_frac,
-                 seed, teacher=None, start: Start | None = None) -> PreparedData:
+                 seed, teacher=None, start: Start | None = None, holdout: bool = True) -> PreparedData:
+    """holdout=False keeps every row of train_data for training (bagging cuts its own folds): no tuning rows."""
     from .models.hashed_text import offline_text_fallback
     from .models.net import select_models, text_conversion
 
@@ -181,8 +188,10 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
     if tuning_data is not None:
         tuning_data = clean_labels(tuning_data, label, "tuning_data")
         train_part, val_part = train_data, tuning_data
-    else:
+    elif holdout:
         train_part, val_part = holdout_split(train_data, label, problem_type, holdout_frac, seed)
+    else:
+        train_part, val_part = train_data, train_data.iloc[:0]
     codes = {}
     if start is not None:       # the starting model's columns, processors and backbones
         types, dropped = dict(start.fitted.pipeline.column_types), {}
@@ -200,9 +209,12 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
 
     pipeline = start.fitted.pipeline if start is not None else FeaturePipeline.fit(train_part, types, config, reads)
     train_features = pipeline.transform(train_part, "train_data")
-    val_features = pipeline.transform(val_part, "tuning data")
     train_part, train_features = _keep_usable_rows(pipeline, train_part, train_features, "train_data")
-    val_part, val_features = _keep_usable_rows(pipeline, val_part, val_features, "tuning data")
+    if len(val_part):
+        val_features = pipeline.transform(val_part, "tuning data")
+        val_part, val_features = _keep_usable_rows(pipeline, val_part, val_features, "tuning data")
+    else:
+        val_features = {key: value[:0] for key, value in train_features.items()}
     label_processor = LabelProcessor(label, problem_type, config["data.label.numerical_label_preprocessing"],
                                      config["data.pos_label"]).fit(train_part[label])
     train_arrays = dict(train_features, label=label_processor.transform(train_part[label]))
@@ -214,11 +226,14 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
 
 
 def _start_weights(net, start: Start, data: PreparedData):
-    """The starting model's weights in net; its head too when the label space is the same."""
+    """The starting model's weights in net (a bagged model's first network's); its head too when the label space
+    is the same."""
+    from .models.fold_bag import first_network
+
     old_labels = start.fitted.label_processor
     same_labels = (old_labels.problem_type, old_labels.classes) == (data.problem_type, data.label_processor.classes)
     own = net.state_dict()
-    weights = {k: v for k, v in start.fitted.net.state_dict().items()
+    weights = {k: v for k, v in first_network(start.fitted.net).state_dict().items()
                if k in own and own[k].shape == v.shape and (same_labels or not k.startswith("head."))}
     net.load_state_dict(weights, strict=False)
     logger.info("Starting from %d of %d weight tensors of the given model%s.", len(weights), len(own),
@@ -306,8 +321,7 @@ def select_weights(net, fitted, data: PreparedData, label: str, entries: list, m
     from .training.soup import choose_weights, load_state
 
     problem_type = data.problem_type
-    y_val = data.val_part[label]
-    y_val = data.label_processor.encode(y_val) if problem_type in CLASSIFICATION else y_val.to_numpy(dtype=np.float64)
+    y_val = data.labels(data.val_part)
     val_inputs = {k: v for k, v in data.val_arrays.items() if k != "label"}
 
     def evaluate(state=None, metric=validation):
@@ -411,28 +425,42 @@ def pretrained(data: PreparedData) -> bool:
     return any(get_spec(name).pretrained for name in data.models)
 
 
-def data_aware(config: Config, data: PreparedData, devices: int) -> tuple[Config, dict]:
-    """config.data_defaults: values for the keys nobody set, from the rows and the kind of network."""
+def data_aware(config: Config, data: PreparedData, devices: int, can_bag: bool = False) -> tuple[Config, dict]:
+    """config.data_defaults: values for the keys nobody set, from the rows and the kind of network; can_bag: the
+    fit could train k-fold bagged networks (bagging.obstacle found nothing in the way)."""
     from .config.data_defaults import choose_defaults
 
     from_scratch = not pretrained(data)
     in_memory = IMAGE not in data.column_types.values()
-    config, chosen = choose_defaults(config, len(data.train_part), from_scratch, in_memory, devices, data.metric)
+    bag_rows = len(data.train_part) + len(data.val_part) if can_bag and data.problem_type == REGRESSION else None
+    config, chosen = choose_defaults(config, len(data.train_part), from_scratch, in_memory, devices, data.metric,
+                                     bag_rows)
     if chosen:
         logger.info("Chosen for %d training rows: %s (reasons in fit_summary()['chosen_defaults']).",
                     len(data.train_part), ", ".join(f"{k} = {e['value']}" for k, e in chosen.items()))
     return config, chosen
 
 
-def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, config: Config,
-        problem_type: str | None, eval_metric: str | None, column_types: dict | None, holdout_frac: float | None,
-        seed: int, time_limit: float | None, verbosity: int, teacher=None, callbacks: list | None = None,
-        start: Start | None = None, co_tasks: list | None = None, task_weights=None, keeper=None,
-        trained: Trained | None = None) -> FitResult:
-    """`keeper` replaces the top-k checkpoint callback (a search's trial reports to Ray Tune instead); like
-    training.checkpoints.TopKCheckpoints it has `reload()` and a `directory` to remove (None: nothing to remove).
-    `trained` skips training: the network is rebuilt and finished from a search's best trial."""
-    started = time.time()
+@dataclass
+class TrainedNet:
+    """One network trained and finished: its weights are the chosen soup (or the last weights) by now."""
+    architecture: dict
+    net: object
+    progress: dict                      # epochs, global_step, stop_reason, throughput
+    entries: list                       # the kept checkpoints' (score, step, ...), best first
+    saves: bool                         # False in the other processes of a ddp run
+    soup_info: dict
+    on_fabric: bool
+    module: object                      # the TrainingModule (co-task heads live there)
+    workdir: str                        # its logs
+
+
+def train_network(data: PreparedData, config: Config, plan, seed: int, workdir: str, remaining: float | None,
+                  verbosity: int, teacher=None, callbacks: list | None = None, start: Start | None = None,
+                  co_tasks: list | None = None, task_weights=None, keeper=None,
+                  trained: Trained | None = None) -> TrainedNet:
+    """Build one network, train it on data's training rows and finish it on its tuning rows (checkpoint soup,
+    head scale); checkpoints and logs go under workdir, and training stops after `remaining` seconds."""
     import lightning.pytorch as pl
 
     from .data.batches import make_loader
@@ -440,13 +468,8 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     from .training import fabric_loop
     from .training.module import Distillation, TrainingModule
     from .training.session import train, watchers
-    from .training.trainer import build_trainer, plan_devices
+    from .training.trainer import build_trainer
 
-    pl.seed_everything(seed, verbose=False)
-    data = prepare_data(train_data, tuning_data, label, config, problem_type, eval_metric, column_types,
-                        holdout_frac, seed, teacher, start)
-    plan = plan_devices(config)
-    config, chosen_defaults = data_aware(config, data, plan.world_size)
     pl.seed_everything(seed, verbose=False)  # the teacher's predictions must not change the initial weights
     architecture, net, forward_net = build_network(data, config, plan, start)
 
@@ -473,59 +496,103 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
                              num_workers=config["env.num_workers_evaluation"], collators=collators,
                              processes=processes)
 
+    os.makedirs(workdir, exist_ok=True)
+    watched = watchers(config, workdir, remaining is not None, keeper)
+    extra_callbacks = user_callbacks(callbacks, data)
+    # a search's trials report through a Lightning callback, so a finished trial trained on the Trainer
+    on_fabric = trained is None and fabric_loop.applies(plan, pretrained(data), module, extra_callbacks, keeper)
+    if trained is not None:
+        progress, entries, saves = dict(trained.progress), trained.entries, True
+    elif on_fabric:
+        progress, entries, saves = fabric_loop.train(config, plan, module, train_loader, val_loader, watched,
+                                                     workdir, remaining, verbosity)
+    else:
+        trainer = build_trainer(config, plan, [*watched.callbacks, *extra_callbacks], workdir, remaining, verbosity)
+        progress, entries, saves = train(trainer, module, net, train_loader, val_loader, watched)
+    net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
+    fitted = FittedModel.from_config(net, data.pipeline, data.label_processor, data.problem_type, config)
+    soup_info = select_weights(net, fitted, data, data.label_processor.label, entries if saves else [],
+                               config["optimization.top_k_average_method"], validation)
+    if watched.keeper.directory:
+        shutil.rmtree(watched.keeper.directory, ignore_errors=True)   # merged into net by now
+    return TrainedNet(architecture, net, progress, entries, saves, soup_info, on_fabric, module, workdir)
+
+
+def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, config: Config,
+        problem_type: str | None, eval_metric: str | None, column_types: dict | None, holdout_frac: float | None,
+        seed: int, time_limit: float | None, verbosity: int, teacher=None, callbacks: list | None = None,
+        start: Start | None = None, co_tasks: list | None = None, task_weights=None, keeper=None,
+        trained: Trained | None = None) -> FitResult:
+    """`keeper` replaces the top-k checkpoint callback (a search's trial reports to Ray Tune instead); like
+    training.checkpoints.TopKCheckpoints it has `reload()` and a `directory` to remove (None: nothing to remove).
+    `trained` skips training: the network is rebuilt and finished from a search's best trial. With
+    optimization.bag_folds (module bagging) one network is trained per fold and the model averages them."""
+    started = time.time()
+    import lightning.pytorch as pl
+
+    from . import bagging
+    from .inference import FittedModel
+    from .training.trainer import plan_devices
+
+    pl.seed_everything(seed, verbose=False)
+    data = prepare_data(train_data, tuning_data, label, config, problem_type, eval_metric, column_types,
+                        holdout_frac, seed, teacher, start)
+    plan = plan_devices(config)
+    blocked = bagging.obstacle(data, plan, tuning_data, holdout_frac, teacher, callbacks, start, co_tasks, keeper,
+                               trained)
+    config, chosen_defaults = data_aware(config, data, plan.world_size, blocked is None)
+    folds = bagging.check_folds(config, blocked, len(data.train_part) + len(data.val_part))
+    if folds:
+        data = prepare_data(train_data, None, label, config, problem_type, eval_metric, column_types, None, seed,
+                            holdout=False)
     # AUTOMODAL_SCRATCH: the command line keeps a run's scratch inside its project, where `clean` finds leftovers
     workdir = tempfile.mkdtemp(prefix="automodal-fit-", dir=os.environ.get("AUTOMODAL_SCRATCH") or None)
     try:
-        remaining = None if time_limit is None else time_limit - (time.time() - started)
-        watched = watchers(config, workdir, remaining is not None, keeper)
-        extra_callbacks = user_callbacks(callbacks, data)
-        # a search's trials report through a Lightning callback, so a finished trial trained on the Trainer
-        on_fabric = trained is None and fabric_loop.applies(plan, pretrained(data), module, extra_callbacks, keeper)
-        if trained is not None:
-            progress, entries, saves = dict(trained.progress), trained.entries, True
-        elif on_fabric:
-            progress, entries, saves = fabric_loop.train(config, plan, module, train_loader, val_loader, watched,
-                                                         workdir, remaining, verbosity)
+        if folds:
+            bag = bagging.train_folds(data, config, plan, folds, seed, workdir, time_limit, started, verbosity)
+            net, architecture, runs, val_score = bag.net, bag.architecture, bag.runs, bag.val_score
         else:
-            trainer = build_trainer(config, plan, [*watched.callbacks, *extra_callbacks], workdir, remaining,
-                                    verbosity)
-            progress, entries, saves = train(trainer, module, net, train_loader, val_loader, watched)
-        net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
+            remaining = None if time_limit is None else time_limit - (time.time() - started)
+            runs = [train_network(data, config, plan, seed, workdir, remaining, verbosity, teacher, callbacks,
+                                  start, co_tasks, task_weights, keeper, trained)]
+            net, architecture = runs[0].net, runs[0].architecture
+            val_score = signed(data.metric, runs[0].soup_info["eval_score"])  # signed twice: the metric's own sign
         fitted = FittedModel.from_config(net, data.pipeline, data.label_processor, data.problem_type, config)
-        method = config["optimization.top_k_average_method"]
-        soup_info = select_weights(net, fitted, data, label, entries if saves else [], method, validation)
-        if watched.keeper.directory:
-            shutil.rmtree(watched.keeper.directory, ignore_errors=True)   # merged into net by now
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
 
+    first = runs[0]
+    validation = validation_metric(config, data)
     metric = data.metric
     summary = {
         "problem_type": data.problem_type, "eval_metric": metric.name, "validation_metric": validation.name,
-        "val_score": signed(metric, soup_info["eval_score"]),     # signed twice: back to the metric's own sign
-        "checkpoints": [{"score": signed(validation, s), "step": step} for s, step, *_ in entries],
-        "soup": soup_info["method"], "checkpoints_averaged": soup_info["used"],
-        "linear_start": architecture.get("linear_start", False), "head_scale": soup_info.get("head_scale"),
-        "epochs": progress.get("epochs"),
-        "global_step": progress.get("global_step"),
-        "stop_reason": progress.get("stop_reason"),
-        "training_loop": "fabric" if on_fabric else "trainer",
-        "train_rows": len(data.train_part), "tuning_rows": len(data.val_part),
+        "val_score": val_score,
+        "checkpoints": [{"score": signed(validation, s), "step": step} for s, step, *_ in first.entries],
+        "soup": first.soup_info["method"], "checkpoints_averaged": first.soup_info["used"],
+        "linear_start": architecture.get("linear_start", False), "head_scale": first.soup_info.get("head_scale"),
+        "epochs": first.progress.get("epochs"),
+        "global_step": first.progress.get("global_step"),
+        "stop_reason": first.progress.get("stop_reason"),
+        "training_loop": "fabric" if first.on_fabric else "trainer",
+        "train_rows": len(data.train_part), "tuning_rows": len(data.train_part) if folds else len(data.val_part),
+        "bag_folds": folds,
         "models": data.models,
         "num_parameters": sum(p.numel() for p in net.parameters()),
         "trainable_parameters": sum(p.numel() for p in net.parameters() if p.requires_grad),
         "accelerator": plan.accelerator, "precision": plan.precision,
         "strategy": plan.strategy, "processes": plan.world_size,
-        "train_samples_per_second": progress.get("train_samples_per_second"),
-        "train_samples_per_second_by_epoch": progress.get("train_samples_per_second_by_epoch"),
+        "train_samples_per_second": first.progress.get("train_samples_per_second"),
+        "train_samples_per_second_by_epoch": first.progress.get("train_samples_per_second_by_epoch"),
         "fit_seconds": round(time.time() - started, 3),
         "chosen_defaults": chosen_defaults,
         "integer_codes": data.codes,
     }
+    if folds:       # the values above are the first network's; each network's are here
+        summary["folds"] = bag.folds
     if co_tasks:
-        summary["co_tasks"] = module.co_tasks.summary()
-        summary["pivot_weight"] = module.pivot_weight
-    log_csv = os.path.join(workdir, "logs", "metrics.csv")
+        summary["co_tasks"] = first.module.co_tasks.summary()
+        summary["pivot_weight"] = first.module.pivot_weight
+    log_csv = os.path.join(first.workdir, "logs", "metrics.csv")
     return FitResult(fitted, config, data.problem_type, metric.name, data.column_types, data.dropped, architecture,
-                     summary, log_csv if os.path.exists(log_csv) else None, workdir, saves)
+                     summary, log_csv if os.path.exists(log_csv) else None, workdir, first.saves)

@@ -20,6 +20,7 @@ ROWS_PER_STEP = 16          # a batch of about 1/16 of the rows gives 16 steps p
 TARGET_STEPS = 4000         # optimizer steps the epoch budget aims at; early stopping usually ends sooner
 MIN_EPOCHS, MAX_EPOCHS = 20, 300
 WARMUP_EPOCHS = 2
+BAG_FOLDS, BAG_MAX_ROWS = 5, 1000     # a bag costs its folds' time: five fits of 1,000 rows take about 8 s
 
 
 def batch_size_for(rows: int) -> int:
@@ -75,10 +76,25 @@ def validation_choice(eval_metric) -> dict:
                                                 "log loss follows the same goal smoothly")}
 
 
+def bagging_choice(rows: int | None) -> dict:
+    """optimization.bag_folds for a regression of `rows` rows that could bag (see bagging), or for a fit that
+    cannot (None); always a value, so that a choice made for an earlier fit does not linger."""
+    if rows is None or rows > BAG_MAX_ROWS:
+        why = ("one network: bagging is chosen for regressions of numbers and categories of at most "
+               f"{BAG_MAX_ROWS} rows trained from scratch, with no tuning_data")
+        return {"optimization.bag_folds": (0, why)}
+    return {"optimization.bag_folds": (BAG_FOLDS, f"a regression of {rows} rows (at most {BAG_MAX_ROWS}): one "
+                                                  f"network's fit varies much with chance and a fifth held out "
+                                                  f"for tuning is too few rows to catch it; the mean of "
+                                                  f"{BAG_FOLDS} networks, each tuned on another fifth, does not")}
+
+
 def choose_defaults(config: Config, train_rows: int, from_scratch: bool, in_memory: bool,
-                    devices: int = 1, eval_metric=None) -> tuple[Config, dict]:
-    """The config with data-aware values for the keys nobody chose, and {key: {"value", "reason"}} for those."""
+                    devices: int = 1, eval_metric=None, bag_rows: int | None = None) -> tuple[Config, dict]:
+    """The config with data-aware values for the keys nobody chose, and {key: {"value", "reason"}} for those;
+    bag_rows: the rows of a regression that could train k-fold bagged networks, else None."""
     choices = validation_choice(eval_metric) if eval_metric is not None else {}
+    choices.update(bagging_choice(bag_rows if from_scratch else None))
     if from_scratch:
         chosen_batch = config["env.batch_size"] if config.chosen("env.batch_size") else None
         choices.update(from_scratch_choices(train_rows, chosen_batch, devices))

@@ -44,6 +44,7 @@ RANGES = {
     "optimization.gradient_clip_val": (0, None, True, True),
     "optimization.log_every_n_steps": (1, None, True, True),
     "optimization.top_k": (1, None, True, True),
+    "optimization.bag_folds": (0, None, True, True),
     "env.num_gpus": (-1, None, True, True),
     "env.num_processes": (1, None, True, True),
     "env.num_nodes": (1, None, True, True),
