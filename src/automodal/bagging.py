@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .data.types import CATEGORICAL, CLASSIFICATION, IGNORE, NUMERICAL
+from .data.types import CLASSIFICATION, IMAGE
 from .errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -40,9 +40,8 @@ def obstacle(data, plan, tuning_data, holdout_frac, teacher, callbacks, start, c
         return "callbacks follow one training run"
     if plan.world_size > 1 or plan.distributed or plan.dp_device_ids:
         return "training runs on several devices"
-    others = sorted({t for t in data.column_types.values() if t not in (NUMERICAL, CATEGORICAL, IGNORE)})
-    if others:
-        return f"the data has {' and '.join(others)} columns, and bagging covers tables of numbers and categories"
+    if IMAGE in data.column_types.values():
+        return "the data has image columns, and bagging covers tables of numbers, categories and text"
     return None
 
 
@@ -85,7 +84,7 @@ class Bag:
 
 
 def train_folds(data, config, plan, folds: int, seed: int, workdir: str, time_limit, started: float, verbosity):
-    """One network per fold of `data`'s training rows (prepared with none held out)."""
+    """One network per fold of `data`'s training rows (learner.without_holdout: none held out)."""
     from .inference import FittedModel, outputs_from_logits
     from .learner import train_network
     from .metrics import score, signed

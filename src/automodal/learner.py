@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -123,7 +123,7 @@ class PreparedData:
     metric: object
     column_types: dict
     dropped: dict
-    backbones: list
+    reads: dict                         # {backbone: the column types it reads}
     fusion: str | None
     train_part: pd.DataFrame
     val_part: pd.DataFrame
@@ -132,6 +132,10 @@ class PreparedData:
     train_arrays: dict
     val_arrays: dict
     codes: dict = field(default_factory=dict)     # {column: why} for integer columns read as categories
+
+    @property
+    def backbones(self) -> list:
+        return list(self.reads)
 
     @property
     def models(self) -> list:
@@ -174,8 +178,7 @@ class Start:
 
 
 def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metric, column_types, holdout_frac,
-                 seed, teacher=None, start: Start | None = None, holdout: bool = True) -> PreparedData:
-    """holdout=False keeps every row of train_data for training (bagging cuts its own folds): no tuning rows."""
+                 seed, teacher=None, start: Start | None = None) -> PreparedData:
     from .models.hashed_text import offline_text_fallback
     from .models.net import select_models, text_conversion
 
@@ -188,10 +191,8 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
     if tuning_data is not None:
         tuning_data = clean_labels(tuning_data, label, "tuning_data")
         train_part, val_part = train_data, tuning_data
-    elif holdout:
-        train_part, val_part = holdout_split(train_data, label, problem_type, holdout_frac, seed)
     else:
-        train_part, val_part = train_data, train_data.iloc[:0]
+        train_part, val_part = holdout_split(train_data, label, problem_type, holdout_frac, seed)
     codes = {}
     if start is not None:       # the starting model's columns, processors and backbones
         types, dropped = dict(start.fitted.pipeline.column_types), {}
@@ -206,8 +207,15 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
         reads, fusion = select_models(names, types, "model.names" in config.explicit)
     if tuning_data is not None:
         require_columns(tuning_data, list(types), "tuning_data")
+    data = PreparedData(problem_type, metric, types, dropped, reads, fusion, train_part, val_part, None, None, {}, {},
+                        codes)
+    return _processed(data, config, label, start.fitted.pipeline if start is not None else None, teacher)
 
-    pipeline = start.fitted.pipeline if start is not None else FeaturePipeline.fit(train_part, types, config, reads)
+
+def _processed(data: PreparedData, config: Config, label: str, pipeline=None, teacher=None) -> PreparedData:
+    """data with processors fitted on its training rows (or the given pipeline) and the features of its rows."""
+    train_part, val_part = data.train_part, data.val_part
+    pipeline = pipeline or FeaturePipeline.fit(train_part, data.column_types, config, data.reads)
     train_features = pipeline.transform(train_part, "train_data")
     train_part, train_features = _keep_usable_rows(pipeline, train_part, train_features, "train_data")
     if len(val_part):
@@ -215,14 +223,22 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
         val_part, val_features = _keep_usable_rows(pipeline, val_part, val_features, "tuning data")
     else:
         val_features = {key: value[:0] for key, value in train_features.items()}
-    label_processor = LabelProcessor(label, problem_type, config["data.label.numerical_label_preprocessing"],
+    label_processor = LabelProcessor(label, data.problem_type, config["data.label.numerical_label_preprocessing"],
                                      config["data.pos_label"]).fit(train_part[label])
     train_arrays = dict(train_features, label=label_processor.transform(train_part[label]))
     val_arrays = dict(val_features, label=label_processor.transform(val_part[label]))
     if teacher is not None:
-        train_arrays["teacher_logits"] = _teacher_targets(teacher, train_part, label_processor, problem_type)
-    return PreparedData(problem_type, metric, types, dropped, list(reads), fusion, train_part, val_part,
-                        label_processor, pipeline, train_arrays, val_arrays, codes)
+        train_arrays["teacher_logits"] = _teacher_targets(teacher, train_part, label_processor, data.problem_type)
+    return replace(data, train_part=train_part, val_part=val_part, label_processor=label_processor,
+                               pipeline=pipeline, train_arrays=train_arrays, val_arrays=val_arrays)
+
+
+def without_holdout(data: PreparedData, config: Config) -> PreparedData:
+    """The same data with every row for training and none held out (bagging cuts its own folds): processors
+    refitted on all rows."""
+    rows = pd.concat([data.train_part, data.val_part])
+    return _processed(replace(data, train_part=rows, val_part=rows.iloc[:0]), config,
+                      data.label_processor.label)
 
 
 def _start_weights(net, start: Start, data: PreparedData):
@@ -543,8 +559,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     config, chosen_defaults = data_aware(config, data, plan.world_size, blocked is None)
     folds = bagging.check_folds(config, blocked, len(data.train_part) + len(data.val_part))
     if folds:
-        data = prepare_data(train_data, None, label, config, problem_type, eval_metric, column_types, None, seed,
-                            holdout=False)
+        data = without_holdout(data, config)
     # AUTOMODAL_SCRATCH: the command line keeps a run's scratch inside its project, where `clean` finds leftovers
     workdir = tempfile.mkdtemp(prefix="automodal-fit-", dir=os.environ.get("AUTOMODAL_SCRATCH") or None)
     try:

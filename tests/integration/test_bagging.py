@@ -113,3 +113,18 @@ def test_a_fit_from_a_bagged_model_starts_from_its_first_network(regression_fram
     first = bagged._model.net.nets[0].state_dict()
     kept = {k: v for k, v in again._model.net.state_dict().items() if not k.startswith("head.")}
     assert kept and all(np.allclose(v, first[k]) for k, v in kept.items())
+
+
+def test_a_small_regression_with_text_bags_its_built_in_text_model(tmp_path):
+    rng = np.random.default_rng(0)
+    words = rng.choice(["good", "bad", "fine", "plain"], size=240)
+    frame = pd.DataFrame({"note": [f"{w} item number {i % 7}" for i, w in enumerate(words)],
+                          "size": rng.normal(size=240)})
+    frame["y"] = np.where(words == "good", 3.0, np.where(words == "bad", -3.0, 0.0)) + frame["size"] \
+        + rng.normal(scale=0.3, size=240)
+    predictor = fit(frame.iloc[:200], tmp_path, "y", hyperparameters={
+        **NOT_CHOSEN, "model.names": ["hashed_text", "numerical_mlp", "fusion_mlp"], "optimization.max_epochs": 30})
+    assert predictor.fit_summary()["bag_folds"] == 5 and "hashed_text" in predictor.fit_summary()["models"]
+    test = frame.iloc[200:]
+    assert np.allclose(predictor.predict(test), np.mean(each_network(predictor, test), axis=0), atol=1e-4)
+    assert predictor.evaluate(test, metrics=["r2"])["r2"] > 0.8

@@ -80,8 +80,8 @@ def bagging_choice(rows: int | None) -> dict:
     """optimization.bag_folds for a regression of `rows` rows that could bag (see bagging), or for a fit that
     cannot (None); always a value, so that a choice made for an earlier fit does not linger."""
     if rows is None or rows > BAG_MAX_ROWS:
-        why = ("one network: bagging is chosen for regressions of numbers and categories of at most "
-               f"{BAG_MAX_ROWS} rows trained from scratch, with no tuning_data")
+        why = (f"one network: bagging is chosen for regressions of at most {BAG_MAX_ROWS} rows without images, "
+               "trained from scratch, with no tuning_data")
         return {"optimization.bag_folds": (0, why)}
     return {"optimization.bag_folds": (BAG_FOLDS, f"a regression of {rows} rows (at most {BAG_MAX_ROWS}): one "
                                                   f"network's fit varies much with chance and a fifth held out "
