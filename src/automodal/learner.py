@@ -229,8 +229,8 @@ def _processed(data: PreparedData, config: Config, label: str, pipeline=None, te
     val_arrays = dict(val_features, label=label_processor.transform(val_part[label]))
     if teacher is not None:
         train_arrays["teacher_logits"] = _teacher_targets(teacher, train_part, label_processor, data.problem_type)
-    return replace(data, train_part=train_part, val_part=val_part, label_processor=label_processor,
-                               pipeline=pipeline, train_arrays=train_arrays, val_arrays=val_arrays)
+    return replace(data, train_part=train_part, val_part=val_part, label_processor=label_processor, pipeline=pipeline,
+                   train_arrays=train_arrays, val_arrays=val_arrays)
 
 
 def without_holdout(data: PreparedData, config: Config) -> PreparedData:
@@ -330,7 +330,7 @@ def validation_metric(config: Config, data: PreparedData):
         raise ConfigError(f"optimization.val_metric: {error}") from None
 
 
-def select_weights(net, fitted, data: PreparedData, label: str, entries: list, method: str, validation) -> dict:
+def select_weights(net, fitted, data: PreparedData, entries: list, method: str, validation) -> dict:
     """Load the final weights into net: a soup of the top-k checkpoints, or the last weights if none was kept,
     chosen by the validation metric; info["eval_score"] is the eval_metric's signed score of the final weights."""
     from .inference import outputs_from_logits
@@ -527,8 +527,8 @@ def train_network(data: PreparedData, config: Config, plan, seed: int, workdir: 
         progress, entries, saves = train(trainer, module, net, train_loader, val_loader, watched)
     net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
     fitted = FittedModel.from_config(net, data.pipeline, data.label_processor, data.problem_type, config)
-    soup_info = select_weights(net, fitted, data, data.label_processor.label, entries if saves else [],
-                               config["optimization.top_k_average_method"], validation)
+    soup_info = select_weights(net, fitted, data, entries if saves else [], config["optimization.top_k_average_method"],
+                               validation)
     if watched.keeper.directory:
         shutil.rmtree(watched.keeper.directory, ignore_errors=True)   # merged into net by now
     return TrainedNet(architecture, net, progress, entries, saves, soup_info, on_fabric, module, workdir)
