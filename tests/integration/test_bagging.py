@@ -109,7 +109,7 @@ def test_a_fit_from_a_bagged_model_starts_from_its_first_network(regression_fram
     again = MultiModalPredictor(label="y", path=str(tmp_path / "again"), verbosity=0).fit(
         regression_frame, init_from=bagged, freeze_backbone=True, hyperparameters={"optimization.max_epochs": 2})
     assert again.fit_summary()["bag_folds"] == 0     # the bag chosen for the first fit does not linger
-    assert again.fit_summary()["chosen_defaults"]["optimization.bag_folds"]["value"] == 0
+    assert again._config["optimization.bag_folds"] == 0 and not again._config.chosen("optimization.bag_folds")
     first = bagged._model.net.nets[0].state_dict()
     kept = {k: v for k, v in again._model.net.state_dict().items() if not k.startswith("head.")}
     assert kept and all(np.allclose(v, first[k]) for k, v in kept.items())

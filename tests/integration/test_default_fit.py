@@ -163,6 +163,16 @@ def test_pretrained_backbones_keep_the_documented_defaults():
     config, chosen = choose_defaults(resolve_config(), 5000, from_scratch=False, in_memory=False)
     assert chosen == {}
     assert config["optimization.learning_rate"] == 1e-4 and config["env.per_gpu_batch_size"] == 8
+    # a predictor fitted from scratch on a small table keeps its config; fitted again on text, the values chosen
+    # for the table do not linger, and a key the user set stays
+    table, chosen = choose_defaults(resolve_config(hyperparameters={"optimization.patience": 7}), 300, True, True,
+                                    bag_rows=300)
+    assert table["optimization.learning_rate"] == 1e-3 and table["env.num_workers"] == 0
+    assert table["optimization.bag_folds"] == 5 and "optimization.patience" not in chosen
+    again, chosen = choose_defaults(table, 5000, from_scratch=False, in_memory=False)
+    assert again["optimization.learning_rate"] == 1e-4 and again["env.per_gpu_batch_size"] == 8
+    assert again["env.num_workers"] == 2 and again["optimization.bag_folds"] == 0
+    assert again["optimization.patience"] == 7 and chosen == {}
 
 
 def test_cpu_fit_with_default_precision_gives_no_warning(small_table, tmp_path, caplog):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from .loader import Config
+from .loader import Config, default_flat
 
 FROM_SCRATCH_LR = 1e-3
 MIN_BATCH, MAX_BATCH = 32, 512
@@ -89,10 +89,20 @@ def bagging_choice(rows: int | None) -> dict:
                                                   f"{BAG_FOLDS} networks, each tuned on another fifth, does not")}
 
 
+def data_aware_keys() -> set:
+    """The keys that fit may choose for the data."""
+    return (set(from_scratch_choices(1)) | set(in_memory_choices()) | set(bagging_choice(None))
+            | {"optimization.val_metric"})
+
+
 def choose_defaults(config: Config, train_rows: int, from_scratch: bool, in_memory: bool,
                     devices: int = 1, eval_metric=None, bag_rows: int | None = None) -> tuple[Config, dict]:
     """The config with data-aware values for the keys nobody chose, and {key: {"value", "reason"}} for those;
-    bag_rows: the rows of a regression that could train k-fold bagged networks, else None."""
+    bag_rows: the rows of a regression that could train k-fold bagged networks, else None. Every key that could be
+    chosen starts from its documented default, so that what was chosen for an earlier fit of the same predictor
+    (a table trained from scratch, then text on a pretrained backbone) does not linger."""
+    documented = default_flat()
+    config = config.with_defaults({key: documented[key] for key in data_aware_keys()})
     choices = validation_choice(eval_metric) if eval_metric is not None else {}
     choices.update(bagging_choice(bag_rows if from_scratch else None))
     if from_scratch:
