@@ -300,6 +300,10 @@ def print_row(row):
 WIDTHS = ["<15", "<10", ">10", "<8", ">9", ">9", ">7", ">8", ">7"]
 
 
+def with_seed(args, seed: int) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), "seed": seed})
+
+
 def print_header(title):
     print(f"\n{title}\n" + " ".join(f"{cell:{width}}" for cell, width in zip(
         ["dataset", "task", "train/test", "metric", "automodal", "lin/ridge", "hgb", "gap", "fit s"], WIDTHS)))
@@ -360,13 +364,13 @@ def main():
           f"CPUs; import automodal {IMPORT_SECONDS['automodal']:.2f} s, "
           f"import lightning.pytorch {IMPORT_SECONDS['lightning.pytorch']:.2f} s")
     seeds = args.seed
-    warm_up_seconds = warm_up(names[0], argparse.Namespace(**{**vars(args), "seed": seeds[0]}))
+    warm_up_seconds = warm_up(names[0], with_seed(args, seeds[0]))
     print(f"warm-up fit (50 rows of {names[0]}): {fmt(warm_up_seconds, 1)} s")
     rows = []
     for seed in seeds:
         print_header(f"seed {seed}")
         for name in names:
-            rows.append(dict(run_dataset(name, argparse.Namespace(**{**vars(args), "seed": seed})), seed=seed))
+            rows.append(dict(run_dataset(name, with_seed(args, seed)), seed=seed))
             print_row(rows[-1])
     judged = rows
     if len(seeds) > 1:

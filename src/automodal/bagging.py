@@ -16,6 +16,7 @@ import numpy as np
 
 from .data.types import CLASSIFICATION, IMAGE
 from .errors import ConfigError, DataError
+from .folds import kfold
 
 logger = logging.getLogger(__name__)
 
@@ -60,16 +61,6 @@ def check_folds(config, blocked: str | None, rows: int) -> int:
     return folds
 
 
-def fold_indices(data, folds: int, seed: int) -> list:
-    """[(training rows, tuning rows)] per fold: stratified by class when every class has a row in each fold."""
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    labels = data.train_arrays["label"]
-    if data.problem_type in CLASSIFICATION and np.bincount(labels).min(initial=folds) >= folds:
-        return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(labels, labels))
-    return list(KFold(folds, shuffle=True, random_state=seed).split(labels))
-
-
 def _rows(arrays: dict, index) -> dict:
     return {key: value[index] for key, value in arrays.items()}
 
@@ -91,7 +82,8 @@ def train_folds(data, config, plan, folds: int, seed: int, workdir: str, time_li
     from .models.fold_bag import FoldBag
 
     runs, summaries, out_of_fold = [], [], None
-    for fold, (train_rows, tune_rows) in enumerate(fold_indices(data, folds, seed)):
+    splits = kfold(data.train_arrays["label"], folds, seed, by_class=data.problem_type in CLASSIFICATION)
+    for fold, (train_rows, tune_rows) in enumerate(splits):
         part = dataclasses.replace(data, train_part=data.train_part.iloc[train_rows],
                                    val_part=data.train_part.iloc[tune_rows],
                                    train_arrays=_rows(data.train_arrays, train_rows),

@@ -206,16 +206,14 @@ def _logistic(features, labels: np.ndarray):
 
 def _out_of_fold_log_loss(features, labels: np.ndarray) -> float:
     """The logistic regression's log loss on held-out folds of (at most CV_ROWS of) the training rows."""
-    from sklearn.model_selection import KFold, StratifiedKFold
+    from ..folds import kfold
 
     if len(labels) > CV_ROWS:
         keep = np.sort(np.random.default_rng(0).choice(len(labels), CV_ROWS, replace=False))
         features, labels = features[keep], labels[keep]
     classes = np.unique(labels)
-    stratified = np.bincount(np.searchsorted(classes, labels)).min() >= FOLDS
-    folds = (StratifiedKFold if stratified else KFold)(FOLDS, shuffle=True, random_state=0)
     total = 0.0
-    for train, held in folds.split(features, labels):
+    for train, held in kfold(labels, FOLDS, 0, by_class=True):
         if len(np.unique(labels[train])) < 2:
             return np.inf       # too few rows of a class to tell: the scores stay
         model = _logistic(features[train], labels[train])
