@@ -112,7 +112,7 @@ def test_infinite_numbers_are_missing_values_and_infinite_labels_are_dropped(tmp
         warnings.simplefilter("error", RuntimeWarning)      # numpy's "invalid value" warnings came from infinities
         predictor = _new(tmp_path).fit(frame, hyperparameters=fast())
     assert np.isfinite(predictor.predict_proba(frame).to_numpy()).all()
-    numerical = predictor._model.pipeline.processors["numerical"]
+    numerical = predictor._learner.model.pipeline.processors["numerical"]
     assert np.isfinite(numerical.transform(frame)).all() and np.isfinite(numerical.mean).all()
     regression = make_frame().assign(label=lambda f: f.x1 * 2.0)
     regression.loc[3, "label"] = np.inf
@@ -256,7 +256,7 @@ def test_a_path_holding_other_files_is_refused_before_training_and_left_alone(cs
     fresh = MultiModalPredictor(label="label", path=str(folder), verbosity=0)
     message = _expect(AutomodalError, lambda: fresh.fit(train_frame, hyperparameters=fast()), str(folder),
                       "images", "notes.txt", "new or empty directory")
-    assert fresh._model is None                                # refused before any training
+    assert fresh._learner.model is None                                # refused before any training
     _expect(AutomodalError, lambda: saved.save(str(folder)), str(folder))
     _expect(AutomodalError, lambda: saved.save(str(folder / "notes.txt")), "is a file")
     assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before

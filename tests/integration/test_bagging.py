@@ -23,11 +23,11 @@ def fit(frame, tmp_path, label, name="model", hyperparameters=NOT_CHOSEN, **fit_
 
 def each_network(predictor, frame, proba=False) -> list:
     """Every network of the bag on its own, through the bag's processors."""
-    model = predictor._model
+    model = predictor._learner.model
     outputs = []
     for net in model.net.nets:
         alone = FittedModel.from_config(net, model.pipeline, model.label_processor, model.problem_type,
-                                        predictor._config)
+                                        predictor._learner.config)
         outputs.append(alone.outputs(frame))
     return outputs
 
@@ -41,7 +41,7 @@ def test_a_small_regression_averages_five_networks_each_tuned_on_another_fold(re
     assert [f["train_rows"] + f["tuning_rows"] for f in folds] == [300] * 5
     assert sum(f["tuning_rows"] for f in folds) == 300           # every row tunes exactly one network
     assert all(f["head_scale"] in (0.5, 0.75, 1.0) for f in folds)
-    net = predictor._model.net
+    net = predictor._learner.model.net
     assert isinstance(net, FoldBag) and len(net.nets) == 5
     assert all(isinstance(n, MultimodalNet) for n in net.nets)
     predicted = predictor.predict(regression_frame)
@@ -71,7 +71,7 @@ def test_bag_folds_set_for_a_classification_averages_probabilities_and_exports(m
 
 def test_bagging_is_left_out_where_it_does_not_apply(regression_frame, mixed_frame, tmp_path):
     one = fit(regression_frame, tmp_path, "y", "zero", hyperparameters=fast())          # bag_folds 0
-    assert one.fit_summary()["bag_folds"] == 0 and isinstance(one._model.net, MultimodalNet)
+    assert one.fit_summary()["bag_folds"] == 0 and isinstance(one._learner.model.net, MultimodalNet)
     assert one.fit_summary()["tuning_rows"] == 60
     tuned = fit(regression_frame.iloc[:240], tmp_path, "y", "tuned", tuning_data=regression_frame.iloc[240:])
     assert tuned.fit_summary()["bag_folds"] == 0 and "optimization.bag_folds" not in \
@@ -109,9 +109,9 @@ def test_a_fit_from_a_bagged_model_starts_from_its_first_network(regression_fram
     again = MultiModalPredictor(label="y", path=str(tmp_path / "again"), verbosity=0).fit(
         regression_frame, init_from=bagged, freeze_backbone=True, hyperparameters={"optimization.max_epochs": 2})
     assert again.fit_summary()["bag_folds"] == 0     # the bag chosen for the first fit does not linger
-    assert again._config["optimization.bag_folds"] == 0 and not again._config.chosen("optimization.bag_folds")
-    first = bagged._model.net.nets[0].state_dict()
-    kept = {k: v for k, v in again._model.net.state_dict().items() if not k.startswith("head.")}
+    assert again._learner.config["optimization.bag_folds"] == 0 and not again._learner.config.chosen("optimization.bag_folds")
+    first = bagged._learner.model.net.nets[0].state_dict()
+    kept = {k: v for k, v in again._learner.model.net.state_dict().items() if not k.startswith("head.")}
     assert kept and all(np.allclose(v, first[k]) for k, v in kept.items())
 
 

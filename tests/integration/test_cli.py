@@ -235,14 +235,14 @@ def test_eval_on_blueprints_and_transfer_learning(tables, tmp_path):
     # the blueprint of churn's model sets the fusion width of other's model
     assert run("train", "proj=t", "task_list=[other]", "mode.use_blueprint=true", "reuse.blueprint=churn/fold0",
                *single, home=home) == 0
-    config = MultiModalPredictor.load(str(home / "t" / "models" / "other" / "fold0"))._config
+    config = MultiModalPredictor.load(str(home / "t" / "models" / "other" / "fold0"))._learner.config
     assert config["model.fusion_mlp.hidden_size"] == 24
     # tl: zeta (another label) starts from churn's model with frozen backbones: only a new head trains
     assert run("tl", "proj=t", "task_list=[zeta]", "mode.pretrain_task=churn", "mode.freeze=true", *single,
                home=home) == 0
-    pretrained = MultiModalPredictor.load(str(home / "t" / "models" / "churn" / "fold0"))._model.net.state_dict()
+    pretrained = MultiModalPredictor.load(str(home / "t" / "models" / "churn" / "fold0"))._learner.model.net.state_dict()
     tuned = MultiModalPredictor.load(str(home / "t" / "models" / "zeta" / "fold0"))
-    weights = tuned._model.net.state_dict()
+    weights = tuned._learner.model.net.state_dict()
     assert all(torch.equal(weights[k], v) for k, v in pretrained.items() if not k.startswith("head."))
     assert tuned.class_labels == ["down", "up"]
     record = json.loads((home / "t" / "models" / "zeta" / "fold0.json").read_text())

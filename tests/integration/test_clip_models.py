@@ -93,7 +93,7 @@ def test_clip_alone_on_images_keeps_only_the_image_tower(root, checkpoint):
     predictor = MultiModalPredictor(label="label", path=str(root / "images_only"), verbosity=0)
     predictor.fit(train, hyperparameters=clip_keys(checkpoint, **{"model.names": ["clip"]}))
     assert predictor.fit_summary()["models"] == ["clip"]
-    backbone = predictor._require_fitted().net.backbones["clip"]
+    backbone = predictor._learner.require_fitted().net.backbones["clip"]
     assert backbone.vision is not None and backbone.text is None and backbone.out_features == 16
     assert predictor.evaluate(test, metrics=["accuracy"])["accuracy"] > 0.85
     assert predictor.extract_embedding(test.head(3)).shape == (3, 16)    # the projected image embedding
@@ -256,7 +256,7 @@ def test_hf_text_reads_text_with_a_clip_text_tower_and_the_clip_tokenizer(root, 
     predictor.fit(train, hyperparameters=fast(**{"model.hf_text.checkpoint_name": directory,
                                                  "model.hf_text.tokenizer_name": "clip",
                                                  "model.hf_text.pooling_mode": "cls"}))
-    assert type(predictor._require_fitted().pipeline.processors["hf_text"].tokenizer).__name__ == "CLIPTokenizer"
+    assert type(predictor._learner.require_fitted().pipeline.processors["hf_text"].tokenizer).__name__ == "CLIPTokenizer"
     assert predictor.evaluate(test, metrics=["accuracy"])["accuracy"] > 0.85
     loaded = MultiModalPredictor.load(predictor.path)
     np.testing.assert_array_equal(loaded.predict_proba(test).to_numpy(), predictor.predict_proba(test).to_numpy())

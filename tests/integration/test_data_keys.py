@@ -99,7 +99,7 @@ def test_scaler_keys_change_the_saved_processor_state(scaler_fits, test):
                 "no_mean": (scaler_fits["no_mean"], raw / scale),
                 "no_std": (scaler_fits["no_std"], raw - mean)}
     for name, (predictor, values) in expected.items():
-        pipeline = MultiModalPredictor.load(predictor.path)._model.pipeline
+        pipeline = MultiModalPredictor.load(predictor.path)._learner.model.pipeline
         np.testing.assert_allclose(pipeline.transform(rows)["numerical"], values, rtol=1e-5, err_msg=name)
         assert len(predictor.predict(test)) == len(test)
 

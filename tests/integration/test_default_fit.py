@@ -62,7 +62,7 @@ def test_diabetes_default_fit_matches_ridge_from_its_linear_start(tmp_path):
     without = MultiModalPredictor(label="label", path=str(tmp_path / "without"), verbosity=0).fit(
         train, hyperparameters={"model.linear_start": False})
     assert not without.fit_summary()["linear_start"]
-    assert all(net.linear_start is None for net in without._model.net.nets)      # a bag of five (test_bagging)
+    assert all(net.linear_start is None for net in without._learner.model.net.nets)      # a bag of five (test_bagging)
     assert without.fit_summary()["head_scale"] is None
 
 
@@ -103,7 +103,7 @@ def test_a_linear_start_on_numbers_own_scale_is_saved_loaded_and_exported(tmp_pa
     signal = frame.price - frame.income + rng.normal(scale=1.0, size=600)
     frame["label"] = np.where(signal > 2, "good", np.where(signal < -2, "bad", "medium"))
     predictor = default_fit(frame.iloc[:450], tmp_path)
-    assert predictor._meta["architecture"]["linear_knots"] == 32
+    assert predictor._learner.meta["architecture"]["linear_knots"] == 32
     test = frame.iloc[450:]
     loaded = MultiModalPredictor.load(str(tmp_path / "model"))
     assert np.allclose(loaded.predict_proba(test), predictor.predict_proba(test), atol=1e-6)
@@ -208,7 +208,7 @@ def test_text_is_read_offline_by_the_built_in_model_when_the_default_checkpoint_
     assert caplog.text.count("not available offline") == 1
     assert accuracy_score(test["label"], predictor.predict(test)) > 0.9
     # the classification's linear start reads the text's n-grams too
-    start = predictor._model.net.linear_start
+    start = predictor._learner.model.net.linear_start
     assert predictor.fit_summary()["linear_start"] and start.text_weight is not None and start.text_weight.any()
     loaded = MultiModalPredictor.load(predictor.path)
     assert np.array_equal(loaded.predict_proba(test).to_numpy(), predictor.predict_proba(test).to_numpy())

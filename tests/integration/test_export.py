@@ -11,13 +11,13 @@ from text_helpers import review
 
 
 def logits(predictor, frame):
-    return predictor._model.logits(frame).numpy()
+    return predictor._learner.model.logits(frame).numpy()
 
 
 def run_onnx(data: bytes, predictor, frame, truncate=False):
-    from automodal.export import example_batch
+    from automodal.deploy.export import example_batch
 
-    batch = example_batch(predictor._model, frame, truncate)
+    batch = example_batch(predictor._learner.model, frame, truncate)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     return session.run(None, {k: v.numpy() for k, v in batch.items()})[0]
 
@@ -30,7 +30,7 @@ def test_tabular_export_matches_and_is_written_to_a_file(mixed_frame, tmp_path):
     assert isinstance(data, bytes)
     other = rows.iloc[100:150]                                  # rows (and a batch size) it was not traced on
     np.testing.assert_allclose(run_onnx(data, predictor, other), logits(predictor, other), atol=1e-4)
-    assert not predictor._model.net.training                    # the predictor still predicts in eval mode
+    assert not predictor._learner.model.net.training                    # the predictor still predicts in eval mode
     written = predictor.export_onnx(rows, path=str(tmp_path / "exported.onnx"), batch_size=8,
                                     truncate_long_and_double=True)
     with open(written, "rb") as handle:

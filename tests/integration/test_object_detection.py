@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from automodal import MultiModalPredictor
 from automodal.errors import AutomodalError, CheckpointNotFoundError, ConfigError, DataError
 from automodal.learners.detection import models
-from automodal.learners.detection.predictor import DetectionPredictor
+from automodal.learners.detection.learner import DetectionLearner
 from shape_images import shape_images
 
 FAST = {"env.per_gpu_batch_size": 4, "env.num_workers": 0, "env.num_workers_evaluation": 0,
@@ -53,7 +53,7 @@ def fitted(shapes, tmp_path_factory):
 
 
 def test_a_small_detector_learns_shapes_and_reloads_identically(fitted, shapes):
-    assert isinstance(fitted, DetectionPredictor) and isinstance(fitted, MultiModalPredictor)
+    assert isinstance(fitted._learner, DetectionLearner) and type(fitted) is MultiModalPredictor
     scores = fitted.evaluate(shapes[1])
     assert scores["map_50"] >= 0.8, scores
     assert set(scores) >= {"map", "map_50", "map_75", "mar_100"}
@@ -61,7 +61,7 @@ def test_a_small_detector_learns_shapes_and_reloads_identically(fitted, shapes):
     predictions = fitted.predict(shapes[1])
     assert list(predictions.columns) == ["image", "bboxes"] and len(predictions) == len(shapes[1])
     loaded = MultiModalPredictor.load(fitted.path)
-    assert isinstance(loaded, DetectionPredictor)
+    assert isinstance(loaded._learner, DetectionLearner)
     assert loaded.predict(shapes[1]).bboxes.tolist() == predictions.bboxes.tolist()
     summary = loaded.fit_summary()
     assert summary["problem_type"] == "object_detection" and summary["eval_metric"] == "map"
@@ -98,7 +98,7 @@ def test_frozen_layers_keep_their_weights_from_a_coco_json(shapes, tmp_path):
         FAST, **{"model.mmdet_image.checkpoint_name": checkpoint, "optimization.max_epochs": 1,
                  "model.mmdet_image.frozen_layers": ["backbone", "neck"]}))
     predictor.fit(str(path))
-    trained = MultiModalPredictor.load(predictor.path)._model.state_dict()
+    trained = MultiModalPredictor.load(predictor.path)._learner.model.state_dict()
     for name, value in start.items():
         if name.startswith(("backbone.body", "backbone.neck")) and value.is_floating_point():
             assert torch.equal(trained[name], value), name

@@ -197,7 +197,7 @@ def test_model_names_variants_train_the_named_models(mixed_split, tmp_path, name
     predictor = fitted(train, "label", tmp_path / "model", **{"model.names": names, **keys})
     summary = predictor.fit_summary()
     assert summary["models"] == models
-    assert list(predictor._model.net.backbones) == models[:-1]
+    assert list(predictor._learner.model.net.backbones) == models[:-1]
     assert predictor.extract_embedding(test).shape == (len(test), embedding_dim)
     assert predictor.evaluate(test)["roc_auc"] > 0.9
 
@@ -209,7 +209,7 @@ def test_one_remaining_backbone_gets_no_fusion_model(mixed_split, tmp_path):
                        **{"model.names": ["categorical_mlp", "numerical_mlp", "fusion_mlp"],
                           "model.numerical_mlp.hidden_size": 16})
     assert predictor.fit_summary()["models"] == ["numerical_mlp"]
-    assert predictor._model.net.fusion is None
+    assert predictor._learner.model.net.fusion is None
     assert predictor.column_types == {"x1": "numerical", "x2": "numerical"}
     assert predictor.extract_embedding(test).shape == (len(test), 16)
     assert predictor.evaluate(test)["roc_auc"] > 0.75
@@ -307,8 +307,8 @@ def test_extract_embedding(binary):
     assert np.array_equal(as_frame.to_numpy(), embedding)
     # The network is an ensemble of 8 members (model.ensemble_size): the embedding is their mean feature, and the
     # prediction is the mean of what each member's head makes of its own feature (on top of the linear start).
-    net = predictor._model.net
-    batch = {k: torch.from_numpy(v) for k, v in predictor._model.pipeline.transform(test).items()}
+    net = predictor._learner.model.net
+    batch = {k: torch.from_numpy(v) for k, v in predictor._learner.model.pipeline.transform(test).items()}
     with torch.no_grad():
         fused = net._fused(batch)
         member_proba = torch.softmax(net.head(fused) + net.linear_start(batch).unsqueeze(1), dim=-1)
@@ -322,8 +322,8 @@ def test_a_single_network_embeds_what_its_head_sees(mixed_split, tmp_path):
     predictor = MultiModalPredictor(label="label", path=str(tmp_path / "model"), verbosity=0).fit(
         train, hyperparameters=fast(**{"optimization.max_epochs": 2}))      # model.ensemble_size 1 by default
     embedding = predictor.extract_embedding(test)
-    net = predictor._model.net
-    batch = {k: torch.from_numpy(v) for k, v in predictor._model.pipeline.transform(test).items()}
+    net = predictor._learner.model.net
+    batch = {k: torch.from_numpy(v) for k, v in predictor._learner.model.pipeline.transform(test).items()}
     with torch.no_grad():       # the head's logits add to the linear start's
         logits = net.head(torch.from_numpy(embedding)) + net.linear_start(batch)
     assert np.allclose(torch.softmax(logits, dim=1).numpy(), predictor.predict_proba(test, as_pandas=False),
@@ -342,7 +342,7 @@ def test_fit_summary_contents(binary):
     assert summary["train_rows"] + summary["tuning_rows"] == 400
     assert summary["tuning_rows"] == 80                 # holdout 20% below 500 rows
     assert summary["models"] == ["categorical_mlp", "numerical_mlp", "fusion_mlp"]
-    assert summary["num_parameters"] == sum(p.numel() for p in predictor._model.net.parameters())
+    assert summary["num_parameters"] == sum(p.numel() for p in predictor._learner.model.net.parameters())
     config = summary["config"]
     # The resolved configuration: defaults, then the hyperparameters given to fit().
     assert config["optimization"]["learning_rate"] == FAST["optimization.learning_rate"]
@@ -471,9 +471,9 @@ def test_int8_prediction_is_kept_only_within_the_tolerance(mixed_frame, tmp_path
     held_out = mixed_frame.iloc[300:]
     float_proba = predictor.predict_proba(held_out).to_numpy()
     refused = predictor.optimize_for_inference(held_out, tolerance=-1.0)     # nothing can be that close
-    assert refused["kept"] is False and predictor._model.fast_net is None
+    assert refused["kept"] is False and predictor._learner.model.fast_net is None
     report = predictor.optimize_for_inference(held_out, tolerance=0.05)
-    assert report["kept"] is True and predictor._model.fast_net is not None
+    assert report["kept"] is True and predictor._learner.model.fast_net is not None
     assert abs(report["scores_int8"]["roc_auc"] - report["scores_float"]["roc_auc"]) <= 0.05
     int8_proba = predictor.predict_proba(held_out).to_numpy()
     assert not np.array_equal(int8_proba, float_proba)                   # the int8 network predicts now

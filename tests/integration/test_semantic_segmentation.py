@@ -8,7 +8,7 @@ from PIL import Image
 
 from automodal import MultiModalPredictor
 from automodal.errors import CheckpointNotFoundError, ConfigError, DataError
-from automodal.learners.segmentation.predictor import SegmentationPredictor
+from automodal.learners.segmentation.learner import SegmentationLearner
 from shape_images import shape_images
 
 FAST = {"env.num_workers": 0, "env.num_workers_evaluation": 0, "optimization.learning_rate": 3e-3}
@@ -37,7 +37,7 @@ def fitted(checkpoint, shapes, tmp_path_factory):
 
 
 def test_a_tiny_sam_learns_binary_masks_and_reloads_identically(fitted, shapes):
-    assert isinstance(fitted, SegmentationPredictor) and isinstance(fitted, MultiModalPredictor)
+    assert isinstance(fitted._learner, SegmentationLearner) and type(fitted) is MultiModalPredictor
     scores = fitted.evaluate(shapes[1])
     assert scores["iou"] >= 0.9 and scores["dice"] >= 0.9 and scores["sm"] >= 0.85 and scores["ber"] <= 0.05, scores
     assert fitted.class_labels == [0, 255]
@@ -48,7 +48,7 @@ def test_a_tiny_sam_learns_binary_masks_and_reloads_identically(fitted, shapes):
     assert proba.iloc[0].shape == (64, 64) and 0 <= proba.iloc[0].min() and proba.iloc[0].max() <= 1
     assert fitted.predict_proba(shapes[1].head(2)).iloc[0].shape == (2, 64, 64)
     loaded = MultiModalPredictor.load(fitted.path)
-    assert isinstance(loaded, SegmentationPredictor)
+    assert isinstance(loaded._learner, SegmentationLearner)
     for mine, theirs in zip(masks, loaded.predict(shapes[1])):
         assert np.array_equal(mine, theirs)
     summary = loaded.fit_summary()
@@ -82,9 +82,9 @@ def test_img_transforms_and_gt_transforms_decide_the_sizes(checkpoint, shapes, t
     kept.fit(train)
 
     def items(predictor, frame, training):
-        learner = predictor._learner()
-        dataset = learner.dataset(learner.read(frame, "data", True), predictor._labels,
-                                  predictor._meta["architecture"], training)
+        learner = predictor._learner
+        dataset = learner.dataset(learner.read(frame, "data", True), predictor._learner.labels,
+                                  predictor._learner.meta["architecture"], training)
         return [dataset[i] for i in range(len(dataset))]
 
     # without train transforms, training items are the plain ones
@@ -128,14 +128,14 @@ def test_multiclass_masks_get_one_mask_token_per_class(checkpoint, shapes, tmp_p
     train = shapes[0].head(40)
     predictor = segmenter(checkpoint, tmp_path / "a", label="mask", **{"optimization.max_epochs": 2}).fit(train)
     assert predictor.class_labels == [0, 1, 2]
-    tokens = predictor._model.sam.mask_decoder.mask_tokens.weight
+    tokens = predictor._learner.model.sam.mask_decoder.mask_tokens.weight
     assert tokens.shape[0] == 3
     assert predictor.predict_proba(train.head(1)).iloc[0].shape == (3, 64, 64)
     assert predictor.evaluate(train.head(8), metrics=["iou", "ber"]).keys() == {"iou", "ber"}
     chosen = segmenter(checkpoint, tmp_path / "b", label="mask",
                        **{"model.sam.num_mask_tokens": 5, "optimization.max_epochs": 1}).fit(train)
-    assert chosen._model.sam.mask_decoder.mask_tokens.weight.shape[0] == 5
-    assert MultiModalPredictor.load(chosen.path)._model.sam.mask_decoder.mask_tokens.weight.shape[0] == 5
+    assert chosen._learner.model.sam.mask_decoder.mask_tokens.weight.shape[0] == 5
+    assert MultiModalPredictor.load(chosen.path)._learner.model.sam.mask_decoder.mask_tokens.weight.shape[0] == 5
 
 
 def test_efficient_finetune_set_to_none_trains_the_whole_network(checkpoint, shapes, fitted, tmp_path):
@@ -145,8 +145,8 @@ def test_efficient_finetune_set_to_none_trains_the_whole_network(checkpoint, sha
     assert full.fit_summary()["trainable_parameters"] > 2 * lora["trainable_parameters"]
     bitfit = segmenter(checkpoint, tmp_path / "bitfit", **{"optimization.efficient_finetune": "bit_fit",
                                                           "optimization.max_epochs": 1}).fit(shapes[0].head(12))
-    assert not any("lora_" in name for name, _ in bitfit._model.named_parameters())
-    assert any("lora_" in name for name, _ in fitted._model.named_parameters())
+    assert not any("lora_" in name for name, _ in bitfit._learner.model.named_parameters())
+    assert any("lora_" in name for name, _ in fitted._learner.model.named_parameters())
 
 
 def test_bad_segmentation_input_gets_clear_errors(fitted, checkpoint, shapes, tmp_path):

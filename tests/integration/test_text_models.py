@@ -77,13 +77,13 @@ def test_text_and_tabular_fuse(bert_dir, offline, tmp_path):
     assert predictor.fit_summary()["models"] == ["hf_text", "numerical_mlp", "fusion_mlp"]
     assert predictor.evaluate(test, "accuracy")["accuracy"] > 0.75
     assert predictor.extract_embedding(test).shape == (len(test), 128)
-    backbone = predictor._model.net.backbones["hf_text"]
+    backbone = predictor._learner.model.net.backbones["hf_text"]
     assert backbone.pooling_mode == "mean" and checkpointing(backbone.model)
 
 
 def test_default_pooling_is_cls_without_checkpointing_and_hf_text_alone_embeds_its_hidden_size(text_fit):
     predictor, test = text_fit
-    backbone = predictor._model.net.backbones["hf_text"]
+    backbone = predictor._learner.model.net.backbones["hf_text"]
     assert backbone.pooling_mode == "cls" and not checkpointing(backbone.model)
     assert predictor.extract_embedding(test.head(7)).shape == (7, 32)
 
@@ -137,7 +137,7 @@ def test_electra_with_its_tokenizer(tmp_path, offline):
         "optimization.max_epochs": 1}))
     import transformers
 
-    processor = predictor._model.pipeline.processors["hf_text"]
+    processor = predictor._learner.model.pipeline.processors["hf_text"]
     assert processor.tokenizer_name == "electra"
     assert isinstance(processor.tokenizer, transformers.ElectraTokenizerFast)
 
@@ -164,7 +164,7 @@ def test_numerical_columns_join_the_text_when_convert_to_text(bert_dir, offline,
                                                  "data.numerical.convert_to_text": True}))
     assert predictor.column_types == {"review": "text", "price": "text"}
     assert predictor.fit_summary()["models"] == ["hf_text"]
-    processor = predictor._model.pipeline.processors["hf_text"]
+    processor = predictor._learner.model.pipeline.processors["hf_text"]
     row = frame.head(1)
     ids = processor.features(row)[f"hf_text.ids.{processor.columns.index('price')}"][0].tolist()
     price = np.format_float_positional(row["price"].iloc[0], precision=6, fractional=False, trim="-")

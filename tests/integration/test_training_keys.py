@@ -16,6 +16,7 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from automodal import MultiModalPredictor
 from automodal.config import resolve_config
+from automodal.learners.tabular import network as network_module
 from automodal.training import trainer as trainer_module
 from automodal.training.module import Distillation, TrainingModule
 from conftest import fast, record_calls
@@ -59,7 +60,7 @@ def train_loss_rows(predictor) -> pd.Series:
 @pytest.fixture
 def trainers(monkeypatch):
     """Every Lightning Trainer that fit() builds, in order."""
-    return record_calls(monkeypatch, trainer_module, "build_trainer")
+    return record_calls(monkeypatch, network_module, "build_trainer")
 
 
 # ---------------------------------------------------------------- how long training runs
@@ -351,9 +352,7 @@ TRAINABLE = {
 @pytest.fixture
 def initial_weights(monkeypatch):
     """The weights of each network fit() builds, before any adapter is added or any step taken."""
-    from automodal.models import net as net_module
-
-    return record_calls(monkeypatch, net_module, "build_net",
+    return record_calls(monkeypatch, network_module, "build_net",
                         keep=lambda net: {k: v.detach().clone() for k, v in net.state_dict().items()})
 
 
@@ -361,7 +360,7 @@ def initial_weights(monkeypatch):
 def test_efficient_finetune_trains_only_the_intended_parameters(mixed_frame, tmp_path, method, initial_weights):
     predictor = fit(mixed_frame, tmp_path, **{"optimization.efficient_finetune": method, "optimization.max_epochs": 2})
     summary = predictor.fit_summary()
-    net = predictor._model.net
+    net = predictor._learner.model.net
     trainable = {n for n, p in net.named_parameters() if p.requires_grad}
     expected = {n for n, _ in net.named_parameters() if n.startswith("head.") or TRAINABLE[method](n)}
     assert trainable == expected
@@ -381,8 +380,8 @@ def test_efficient_finetune_trains_only_the_intended_parameters(mixed_frame, tmp
 def test_lora_predictor_saves_and_loads_identically(mixed_frame, tmp_path):
     predictor = fit(mixed_frame, tmp_path, **{"optimization.efficient_finetune": "lora",
                                               "optimization.max_epochs": 3})
-    assert any("lora_B" in n for n in predictor._model.net.state_dict())
-    lora_b = [v for n, v in predictor._model.net.state_dict().items() if "lora_B" in n]
+    assert any("lora_B" in n for n in predictor._learner.model.net.state_dict())
+    lora_b = [v for n, v in predictor._learner.model.net.state_dict().items() if "lora_B" in n]
     assert any(v.abs().sum() > 0 for v in lora_b)        # the adapters trained away from their zero start
     loaded = MultiModalPredictor.load(predictor.path)
     expected = predictor.predict_proba(mixed_frame)
@@ -441,7 +440,7 @@ def test_whole_network_precisions_train_soup_and_predict_on_the_cpu(mixed_frame,
                                               "optimization.max_epochs": 4, "optimization.top_k": 3,
                                               "optimization.top_k_average_method": "uniform_soup"})
     summary = predictor.fit_summary()
-    assert next(predictor._model.net.parameters()).dtype == dtype
+    assert next(predictor._learner.model.net.parameters()).dtype == dtype
     assert summary["checkpoints_averaged"] == 3                 # the soup ran in the network's dtype
     assert summary["val_score"] > 0.8
     proba = predictor.predict_proba(mixed_frame)
@@ -451,16 +450,14 @@ def test_whole_network_precisions_train_soup_and_predict_on_the_cpu(mixed_frame,
 
 
 def test_worker_and_evaluation_batch_keys_reach_the_loaders(mixed_frame, tmp_path, monkeypatch):
-    from automodal.data import batches
-
-    loaders = record_calls(monkeypatch, batches, "make_loader")
+    loaders = record_calls(monkeypatch, network_module, "make_loader")
     predictor = fit(mixed_frame, tmp_path, **{"env.per_gpu_batch_size": 16, "env.batch_size": 16,
                                               "env.eval_batch_size_ratio": 3, "env.num_workers": 1,
                                               "env.num_workers_evaluation": 1, "optimization.max_epochs": 1})
     train, val = loaders[0], loaders[1]
     assert train.num_workers == 1 and max(len(b) for b in train.sampler) == 16
     assert val.num_workers == 1 and max(len(b) for b in val.sampler) == 48
-    assert predictor._model.batch_size == 48 and predictor._model.num_workers == 1
+    assert predictor._learner.model.batch_size == 48 and predictor._learner.model.num_workers == 1
     predictor.predict(mixed_frame)                  # 400 rows: batches of 48 through one worker process
     assert loaders[-1].num_workers == 1 and max(len(b) for b in loaders[-1].sampler) == 48
 
@@ -487,7 +484,7 @@ def test_auto_select_gpus_picks_the_gpus_with_the_most_free_memory(monkeypatch, 
 def test_compile_with_the_eager_backend_still_trains(mixed_frame, tmp_path, monkeypatch, loop):
     from automodal.training import fabric_loop
 
-    modules = record_calls(monkeypatch, trainer_module, "build_trainer", keep=lambda trainer: trainer)
+    modules = record_calls(monkeypatch, network_module, "build_trainer", keep=lambda trainer: trainer)
     train_on_fabric = fabric_loop.train
 
     def recording(config, plan, module, *args):
@@ -634,10 +631,10 @@ def test_every_trainable_parameter_of_a_transformer_gets_a_gradient(mixed_frame,
     names = ["numerical_transformer", "categorical_transformer", "fusion_transformer"]
     predictor = fit(mixed_frame, tmp_path, **{"optimization.efficient_finetune": method, "model.names": names,
                                               "optimization.max_epochs": 1})
-    net = predictor._model.net.train()
-    batch = predictor._model.pipeline.transform(mixed_frame.head(64), "rows")
+    net = predictor._learner.model.net.train()
+    batch = predictor._learner.model.pipeline.transform(mixed_frame.head(64), "rows")
     batch = {k: torch.as_tensor(v) for k, v in batch.items()}
-    labels = torch.as_tensor(predictor._model.label_processor.transform(mixed_frame.head(64)["label"]))
+    labels = torch.as_tensor(predictor._learner.model.label_processor.transform(mixed_frame.head(64)["label"]))
     torch.nn.functional.cross_entropy(net(batch), labels).backward()
     trainable = {n: p for n, p in net.named_parameters() if p.requires_grad}
     assert any("lora_" in n or "ia3_" in n or n.endswith("bias") for n in trainable)

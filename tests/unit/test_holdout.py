@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from automodal.errors import DataError
-from automodal.learner import holdout_split
+from automodal.learners.tabular.data import holdout_split
 
 
 def frame(labels) -> pd.DataFrame:

@@ -14,6 +14,7 @@ import os
 from contextlib import contextmanager
 
 import numpy as np
+from PIL import Image
 
 FORMAT_VERSION = 1
 _ACTIVE = None
@@ -43,8 +44,6 @@ class ImageStore:
         entry = self.index.get(path)
         if entry is None:
             return None
-        from PIL import Image
-
         offset, height, width = entry
         return Image.fromarray(np.asarray(self.pixels[offset:offset + height * width * 3]).reshape(height, width, 3))
 
@@ -52,12 +51,9 @@ class ImageStore:
         return path in self.index
 
     @classmethod
-    def build(cls, directory: str, paths: list, max_side: int) -> "ImageStore":
-        """Decode every readable image once; unreadable ones are left out (they stay missing when read)."""
-        from PIL import Image
-
-        from .image import load_image
-
+    def build(cls, directory: str, paths: list, max_side: int, load_image) -> "ImageStore":
+        """Decode every readable image once with load_image(path, warned) (data.image's, which reads through this
+        store); unreadable ones are left out (they stay missing when read)."""
         staging = f"{directory}.tmp-{os.getpid()}"
         os.makedirs(staging, exist_ok=True)
         index, offset = {}, 0

@@ -3,11 +3,21 @@ trial gets, and the trial hosts on one machine."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 
 from ..errors import AutomodalError
 from .settings import TuneSettings
+
+
+def require_ray(searcher: str = "random"):
+    needed = ["ray", "optuna"] if searcher == "bayes" else ["ray"]
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise AutomodalError(f"A hyperparameter search runs on Ray Tune{' and Optuna' if searcher == 'bayes' else ''}"
+                             f", which is not installed ({', '.join(missing)} missing). Install it with: "
+                             "pip install 'automodal[hpo]'")
 
 
 def connect(address: str | None, verbosity: int):

@@ -11,11 +11,14 @@ import os
 import shutil
 import time
 
+import torch
 from lightning.pytorch.callbacks import Callback
 from safetensors.torch import save
 
+from ..config import resolve_config
+from ..learners.tabular import fitting as table_fit
 from ..training.soup import state_to_cpu
-from .trial import METRIC, TrialJob
+from .job import METRIC, TrialJob
 
 
 class TrialStopped(Exception):
@@ -32,7 +35,7 @@ class Reporter(Callback):
         self.send, self.stopped = send, stopped
         self.kept: list = []            # signed scores (higher is better) of the reports that carried weights
         self.last: dict = {}
-        self.directory = None           # learner.fit's keeper interface: no files of its own
+        self.directory = None           # the table fit's keeper interface: no files of its own
 
     def on_validation_end(self, trainer, pl_module):
         metrics = trainer.callback_metrics
@@ -60,11 +63,6 @@ class Reporter(Callback):
 def train_trial(sampled: dict, job: TrialJob, send, stopped) -> dict:
     """Fit with the fixed configuration plus this trial's values (checked like any hyperparameters); returns the
     last result, which says the trial ran to its end."""
-    import torch
-
-    from .. import learner
-    from ..config import resolve_config
-
     for name in ("ray.train", "ray.tune"):   # one line per checkpoint otherwise
         logging.getLogger(name).setLevel(logging.WARNING)
     torch.set_num_threads(max(1, job.threads))
@@ -74,7 +72,7 @@ def train_trial(sampled: dict, job: TrialJob, send, stopped) -> dict:
     reporter = Reporter(job.num_to_keep, job.greater_is_better, send, stopped)
     remaining = None if job.deadline is None else max(1.0, job.deadline - time.time())
     try:
-        result = learner.fit(job.train, job.tuning, job.label, config, job.problem_type, job.eval_metric,
+        result = table_fit.fit(job.train, job.tuning, job.label, config, job.problem_type, job.eval_metric,
                              job.column_types, job.holdout_frac, job.seed, remaining, 0, keeper=reporter)
     except TrialStopped:
         return {}

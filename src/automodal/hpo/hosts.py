@@ -5,20 +5,19 @@ stops the trial. Used on one machine with CPU trials; elsewhere trials train in 
 
 from __future__ import annotations
 
-import importlib
 import queue
 import threading
 import time
 
 import ray
 
+from .fitting import train_trial
+
 POOL_NAME = "automodal-trial-hosts"
 
 
 class TrialHost:
     def __init__(self):
-        importlib.import_module(f"{__package__}.fitting")   # the import every trial would otherwise pay
-
         self._busy = threading.Lock()
         self._stop = threading.Event()
 
@@ -27,8 +26,6 @@ class TrialHost:
 
     def run(self, sampled: dict, job):
         """A generator of ("report", (metrics, weights)) items, then ("final", last result)."""
-        from .fitting import train_trial
-
         with self._busy:                # a stopped trial's fit ends before the next one starts
             self._stop.clear()
             items: queue.Queue = queue.Queue()

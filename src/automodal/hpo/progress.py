@@ -9,7 +9,7 @@ import time
 
 from ray.tune import Callback
 
-from .trial import METRIC
+from .job import METRIC
 
 logger = logging.getLogger("automodal")
 

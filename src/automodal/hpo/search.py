@@ -4,33 +4,27 @@ into an ordinary fit result with its top checkpoints averaged, and every trial's
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import os
 import shutil
 import tempfile
 import time
 
-from .. import learner
 from ..config import Config, resolve_config
 from ..errors import AutomodalError, ConfigError
-from .cluster import connect, trial_pool, trial_resources
+from ..learners.tabular import fitting as table_fit
+from ..learners.tabular.data import data_aware, prepare_data
+from ..learners.tabular.network import Trained, validation_metric
+from .cluster import connect, require_ray, trial_pool, trial_resources
 from .domains import describe, drop_absent_models, first_point, is_categorical, ray_spaces
+from .job import METRIC, WEIGHTS, TrialJob
+from .progress import TrialTable
 from .settings import TuneSettings, parse_settings
-from .trial import METRIC, WEIGHTS, TrialJob, run_trial
+from .trial import run_trial
 
 logger = logging.getLogger("automodal")
 
 FINISH_RESERVE = (5.0, 0.1, 60.0)   # seconds kept for finishing the best trial: at least, share, at most
-
-
-def require_ray(searcher: str = "random"):
-    needed = ["ray", "optuna"] if searcher == "bayes" else ["ray"]
-    missing = [name for name in needed if importlib.util.find_spec(name) is None]
-    if missing:
-        raise AutomodalError(f"A hyperparameter search runs on Ray Tune{' and Optuna' if searcher == 'bayes' else ''}"
-                             f", which is not installed ({', '.join(missing)} missing). Install it with: "
-                             "pip install 'automodal[hpo]'")
 
 
 def _searcher(settings: TuneSettings, point: dict, seed: int):
@@ -58,7 +52,7 @@ def _scheduler(settings: TuneSettings):
 
 def run_search(train, tuning, label: str, config: Config, spaces: dict, tune_kwargs, problem_type, eval_metric,
                column_types, holdout_frac, seed: int, time_limit: float | None, verbosity: int):
-    """Search `spaces` ({key: space}) around `config`; returns learner.FitResult with summary['hpo']."""
+    """Search `spaces` ({key: space}) around `config`; returns a table FitResult with summary['hpo']."""
     started = time.time()
     settings = parse_settings(tune_kwargs)
     require_ray(settings.searcher)
@@ -68,13 +62,13 @@ def run_search(train, tuning, label: str, config: Config, spaces: dict, tune_kwa
     # the first trial's choices (checkpoints, models) decide the network, and so the data-aware defaults of the
     # numeric keys; the data is checked, and the task and metric known, before any trial starts
     choices = first_point(spaces, {k: d for k, d in domains.items() if is_categorical(d)}, config)
-    data = learner.prepare_data(train, tuning, label, config.updated(choices), problem_type, eval_metric,
+    data = prepare_data(train, tuning, label, config.updated(choices), problem_type, eval_metric,
                                 column_types, holdout_frac, seed)
     domains = drop_absent_models(domains, data.column_types)
-    defaults_config, _ = learner.data_aware(config.updated({k: choices[k] for k in choices if k in domains}),
+    defaults_config, _ = data_aware(config.updated({k: choices[k] for k in choices if k in domains}),
                                             data, 1)
     point = first_point(spaces, domains, defaults_config)
-    validation = learner.validation_metric(defaults_config, data)
+    validation = validation_metric(defaults_config, data)
     logger.info("Searching %s; the first trial tries %s.",
                 ", ".join(f"{key} in {describe(domain)}" for key, domain in domains.items()), point)
     connect(settings.address, verbosity)
@@ -130,8 +124,6 @@ def _quiet_tune(verbosity: int):
 def _tune(job, settings, domains, point, resources, slots, pool, budget, storage, name, verbosity):
     import ray
     from ray import tune
-
-    from .progress import TrialTable
 
     table = TrialTable(job.greater_is_better, settings.num_trials)
     mode = "max" if job.greater_is_better else "min"
@@ -197,8 +189,8 @@ def _finish(job: TrialJob, settings: TuneSettings, spaces: dict, table, started:
     logger.info("Best trial: %s with %s = %.4f %s; finishing it from its %d kept checkpoint(s).", row["trial_id"],
                 job.validation_metric, row["score"], row["config"], len(entries))
     config = resolve_config(None, row["config"], base=job.config)
-    fit = learner.fit(job.train, job.tuning, job.label, config, job.problem_type, job.eval_metric,
-                      job.column_types, job.holdout_frac, job.seed, None, 0, trained=learner.Trained(entries, progress))
+    fit = table_fit.fit(job.train, job.tuning, job.label, config, job.problem_type, job.eval_metric,
+                      job.column_types, job.holdout_frac, job.seed, None, 0, trained=Trained(entries, progress))
     fit.summary["hpo"] = {
         "searcher": settings.searcher, "scheduler": settings.scheduler, "num_trials": settings.num_trials,
         "num_to_keep": settings.num_to_keep, "metric": job.validation_metric,

@@ -3,59 +3,16 @@ imported the library once for the whole session, or, without one, from a fit in 
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from dataclasses import dataclass
+import ray
 
-WEIGHTS = "weights.safetensors"
-METRIC = "score"    # the validation metric as the user knows it; Tune's mode says which way is better
-
-
-@dataclass
-class TrialJob:
-    """What every trial shares, sent once through Ray's object store."""
-    train: object
-    tuning: object
-    label: str
-    config: object                     # the Config with the fixed hyperparameters
-    problem_type: str | None
-    eval_metric: str | None
-    column_types: dict | None
-    holdout_frac: float | None
-    seed: int
-    greater_is_better: bool            # of the validation metric, which trials report
-    num_to_keep: int
-    threads: int
-    deadline: float | None             # time.time() when the search must end
-    cwd: str                           # relative image paths are read from the caller's directory
-    validation_metric: str             # what trials report and are compared by (optimization.val_metric)
-
-
-def send_to_tune(metrics: dict, weights: bytes | None):
-    from ray import tune
-
-    if weights is None:
-        tune.report(metrics)
-        return
-    folder = tempfile.mkdtemp(prefix="automodal-trial-")
-    try:
-        with open(os.path.join(folder, WEIGHTS), "wb") as handle:
-            handle.write(weights)
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+from .fitting import train_trial
+from .hosts import run_on_host
+from .job import send_to_tune
 
 
 def run_trial(sampled: dict, shared: dict):
     """Ray Tune's trainable. shared["job"] is the TrialJob's object reference, shared["pool"] the trial hosts' pool
     (None: train in this worker)."""
-    import ray
-
     if shared["pool"] is None:
-        from .fitting import train_trial
-
         return train_trial(sampled, ray.get(shared["job"]), send_to_tune, lambda: False) or None
-    from .hosts import run_on_host
-
     return run_on_host(shared["pool"], sampled, shared["job"], send_to_tune) or None

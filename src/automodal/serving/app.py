@@ -1,4 +1,7 @@
-"""The FastAPI application: POST /predict and /predict_proba (rows as records), GET /health and /metadata.
+"""The FastAPI application: POST /predict and /predict_proba (rows as records), GET /health and /metadata, for a
+learner of any problem family. A table's rows hold its feature columns and get a value (or class probabilities)
+each; detection and segmentation rows hold an `image` path readable on the server and get the image's boxes, or its
+mask as run lengths.
 
 Requests are checked one by one, then grouped into micro-batches: a batch takes every request that waits when the
 model is free (those that came while the last batch ran), up to max_batch_rows, and may wait max_wait_ms (0 by
@@ -15,7 +18,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .validation import RequestError, RowChecker, as_json_values, rows_frame
+from ..errors import AutomodalError
+from ..learners.contract import json_values
+from ..learners.registry import load_learner
+from .validation import RequestError, RowChecker, rows_frame
 
 
 @dataclass
@@ -26,8 +32,8 @@ class Pending:
 
 
 class MicroBatcher:
-    def __init__(self, predictor, max_batch_rows: int, max_wait_ms: float):
-        self.predictor = predictor
+    def __init__(self, learner, max_batch_rows: int, max_wait_ms: float):
+        self.learner = learner
         self.max_batch_rows, self.max_wait = max_batch_rows, max_wait_ms / 1000
         self.queue: asyncio.Queue | None = None
         self.batches = self.rows = 0
@@ -81,34 +87,32 @@ class MicroBatcher:
         frame = pd.concat([item.frame for item in batch], ignore_index=True)
         self.batches += 1
         self.rows += len(frame)
-        wants_proba = any(item.kind == "predict_proba" for item in batch)
-        labels = self.predictor.predict(frame, as_pandas=False)
-        proba = self.predictor.predict_proba(frame, as_pandas=True) if wants_proba else None
+        answers = {kind: self.learner.served(frame, kind) for kind in dict.fromkeys(item.kind for item in batch)}
         results, start = [], 0
         for item in batch:
             stop = start + len(item.frame)
             if item.kind == "predict":
-                results.append({"predictions": as_json_values(labels[start:stop])})
+                results.append({"predictions": answers["predict"][start:stop]})
             else:
-                part = proba.iloc[start:stop]
-                results.append({"classes": as_json_values(part.columns),
-                                "probabilities": [[float(v) for v in row] for row in part.to_numpy()]})
+                results.append({"classes": json_values(self.learner.class_labels),
+                                "probabilities": answers["predict_proba"][start:stop]})
             start = stop
         return results
 
 
-def create_app(predictor, max_batch_rows: int = 256, max_wait_ms: float = 0.0, max_rows: int = 10_000,
+def create_app(model, max_batch_rows: int = 256, max_wait_ms: float = 0.0, max_rows: int = 10_000,
                max_body_bytes: int = 10_000_000):
+    """The application serving `model`: a fitted learner, or a MultiModalPredictor (its learner is served)."""
     try:
-        from fastapi import FastAPI, Request
+        from fastapi import FastAPI, Request            # the serve extra
         from fastapi.responses import JSONResponse
     except ImportError:
-        from ..errors import AutomodalError
-
         raise AutomodalError("serving needs the serve extra: pip install 'automodal[serve]'.") from None
 
-    checker = RowChecker(predictor)
-    batcher = MicroBatcher(predictor, max_batch_rows, max_wait_ms)
+    learner = getattr(model, "learner", model)
+    learner.require_fitted()
+    checker = RowChecker(learner.request_schema())
+    batcher = MicroBatcher(learner, max_batch_rows, max_wait_ms)
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -134,9 +138,9 @@ def create_app(predictor, max_batch_rows: int = 256, max_wait_ms: float = 0.0, m
                 raise RequestError(400, f"the body is not JSON: {error}.") from None
             frame = rows_frame(parsed, max_rows)
             checker.check(frame)
-            if kind == "predict_proba" and predictor.class_labels is None:
-                raise RequestError(400, f"predict_proba needs a classification task; this one is "
-                                        f"{predictor.problem_type}. Use /predict.")
+            refusal = learner.serving_refusal(kind)
+            if refusal is not None:
+                raise RequestError(400, refusal)
         except RequestError as error:
             return JSONResponse({"error": str(error)}, status_code=error.status)
         result = await batcher.submit(frame, kind)
@@ -156,9 +160,9 @@ def create_app(predictor, max_batch_rows: int = 256, max_wait_ms: float = 0.0, m
 
     @app.get("/metadata")
     async def metadata():
-        return {"label": predictor.label, "problem_type": predictor.problem_type,
-                "classes": None if predictor.class_labels is None else as_json_values(predictor.class_labels),
-                "column_types": predictor.column_types, "eval_metric": predictor.eval_metric,
+        return {"label": learner.label, "problem_type": learner.problem_type,
+                "classes": None if learner.class_labels is None else json_values(learner.class_labels),
+                "column_types": checker.column_types, "eval_metric": learner.eval_metric,
                 "batches": batcher.batches, "rows": batcher.rows,
                 "max_batch_rows": max_batch_rows, "max_wait_ms": max_wait_ms}
 
@@ -166,14 +170,9 @@ def create_app(predictor, max_batch_rows: int = 256, max_wait_ms: float = 0.0, m
 
 
 def serve(path: str, host: str = "127.0.0.1", port: int = 8000, **options):
-    """Load the predictor at `path` and serve it until interrupted."""
+    """Load the predictor saved at `path` (of any problem family) and serve it until interrupted."""
     try:
-        import uvicorn
+        import uvicorn                                  # the serve extra
     except ImportError:
-        from ..errors import AutomodalError
-
         raise AutomodalError("automodal serve needs the serve extra: pip install 'automodal[serve]'.") from None
-    from ..predictor import MultiModalPredictor
-
-    predictor = MultiModalPredictor.load(path)
-    uvicorn.run(create_app(predictor, **options), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(load_learner(path), **options), host=host, port=port, log_level="warning")

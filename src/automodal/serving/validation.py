@@ -3,8 +3,6 @@ names the column, and never reaches (or takes down) the model."""
 
 from __future__ import annotations
 
-
-import numpy as np
 import pandas as pd
 
 from ..data import dates
@@ -12,6 +10,7 @@ from ..data.image import readable
 from ..data.markers import read_numbers
 from ..data.processors import category_strings
 from ..data.types import CATEGORICAL, IMAGE, NUMERICAL, TEXT
+from ..learners.contract import RequestSchema
 
 
 class RequestError(ValueError):
@@ -33,15 +32,12 @@ def rows_frame(body, max_rows: int) -> pd.DataFrame:
 
 
 class RowChecker:
-    def __init__(self, predictor):
-        self.column_types = dict(predictor.column_types)
-        processors = predictor._require_fitted().pipeline.processors
-        categorical = processors.get("categorical")
-        self.categories = {c: set(v) for c, v in categorical.categories.items()} if categorical is not None else {}
-        numerical = processors.get("numerical")
+    """The checks of a learner's request schema: every column present, values of the type training saw."""
+
+    def __init__(self, schema: RequestSchema):
+        self.column_types, self.categories = schema.column_types, schema.categories
         # columns that held dates in training: their values are dates, read the way training read them
-        self.day_first = {c: d for c, d in zip(numerical.columns, numerical.day_first) if d is not None} \
-            if numerical is not None else {}
+        self.day_first = schema.day_first
 
     def check(self, frame: pd.DataFrame):
         missing = [c for c in self.column_types if c not in frame.columns]
@@ -77,6 +73,3 @@ class RowChecker:
                         if path and not readable(path):
                             raise RequestError(422, f"column '{column}': cannot read image '{path}' on the server.")
 
-
-def as_json_values(values) -> list:
-    return [v.item() if isinstance(v, np.generic) else v for v in np.asarray(values, dtype=object).tolist()]

@@ -5,7 +5,7 @@ import torch
 from sklearn.linear_model import LogisticRegression, RidgeCV
 
 from automodal.data.types import CATEGORICAL, NUMERICAL
-from automodal.learner import _shrink_towards_linear
+from automodal.learners.tabular.network import _shrink_towards_linear
 from automodal.models.linear_start import RIDGE_ALPHAS, LinearStart
 
 

@@ -11,7 +11,7 @@ import glob
 import os
 import shutil
 
-from ...data.image import cell_paths
+from ...data.image import cell_paths, load_image
 from ...data.image_cache import ImageStore, store_key
 from ...data.text import TextProcessor, render_column
 from ...data.token_cache import TokenStore, tokenizer_fingerprint
@@ -121,7 +121,7 @@ class PreprocessScheduler(Scheduler):
         if os.path.isdir(target):
             self.log(f"{name}: the image store is up to date ({target})")
             return
-        store = ImageStore.build(target, paths, side)
+        store = ImageStore.build(target, paths, side, load_image)
         for old in os.listdir(root):           # stores of earlier files or settings can never match again
             if old != os.path.basename(target) and old.startswith("images-"):
                 shutil.rmtree(os.path.join(root, old), ignore_errors=True)

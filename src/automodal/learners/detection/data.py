@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from ...errors import DataError
-from ..images import IMAGE_COLUMN, absolute_paths, image_column, image_size, read_rgb
+from ..image_tasks.images import IMAGE_COLUMN, absolute_paths, image_column, image_size, read_rgb
 
 logger = logging.getLogger("automodal")
 

@@ -9,8 +9,9 @@ import torch.nn.functional as F
 
 from ...data.frames import read_frame
 from ...errors import DataError
-from ..base import Learner
-from ..images import IMAGE_COLUMN, absolute_paths, image_column, image_size, read_rgb
+from ..contract import Capabilities
+from ..image_tasks.base import ImageTaskLearner
+from ..image_tasks.images import IMAGE_COLUMN, absolute_paths, image_column, image_size, read_rgb
 from . import masks, metrics, sam
 from .loss import segmentation_loss
 from .transforms import SegmentationTransforms
@@ -54,13 +55,18 @@ def collate(items: list) -> dict:
             "size": list(sizes)}
 
 
-class SegmentationLearner(Learner):
-    problem_type = "semantic_segmentation"
+class SegmentationLearner(ImageTaskLearner):
+    """Data: a frame with an `image` column of image paths and a label column (default `label`) of mask paths:
+    binary masks (mode "1", values {0, 255} or {0, 1}) or class-index masks, the size of their image. predict()
+    gives one mask per image at the image's own size, in the training masks' values."""
+    family = "segmentation"
+    problem_types = ("semantic_segmentation",)
+    capabilities = Capabilities(predict_proba=True)
     config_group = "sam"
     default_label = "label"
     metrics = {name: greater for name, (_, greater) in metrics.SEGMENTATION_METRICS.items()}
     default_metric = "iou"
-    unused_keys = tuple(key for key in Learner.unused_keys if key != "optimization.efficient_finetune")
+    unused_keys = tuple(key for key in ImageTaskLearner.unused_keys if key != "optimization.efficient_finetune")
 
     def read(self, data, what: str, labelled: bool) -> pd.DataFrame:
         if isinstance(data, (list, tuple)):
@@ -144,3 +150,36 @@ class SegmentationLearner(Learner):
             else:
                 result[name] = getattr(metrics, f"{name}_from_confusion")(matrix)
         return result
+
+    def serving_refusal(self, kind: str) -> str | None:
+        if kind == "predict_proba":
+            return ("per-pixel probabilities are not served (a map per class and pixel); /predict gives each image's "
+                    "mask, and predict_proba in Python gives the probabilities.")
+        return None
+
+    def served(self, frame: pd.DataFrame, kind: str) -> list:
+        """Per image, its mask as run lengths: {"size": [height, width], "values": [...], "counts": [...]}."""
+        return [masks.run_lengths(mask) for mask in self.predict(frame, as_pandas=False)]
+
+    def predictions(self, frame: pd.DataFrame, outputs: list, as_pandas: bool | None = None):
+        masks_ = [masks.decode_labels(p.argmax(0).numpy(), self.labels) for p in outputs]
+        return self._shaped(frame, masks_, as_pandas)
+
+    def _shaped(self, frame: pd.DataFrame, rows: list, as_pandas: bool | None):
+        """A Series (one array per image, indexed as the frame) or a list of arrays."""
+        return pd.Series(rows, index=frame.index, name=self.label) if as_pandas else rows
+
+    def predict(self, data, as_pandas: bool | None = None):
+        """A mask per image (an array of the training masks' values, the image's height x width); a Series when
+        data is a DataFrame (or as_pandas), else a list."""
+        as_pandas = isinstance(data, pd.DataFrame) if as_pandas is None else as_pandas
+        return super().predict(data, as_pandas=as_pandas)
+
+    def predict_proba(self, data, as_pandas: bool | None = None, as_multiclass: bool = True):
+        """Per-pixel class probabilities per image, (classes, height, width) in the order of class_labels; for a
+        binary task with as_multiclass=False the foreground's (height, width) alone."""
+        frame, outputs, _ = self.run(data, labelled=False)
+        binary = self.labels["num_classes"] == 2
+        rows = [p[1].numpy() if binary and not as_multiclass else p.numpy() for p in outputs]
+        rows = [np.ascontiguousarray(r, dtype=np.float32) for r in rows]
+        return self._shaped(frame, rows, isinstance(data, pd.DataFrame) if as_pandas is None else as_pandas)

@@ -134,3 +134,16 @@ def check_mask_size(mask_path: str, mask_shape: tuple, image_path: str, image_si
         raise DataError(f"Mask '{mask_path}' (column '{column}') is {mask_size[0]}x{mask_size[1]} pixels but its "
                         f"image '{image_path}' is {image_size[0]}x{image_size[1]} (width x height). A mask must "
                         "have the size of its image; resize it with nearest-neighbour interpolation.")
+
+
+
+def run_lengths(mask: np.ndarray) -> dict:
+    """A mask as runs of equal values in row-major order: {"size": [height, width], "values": [...], "counts":
+    [...]}; np.repeat(values, counts).reshape(size) gives it back."""
+    flat = np.asarray(mask).ravel()
+    if flat.size == 0:
+        return {"size": list(np.shape(mask)), "values": [], "counts": []}
+    starts = np.flatnonzero(np.concatenate(([True], flat[1:] != flat[:-1])))
+    counts = np.diff(np.append(starts, flat.size))
+    return {"size": [int(n) for n in np.shape(mask)], "values": [v.item() for v in flat[starts]],
+            "counts": [int(n) for n in counts]}

@@ -14,9 +14,13 @@ import time
 
 import numpy as np
 
-from .data.types import CLASSIFICATION, IMAGE
-from .errors import ConfigError, DataError
-from .folds import kfold
+from ...data.types import CLASSIFICATION, IMAGE
+from ...errors import ConfigError, DataError
+from ...folds import kfold
+from ...inference import FittedModel, outputs_from_logits
+from ...metrics import score, signed
+from ...models.fold_bag import FoldBag
+from .network import train_network
 
 logger = logging.getLogger(__name__)
 
@@ -69,18 +73,13 @@ def _rows(arrays: dict, index) -> dict:
 class Bag:
     net: object                         # models.fold_bag.FoldBag
     architecture: dict
-    runs: list                          # learner.TrainedNet per fold
+    runs: list                          # network.TrainedNet per fold
     val_score: float                    # the eval_metric on the out-of-fold predictions of every row
     folds: list                         # per fold: its tuning score, head scale, epochs and rows
 
 
 def train_folds(data, config, plan, folds: int, seed: int, workdir: str, time_limit, started: float, verbosity):
-    """One network per fold of `data`'s training rows (learner.without_holdout: none held out)."""
-    from .inference import FittedModel, outputs_from_logits
-    from .learner import train_network
-    from .metrics import score, signed
-    from .models.fold_bag import FoldBag
-
+    """One network per fold of `data`'s training rows (data.without_holdout: none held out)."""
     runs, summaries, out_of_fold = [], [], None
     splits = kfold(data.train_arrays["label"], folds, seed, by_class=data.problem_type in CLASSIFICATION)
     for fold, (train_rows, tune_rows) in enumerate(splits):

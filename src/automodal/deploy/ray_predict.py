@@ -10,7 +10,10 @@ import os
 
 import pandas as pd
 
-from .errors import AutomodalError
+from ..errors import AutomodalError
+from ..hpo.cluster import connect
+from ..learners.registry import load_learner
+from .streaming import file_format, predicted_frame
 
 
 def numpy_backed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -20,17 +23,14 @@ def numpy_backed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 class ChunkPredictor:
-    """Ray Data's callable class: one loaded predictor per worker."""
+    """Ray Data's callable class: one loaded learner per worker."""
 
     def __init__(self, path: str, method: str, kwargs: dict):
-        from .predictor import MultiModalPredictor
-
-        self.predictor = MultiModalPredictor.load(path)
+        self.learner = load_learner(path)
         self.method, self.kwargs = method, kwargs
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        result = getattr(self.predictor, self.method)(numpy_backed(batch), as_pandas=True, **self.kwargs)
-        frame = result.to_frame() if isinstance(result, pd.Series) else result
+        frame = predicted_frame(self.learner, self.method, self.kwargs, numpy_backed(batch))
         frame.columns = [str(c) for c in frame.columns]     # Arrow blocks need string column names
         return frame.reset_index(drop=True)
 
@@ -48,10 +48,7 @@ def predict_on_ray(path: str, saved: str | None, method: str, kwargs: dict, chun
     if saved is None or not os.path.isdir(saved):
         raise AutomodalError("Prediction on Ray loads the saved predictor in every worker: save it first "
                              "(predictor.save(path)), or pass on_ray=False.")
-    import ray
-
-    from .hpo.cluster import connect
-    from .streaming import file_format
+    import ray     # the hpo extra, checked above
 
     path = os.path.abspath(os.fspath(path))
     kind = file_format(path)

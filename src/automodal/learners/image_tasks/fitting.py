@@ -1,4 +1,4 @@
-"""Train a Learner's network with the same Trainer, checkpoints, early stopping and soups as a table fit."""
+"""Train an ImageTaskLearner's network with the same Trainer, checkpoints, early stopping and soups as a table fit."""
 
 from __future__ import annotations
 
@@ -9,12 +9,20 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import torch
+from torch.utils.data import DataLoader
 
-from ..config import Config
-from ..errors import DataError
+from ...config import Config
+from ...errors import DataError
+from ...folds import checked_holdout
+from ...inference import eval_batch_size
+from ...training import session
+from ...training.soup import choose_weights, load_state
+from ...training.trainer import DevicePlan, build_trainer, plan_devices
+from .module import ImageTaskModule, to_device
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +41,6 @@ class ImageTaskFit:
 
 def split_rows(frame: pd.DataFrame, holdout_frac: float | None, seed: int):
     """Hold out images for validation, as many as a table fit holds out rows."""
-    from ..learner import checked_holdout
-
     holdout_frac = checked_holdout(holdout_frac, len(frame))
     if len(frame) < 2:
         raise DataError(f"train_data has {len(frame)} image(s); at least 2 are needed to hold one out for "
@@ -46,8 +52,6 @@ def split_rows(frame: pd.DataFrame, holdout_frac: float | None, seed: int):
 
 def make_loader(learner, frame: pd.DataFrame, labels: dict, architecture: dict, batch_size: int, training: bool,
                 num_workers: int, seed: int = 0):
-    from torch.utils.data import DataLoader
-
     generator = torch.Generator().manual_seed(seed) if training else None
     return DataLoader(learner.dataset(frame, labels, architecture, training), batch_size=batch_size, shuffle=training,
                       num_workers=num_workers, collate_fn=learner.collate, generator=generator,
@@ -56,8 +60,6 @@ def make_loader(learner, frame: pd.DataFrame, labels: dict, architecture: dict, 
 
 def run_net(learner, net, loader) -> tuple[list, list]:
     """The network's outputs and the batches' labels (None for unlabelled data), image by image."""
-    from .module import to_device
-
     device = next(net.parameters()).device
     outputs, targets = [], []
     net.eval()
@@ -71,8 +73,6 @@ def run_net(learner, net, loader) -> tuple[list, list]:
 
 def _one_device(plan, config: Config):
     """One process on one device: these families gather no predictions across processes yet."""
-    from ..training.trainer import DevicePlan
-
     if plan.world_size > 1 or plan.dp_device_ids:
         logger.warning("%s trains on one device; env.num_gpus / env.num_processes / env.strategy ask for %d, so "
                        "the first is used.", config["env.strategy"], plan.world_size)
@@ -105,14 +105,6 @@ def warn_unused_keys(learner, config: Config):
 def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float | None, seed: int,
         time_limit: float | None, verbosity: int) -> ImageTaskFit:
     started = time.time()
-    import lightning.pytorch as pl
-
-    from ..inference import eval_batch_size
-    from ..training import session
-    from ..training.soup import choose_weights, load_state
-    from ..training.trainer import build_trainer, plan_devices
-    from .module import ImageTaskModule
-
     pl.seed_everything(seed, verbose=False)
     warn_unused_keys(learner, learner.config)
     train = learner.read(train_data, "train_data", labelled=True)

@@ -6,8 +6,10 @@ import os
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
-from ..errors import DataError
+from ...data.image import as_rgb
+from ...errors import DataError
 
 IMAGE_COLUMN = "image"
 
@@ -42,8 +44,6 @@ def absolute_paths(paths: pd.Series, what: str, roots: tuple = ("",), column: st
 
 def image_size(path: str, what: str) -> tuple[int, int]:
     """(width, height) from the file's header."""
-    from PIL import Image
-
     try:
         with Image.open(path) as image:
             return image.size
@@ -53,10 +53,6 @@ def image_size(path: str, what: str) -> tuple[int, int]:
 
 def read_rgb(path: str) -> np.ndarray:
     """The image as an (H, W, 3) uint8 array."""
-    from PIL import Image
-
-    from ..data.image import as_rgb
-
     try:
         with Image.open(path) as image:
             return np.array(as_rgb(image))

@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from .errors import DataError
+from ..errors import DataError
 
 DEFAULT_CHUNK = 100_000
 
@@ -28,8 +30,6 @@ def chunks(path: str, chunk_size: int):
     """DataFrames of at most chunk_size rows, in file order, indexed by their row number in the file."""
     offset = 0
     if file_format(path) == "parquet":
-        import pyarrow.parquet as pq
-
         parts = (batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size))
     else:
         parts = pd.read_csv(path, chunksize=chunk_size)
@@ -54,9 +54,6 @@ class ResultWriter:
         if self.path.lower().endswith(".csv"):
             frame.to_csv(self.path, mode="w" if self._rows == 0 else "a", header=self._rows == 0, index=False)
         else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._writer is None:
                 self._writer = pq.ParquetWriter(self.path, table.schema)
@@ -91,3 +88,10 @@ def collect(results, output_path: str | None):
     if writer is not None:
         return output_path
     return pd.concat(gathered) if gathered else pd.DataFrame()
+
+
+def predicted_frame(learner, method: str, kwargs: dict, chunk: pd.DataFrame) -> pd.DataFrame:
+    """A learner's predict or predict_proba of a chunk, as a frame indexed as the chunk."""
+    result = getattr(learner, method)(chunk, as_pandas=True, **kwargs)
+    return result.to_frame() if isinstance(result, pd.Series) else pd.DataFrame(result)
+

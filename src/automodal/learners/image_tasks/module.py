@@ -1,4 +1,4 @@
-"""The LightningModule of a Learner: its loss in training, its metric at each validation."""
+"""The LightningModule of an ImageTaskLearner: its loss in training, its metric at each validation."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import logging
 import lightning.pytorch as pl
 import torch
 
-from ..config import Config
-from ..training.optim import build_optimizer, build_scheduler, uniform_groups
+from ...config import Config
+from ...training.optim import build_optimizer, build_scheduler, uniform_groups
 
 logger = logging.getLogger(__name__)
 

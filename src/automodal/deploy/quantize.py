@@ -7,6 +7,10 @@ import logging
 import time
 
 import numpy as np
+import torch
+
+from ..data.frames import read_frame
+from ..learners.tabular.data import clean_labels
 
 logger = logging.getLogger(__name__)
 
@@ -21,26 +25,23 @@ def _median_ms(run, repeats: int = 20) -> float:
     return float(np.median(times))
 
 
-def optimize_for_inference(predictor, data, tolerance: float = 0.002) -> dict:
-    """Try int8 Linear layers for CPU prediction; keep them if every checked metric moves by at most
+def optimize_for_inference(learner, data, tolerance: float = 0.002) -> dict:
+    """Try int8 Linear layers for a learner's CPU prediction; keep them if every checked metric moves by at most
     `tolerance` on `data` (labelled rows the model did not train on). Returns what was measured and decided."""
-    import torch
-
-    from .learner import clean_labels
-
-    model = predictor._require_fitted()
+    learner.require("optimize_for_inference", "optimize_for_inference")
+    model = learner.require_fitted()
     if model.device.type != "cpu":
         return {"kept": False, "reason": "int8 dynamic quantisation runs on the CPU; this model predicts on "
                                          f"{model.device}"}
-    frame = clean_labels(predictor._frame(data), predictor.label, "data")
-    metrics = list(dict.fromkeys([predictor.eval_metric] + (["accuracy"] if predictor.class_labels else [])))
-    one_row = frame.drop(columns=[predictor.label]).head(1)
+    frame = clean_labels(read_frame(data, "data"), learner.label, "data")
+    metrics = list(dict.fromkeys([learner.eval_metric] + (["accuracy"] if learner.class_labels else [])))
+    one_row = frame.drop(columns=[learner.label]).head(1)
     model.fast_net = None
-    before = predictor.evaluate(frame, metrics=metrics)
-    before_ms = _median_ms(lambda: predictor.predict(one_row))
+    before = learner.evaluate(frame, metrics=metrics)
+    before_ms = _median_ms(lambda: learner.predict(one_row))
     model.fast_net = torch.ao.quantization.quantize_dynamic(model.net, {torch.nn.Linear}, dtype=torch.qint8).eval()
-    after = predictor.evaluate(frame, metrics=metrics)
-    after_ms = _median_ms(lambda: predictor.predict(one_row))
+    after = learner.evaluate(frame, metrics=metrics)
+    after_ms = _median_ms(lambda: learner.predict(one_row))
     changes = {m: abs(after[m] - before[m]) for m in metrics}
     kept = all(change <= tolerance for change in changes.values())
     if not kept:

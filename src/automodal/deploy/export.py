@@ -1,4 +1,4 @@
-"""ONNX export of a fitted predictor's network (predictor.export_onnx).
+"""ONNX export of a fitted learner's network (predictor.export_onnx).
 
 The ONNX graph takes the network's batch: one input per feature key that the processors produce (for example
 `numerical` float32 (rows, columns), `categorical` int64 (rows, columns), `hf_text.input_ids` int64 (rows,
@@ -15,7 +15,9 @@ import os
 import numpy as np
 import torch
 
-from .errors import AutomodalError
+from ..data.batches import BatchDataset
+from ..data.frames import read_frame
+from ..errors import AutomodalError
 
 TEXT_AXIS = ("input_ids", "token_type_ids", "attention_mask")
 IMAGE_AXIS = (".images", ".image_mask")
@@ -43,8 +45,6 @@ def _dynamic_axes(key: str) -> dict:
 
 
 def example_batch(model, frame, truncate: bool) -> dict:
-    from .data.batches import BatchDataset
-
     features = model.pipeline.transform(frame, "export data")
     batch = BatchDataset(features, model.pipeline.collators)[np.arange(len(frame))]
     batch = {k: v.to(model.device) for k, v in batch.items() if k != "label"}
@@ -54,13 +54,26 @@ def example_batch(model, frame, truncate: bool) -> dict:
     return batch
 
 
-def export_onnx(model, frame, path: str | None, verbose: bool, opset_version: int, truncate: bool,
-                meta: dict | None = None):
+def export_onnx(learner, data, path: str | None, batch_size: int | None, verbose: bool, opset_version: int,
+                truncate: bool):
+    """A learner's network in ONNX, checked against the learner on `data` (its first batch_size rows): see
+    export_network."""
+    learner.require("export_onnx", "export_onnx")
+    model = learner.require_fitted()
+    frame = read_frame(data, "data")
+    if batch_size is not None:
+        frame = frame.head(int(batch_size))
+    meta = {"label": learner.label, "problem_type": learner.problem_type, "column_types": learner.column_types}
+    return export_network(model, frame, path, verbose, opset_version, truncate, meta)
+
+
+def export_network(model, frame, path: str | None, verbose: bool, opset_version: int, truncate: bool,
+                   meta: dict | None = None):
     """The ONNX model as bytes (path None) or written to `path`: a file, or a directory that gets model.onnx with
     the processors (processors.json) and `meta` (automodal.json) beside it, which onnx_predictor.OnnxPredictor
     reads."""
     try:
-        import onnxruntime as ort
+        import onnxruntime as ort       # the onnx extra
     except ImportError:
         raise AutomodalError("export_onnx needs the onnx extra: pip install 'automodal[onnx]'.") from None
     batch = example_batch(model, frame, truncate)
@@ -104,7 +117,7 @@ def export_onnx(model, frame, path: str | None, verbose: bool, opset_version: in
 
 
 def _describe(data: bytes, batch: dict) -> bytes:
-    import onnx
+    import onnx                         # the onnx extra, checked by export_network
 
     model = onnx.load_from_string(data)
     used = {i.name for i in model.graph.input}

@@ -1,0 +1,1 @@
+"""The table family: binary, multiclass and regression on rows of numbers, categories, free text and image paths."""

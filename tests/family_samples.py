@@ -1,0 +1,65 @@
+"""Tiny generated data and fast settings per problem family, for the test every family must pass
+(integration/test_families.py). A family registered in automodal.learners.registry without a sample here fails that
+test: registering a family puts it under it."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from conftest import FAST
+from shape_images import shape_images
+
+
+@dataclass
+class Sample:
+    problem_type: str | None
+    label: str
+    train: pd.DataFrame
+    test: pd.DataFrame
+    hyperparameters: dict
+    metric: str                                 # a metric of evaluate() that must beat `floor`
+    floor: float
+    task: dict = field(default_factory=dict)    # the command line's task declaration (create's options)
+
+
+def tabular(root: str) -> Sample:
+    rng = np.random.default_rng(0)
+    n = 240
+    frame = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n),
+                          "colour": rng.choice(["red", "green", "blue"], size=n)})
+    frame["label"] = np.where(frame.x1 - frame.x2 + (frame.colour == "red") > 0.3, "yes", "no")
+    return Sample(None, "label", frame.iloc[:180], frame.iloc[180:].reset_index(drop=True),
+                  dict(FAST, **{"optimization.max_epochs": 4}), "accuracy", 0.7)
+
+
+def detection(root: str) -> Sample:
+    checkpoint = os.path.join(root, "fcos")
+    os.makedirs(checkpoint, exist_ok=True)
+    with open(os.path.join(checkpoint, "detector.json"), "w") as handle:
+        json.dump({"architecture": "fcos_resnet50_fpn", "backbone_channels": [16, 32, 64], "min_size": 64,
+                   "max_size": 64}, handle)
+    keys = {"env.per_gpu_batch_size": 4, "env.num_workers": 0, "env.num_workers_evaluation": 0,
+            "optimization.learning_rate": 2e-3, "optimization.max_epochs": 10,
+            "model.mmdet_image.checkpoint_name": checkpoint}
+    train = shape_images(os.path.join(root, "train"), 60, seed=0)
+    test = shape_images(os.path.join(root, "test"), 12, seed=1)
+    return Sample("object_detection", "rois", train[["image", "rois"]], test[["image", "rois"]], keys, "map_50", 0.3)
+
+
+def segmentation(root: str) -> Sample:
+    from segmentation_samples import build_sam_checkpoint
+
+    keys = {"env.num_workers": 0, "env.num_workers_evaluation": 0, "optimization.learning_rate": 3e-3,
+            "optimization.max_epochs": 4, "model.sam.checkpoint_name": build_sam_checkpoint(os.path.join(root, "sam"))}
+    train = shape_images(os.path.join(root, "train"), 40, seed=0)
+    test = shape_images(os.path.join(root, "test"), 8, seed=1)
+    columns = ["image", "binary_mask"]
+    return Sample("semantic_segmentation", "binary_mask", train[columns], test[columns], keys, "iou", 0.3)
+
+
+SAMPLES = {"tabular": tabular, "detection": detection, "segmentation": segmentation}

@@ -1,0 +1,91 @@
+"""The test every problem family must pass, parametrised over the family registry (as timm's model tests run over
+list_models()): fit, predict, evaluate, save, load and predict identically; what the family declares it supports
+works and what it does not is refused with one clear error; the server answers a request as the predictor does."""
+
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from automodal import MultiModalPredictor
+from automodal.errors import AutomodalError
+from automodal.learners.registry import family_named, list_families
+from automodal.serving.app import create_app
+from family_samples import SAMPLES
+
+FAMILIES = list_families()
+
+
+def test_every_registered_family_has_a_sample():
+    assert set(FAMILIES) <= set(SAMPLES), f"register a sample in tests/family_samples.py for {set(FAMILIES) - set(SAMPLES)}"
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def fitted(request, tmp_path_factory):
+    root = tmp_path_factory.mktemp(request.param)
+    sample = SAMPLES[request.param](str(root))
+    predictor = MultiModalPredictor(label=sample.label, problem_type=sample.problem_type, path=str(root / "model"),
+                                    hyperparameters=sample.hyperparameters, verbosity=0)
+    return request.param, sample, predictor.fit(sample.train, seed=0)
+
+
+def as_json(learner, frame, kind="predict"):
+    return json.loads(json.dumps(learner.served(frame, kind)))
+
+
+def test_fit_evaluate_save_load_and_predict_identically(fitted):
+    family, sample, predictor = fitted
+    assert isinstance(predictor.learner, family_named(family)) and type(predictor) is MultiModalPredictor
+    scores = predictor.evaluate(sample.test, metrics=[sample.metric])
+    assert scores[sample.metric] > sample.floor, scores
+    assert predictor.eval_metric in predictor.evaluate(sample.test)
+    summary = predictor.fit_summary()
+    assert np.isfinite(summary["val_score"]) and summary["config"]
+    predictions = predictor.predict(sample.test)
+    assert len(predictions) == len(sample.test)
+    loaded = MultiModalPredictor.load(predictor.path)
+    assert type(loaded.learner) is type(predictor.learner)
+    assert (loaded.label, loaded.problem_type, loaded.eval_metric, loaded.class_labels) == \
+        (predictor.label, predictor.problem_type, predictor.eval_metric, predictor.class_labels)
+    assert as_json(loaded.learner, sample.test) == as_json(predictor.learner, sample.test)
+    assert loaded.evaluate(sample.test, metrics=[sample.metric]) == pytest.approx(scores)
+
+
+def test_what_a_family_declares_works_and_the_rest_is_refused_in_one_voice(fitted, tmp_path):
+    family, sample, predictor = fitted
+    capabilities = predictor.learner.capabilities
+    features = sample.test.drop(columns=[sample.label]).head(4)
+    calls = {"predict_proba": lambda: predictor.predict_proba(features),
+             "embeddings": lambda: predictor.extract_embedding(features),
+             "export_onnx": lambda: predictor.export_onnx(sample.test.head(4))}
+    for capability, call in calls.items():
+        if getattr(capabilities, capability):
+            assert len(call()) > 0
+        else:
+            with pytest.raises(AutomodalError, match=f"not available for {predictor.problem_type}"):
+                call()
+    refused = [name for name in ("column_types", "callbacks", "co_tasks") if name not in capabilities.fit_keywords]
+    for name in refused:
+        with pytest.raises(AutomodalError, match=f"fit\\({name}=...\\) is not available for"):
+            predictor.fit(sample.train, save_path=str(tmp_path / "refused"), **{name: ["x"]})
+    if not capabilities.search:
+        with pytest.raises(AutomodalError, match="not available for"):
+            MultiModalPredictor(label=sample.label, problem_type=sample.problem_type, presets="medium_quality_hpo")
+
+
+def test_the_server_answers_as_the_predictor_does(fitted):
+    family, sample, predictor = fitted
+    rows = sample.test.drop(columns=[sample.label]).head(2)
+    records = json.loads(rows.to_json(orient="records"))
+    with TestClient(create_app(MultiModalPredictor.load(predictor.path))) as client:
+        reply = client.post("/predict", json=records)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["predictions"] == as_json(predictor.learner, rows)
+        meta = client.get("/metadata").json()
+        assert meta["problem_type"] == predictor.problem_type
+        missing = client.post("/predict", json=[{"nothing": 1}])
+        assert missing.status_code == 422 and "missing column" in missing.json()["error"]
+        proba = client.post("/predict_proba", json=records)
+        refusal = predictor.learner.serving_refusal("predict_proba")
+        assert proba.status_code == (400 if refusal else 200)
