@@ -58,7 +58,7 @@ def sam_vit_b(root: str) -> str:
 def bare_samples_per_second(predictor, train, batch_size: int, workers: int, steps: int) -> float:
     """The same network, data loader and loss in a plain PyTorch loop (AdamW, no Lightning): what fit's training
     throughput is compared with."""
-    from automodal.learners.image_tasks.fitting import make_loader
+    from automodal.learners.image_tasks.running import make_loader
 
     learner, architecture = predictor._learner(), predictor._meta["architecture"]
     net = learner.prepare_training(learner.build_net(architecture, pretrained=False), architecture).train()

@@ -4,13 +4,15 @@ allow it."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold
 
 from .errors import DataError
 
 
 def kfold(labels: np.ndarray, folds: int, seed: int, by_class: bool) -> list:
     """[(training rows, held-out rows)] per fold; stratified when by_class and every class has a row in each fold."""
+    # scikit-learn's model_selection loads on first use: 2 s that loading a saved predictor to predict does not need
+    from sklearn.model_selection import KFold, StratifiedKFold
+
     if by_class and np.unique(labels, return_counts=True)[1].min() >= folds:
         return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(labels, labels))
     return list(KFold(folds, shuffle=True, random_state=seed).split(labels))

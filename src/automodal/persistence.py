@@ -12,6 +12,7 @@ import yaml
 from . import __version__, migrations
 from .config import Config
 from .errors import AutomodalError
+from .training.soup import state_to_cpu
 
 CONFIG_FILE = "config.yaml"
 META_FILE = "automodal.json"
@@ -55,8 +56,6 @@ def save(path: str, meta: dict, config: Config, processors: dict, net, log_csv: 
     An existing directory at `path` is replaced only when it holds a saved predictor (check_target).
     `processors` is JSON data; `save_assets(directory)` writes the processors' own files (a tokenizer)."""
     from safetensors.torch import save_file
-
-    from .training.soup import state_to_cpu
 
     path = os.path.realpath(path)      # a symlink to a predictor: replace the directory it points to
     check_target(path)

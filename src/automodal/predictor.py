@@ -66,7 +66,7 @@ class MultiModalPredictor:
         quality, self._searching_preset = split_preset(presets)
         if self._searching_preset:
             family.require("search", f"presets '{presets}' (a hyperparameter search)")
-        config = resolve_config(quality, hyperparameters)
+        config = resolve_config(quality, hyperparameters, preset_section=family.preset_section)
         self._learner: FamilyLearner = family(label, problem_type, eval_metric, config, validation_metric, verbosity)
         self._path, self._presets, self._verbosity = path, presets, verbosity
         _configure_logging(verbosity)
@@ -164,7 +164,8 @@ class MultiModalPredictor:
         searching = _check_search(spaces, hyperparameter_tune_kwargs)
         if searching:
             learner.require("search", "fit(hyperparameter_tune_kwargs=...)")
-        config: Config = resolve_config(presets, hyperparameters, base=base) if (hyperparameters or presets) else base
+        config: Config = resolve_config(presets, hyperparameters, base=base, preset_section=learner.preset_section) \
+            if (hyperparameters or presets) else base
         path = os.path.abspath(save_path or self._path
                                or os.path.join("automodal_models", time.strftime("%Y%m%d_%H%M%S")))
         persistence.check_target(path)   # before training, not after it

@@ -15,7 +15,7 @@ def logits(predictor, frame):
 
 
 def run_onnx(data: bytes, predictor, frame, truncate=False):
-    from automodal.deploy.export import example_batch
+    from automodal.learners.tabular.onnx import example_batch
 
     batch = example_batch(predictor._learner.model, frame, truncate)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])

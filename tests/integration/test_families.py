@@ -21,6 +21,20 @@ def test_every_registered_family_has_a_sample():
     assert set(FAMILIES) <= set(SAMPLES), f"register a sample in tests/family_samples.py for {set(FAMILIES) - set(SAMPLES)}"
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_presets_choose_the_familys_own_keys(family):
+    problem_type = family_named(family).problem_types[0]
+    group = getattr(family_named(family), "config_group", "")
+    default = dict(MultiModalPredictor(label="y", problem_type=problem_type).learner.config.items())
+    configs = []
+    for quality in ("medium_quality", "high_quality", "best_quality"):
+        chosen = dict(MultiModalPredictor(label="y", problem_type=problem_type, presets=quality).learner.config.items())
+        changed = [key for key in default if chosen[key] != default[key]]
+        assert all(key.startswith(f"model.{group}.") for key in changed) if group else True
+        configs.append(chosen)
+    assert configs[0] != configs[1] != configs[2] != configs[0]
+
+
 @pytest.fixture(scope="module", params=FAMILIES)
 def fitted(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(request.param)

@@ -4,6 +4,7 @@ import json
 import logging
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -185,3 +186,22 @@ def test_bad_detection_input_gets_clear_errors(fitted, shapes, tmp_path):
         fitted.evaluate(shapes[1], metrics="accuracy")
     # one image path predicts too
     assert len(fitted.predict(shapes[1].image[0])) == 1
+
+
+def test_the_detector_exports_to_onnx_and_runtime_finds_the_same_boxes(fitted, shapes, tmp_path):
+    import onnxruntime as ort
+    from PIL import Image
+
+    target = fitted.export_onnx(shapes[1].head(3), path=str(tmp_path / "exported"))
+    meta = json.load(open(os.path.join(str(tmp_path / "exported"), "automodal.json")))
+    assert meta["classes"] == ["disc", "square"]
+    session = ort.InferenceSession(target, providers=["CPUExecutionProvider"])
+    image = shapes[1]["image"].iloc[0]
+    pixels = torch.from_numpy(np.asarray(Image.open(image).convert("RGB"))).permute(2, 0, 1)
+    boxes, labels, scores = session.run(None, {"image": (pixels.float() / 255).numpy()})
+    expected = fitted.predict(shapes[1].head(1))["bboxes"].iloc[0]
+    assert len(expected) > 0 and len(boxes) == len(expected)
+    assert [meta["classes"][int(label) - 1] for label in labels] == [box["class"] for box in expected]
+    # predict() rounds boxes to 2 decimals and this predictor reports xywh
+    xywh = np.array([[x1, y1, x2 - x1, y2 - y1] for x1, y1, x2, y2 in boxes])
+    np.testing.assert_allclose(xywh, np.array([box["bbox"] for box in expected]), atol=0.02)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from ..metrics import default_validation_metric
 from .loader import Config, default_flat
 
 FROM_SCRATCH_LR = 1e-3
@@ -66,8 +67,6 @@ def in_memory_choices() -> dict:
 
 def validation_choice(eval_metric) -> dict:
     """optimization.val_metric for an eval_metric (metrics.Metric) of predicted classes."""
-    from ..metrics import default_validation_metric
-
     chosen = default_validation_metric(eval_metric)
     if chosen == eval_metric.name:
         return {}

@@ -203,8 +203,10 @@ def flatten_user(tree: Mapping, prefix: str = "") -> dict:
     return flat
 
 
-def resolve_config(presets: str | None = None, hyperparameters=None, base: Config | None = None) -> Config:
-    """Defaults (or `base`), then the preset, then the user's overrides, each validated."""
+def resolve_config(presets: str | None = None, hyperparameters=None, base: Config | None = None,
+                   preset_section: str | None = None) -> Config:
+    """Defaults (or `base`), then the preset, then the user's overrides, each validated. `preset_section` names a
+    problem family's own presets in presets.yaml (an image task's problem_type); None: the table presets."""
     values = dict(base.items()) if base is not None else default_flat()
     explicit = set(base.explicit) if base is not None else set()
     preset = set(base.preset) if base is not None else set()
@@ -214,7 +216,8 @@ def resolve_config(presets: str | None = None, hyperparameters=None, base: Confi
             close = difflib.get_close_matches(name, PRESETS, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"Unknown presets '{presets}'.{hint} Use one of {', '.join(PRESETS)}.")
-        for key, value in (_presets()[name] or {}).items():
+        chosen = _presets()[preset_section] if preset_section else _presets()
+        for key, value in (chosen[name] or {}).items():
             key = canonical_key(key)
             if key not in explicit:  # keys the user set on `base` win over a preset chosen later
                 values[key] = _copy(value)

@@ -18,6 +18,7 @@ import os
 import pandas as pd
 
 from ..errors import ConfigError
+from ..models.checkpoints import resolve_hf_checkpoint
 from .image import ImageProcessor
 from .text import TextProcessor
 from .types import IMAGE, TEXT
@@ -80,8 +81,6 @@ class ClipProcessor:
         return [p for p in (self.text, self.image) if p is not None]
 
     def fit(self, frame: pd.DataFrame) -> "ClipProcessor":
-        from ..models.checkpoints import resolve_hf_checkpoint
-
         key = f"model.{self.name}.checkpoint_name"
         self.checkpoint_dir = resolve_hf_checkpoint(self.checkpoint_name, key)
         self._config = load_clip_config(self.checkpoint_dir, key)

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AutomodalError
+from ..models.timm_checkpoint import from_directory, resolve_checkpoint
+from .image_arrays import ArrayTransform
 from .image_cache import active_store
 from .image_transforms import (DEFAULT_VAL_TRANSFORMS, ImageTransform, all_named, describe, dump_transforms,
                                load_transforms)
@@ -151,8 +153,6 @@ class ImageProcessor:
         """data_config: input_size, interpolation, mean and std, when the backbone is not a timm model (clip);
         None resolves the timm checkpoint and takes its own."""
         if data_config is None:
-            from ..models.timm_checkpoint import resolve_checkpoint
-
             self.checkpoint = resolve_checkpoint(self.checkpoint_name)
             data_config = timm_data_config(self.checkpoint.pretrained_cfg)
         self.data_config = data_config
@@ -263,8 +263,6 @@ class ImageProcessor:
     def collate_arrays(self, features: dict, indices, training: bool = False) -> dict:
         """collate() for prediction without torch: the same images and mask as NumPy arrays (named val transforms
         only)."""
-        from .image_arrays import ArrayTransform
-
         if self._array_transform is None:
             self._array_transform = ArrayTransform(self.val_transforms, self.data_config, f"model.{self.name}")
         return self._stack(features, indices, self._array_transform, lambda shape, dtype: np.zeros(shape, dtype))
@@ -307,8 +305,6 @@ class ImageProcessor:
 
     @classmethod
     def from_dict(cls, state: dict, directory: str | None = None) -> "ImageProcessor":
-        from ..models.timm_checkpoint import from_directory
-
         if directory is None:
             raise AutomodalError(f"The {state['name']} image processor is loaded from a saved predictor directory, "
                                  "which holds its config.json; none was given.")

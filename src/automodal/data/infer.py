@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .dates import looks_like_dates
+from .image import cell_paths
 from .markers import numbers_with_markers
 from .types import (BINARY, CATEGORICAL, COLUMN_TYPE_ALIASES, COLUMN_TYPES, IGNORE, IMAGE, MULTICLASS, NUMERICAL,
                     PROBLEM_TYPES, REGRESSION, TEXT)
@@ -32,8 +33,6 @@ def _is_numeric(series: pd.Series) -> bool:
 
 def _first_paths(values: pd.Series) -> pd.Series:
     """The first path of each of the first 50 cells ("" for an empty cell)."""
-    from .image import cell_paths
-
     return pd.Series([cell_paths(v)[0] or "" for v in values.head(50)], dtype=object)
 
 

@@ -17,6 +17,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from ..models.registry import get_spec
 from .processors import CategoricalProcessor, NumericalProcessor, require_columns
 from .types import CATEGORICAL, NUMERICAL
 
@@ -45,8 +46,6 @@ class FeaturePipeline:
     def fit(cls, frame: pd.DataFrame, column_types: dict, config, reads: dict) -> "FeaturePipeline":
         """Shared processors for numerical / categorical columns, plus one per backbone that needs its own.
         reads: {backbone: the column types it reads} (models.net.select_models)."""
-        from ..models.registry import get_spec
-
         modalities = {m for read in reads.values() for m in read}
         processors = {}
         numerical = [c for c, t in column_types.items() if t == NUMERICAL]

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..models.checkpoints import resolve_hf_checkpoint
 from .text_augment import trivial_augment
 from .token_cache import tokenize
 from .types import TEXT
@@ -130,8 +131,6 @@ class TextProcessor:
         """checkpoint_dir: the already resolved checkpoint (a backbone sharing it with other processors); group: the
         keys' prefix, for error messages."""
         from transformers import AutoConfig
-
-        from ..models.checkpoints import resolve_hf_checkpoint
 
         key = f"{group}.checkpoint_name"
         self.checkpoint_dir = checkpoint_dir or resolve_hf_checkpoint(self.checkpoint_name, key)

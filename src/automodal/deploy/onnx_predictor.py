@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 
 from ..data.frames import read_frame
-from ..data.pipeline import FeaturePipeline
+from ..data.image import ImageProcessor
+from ..data.pipeline import FeaturePipeline, processor_class
 from ..data.processors import LabelProcessor
+from ..data.text import TextProcessor
 from ..data.types import REGRESSION
 from ..errors import AutomodalError
 
@@ -30,18 +32,12 @@ ONNX_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor
 def _processor(name: str, state: dict, directory: str):
     """A saved processor that prepares inputs without torch: numbers, categories, and text through the saved
     tokenizer.json."""
-    from ..data.pipeline import processor_class
-
     kind = state["kind"]
     if kind in TORCH_FREE_KINDS:
         return processor_class(kind).from_dict(state, os.path.join(directory, name))
     if kind == "text":
-        from ..data.text import TextProcessor
-
         return TextProcessor.for_onnx(state, os.path.join(directory, name))
     if kind == "image":
-        from ..data.image import ImageProcessor
-
         return ImageProcessor.for_onnx(state)
     raise AutomodalError(f"this predictor reads {kind} columns ({name}), whose inputs are prepared with torch; "
                          "use MultiModalPredictor.load and feed the ONNX model the inputs its processors produce.")

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..data.frames import read_frame
-from ..learners.tabular.data import clean_labels
+from ..learners.tabular.labels import clean_labels
 
 logger = logging.getLogger(__name__)
 

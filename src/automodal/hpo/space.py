@@ -7,6 +7,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..config.loader import canonical_key, flatten_user
 from ..errors import ConfigError
 
 # Ray Tune's sampling functions, with the arguments each takes; automodal's spaces become these at search time
@@ -112,8 +113,6 @@ def is_space(value) -> bool:
 def split_hyperparameters(hyperparameters) -> tuple[object, dict]:
     """(the fixed part, in the form it came, {key: space}) of fit's `hyperparameters`. Only a dict (dotted or
     nested keys) can hold spaces; the keys are checked and mapped to their canonical names."""
-    from ..config.loader import canonical_key, flatten_user
-
     if not isinstance(hyperparameters, Mapping):
         return hyperparameters, {}
     flat = flatten_user(hyperparameters)

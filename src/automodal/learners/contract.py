@@ -42,6 +42,17 @@ def json_values(values) -> list:
     return [v.item() if isinstance(v, np.generic) else v for v in np.asarray(values, dtype=object).tolist()]
 
 
+@dataclass
+class OnnxGraph:
+    """What a family exports to ONNX (deploy.export does the export, the check and the writing)."""
+    module: object                      # a torch module taking the inputs positionally, in order
+    inputs: dict                        # input name -> example tensor
+    outputs: list                       # output names
+    dynamic_axes: dict                  # name -> {axis: name} for inputs and outputs
+    described: str                      # what the outputs are, for the model's doc string
+    save_beside: object = None          # save_beside(directory): files written beside model.onnx
+
+
 # fit() arguments every family takes; the facade checks them once
 SHARED_FIT_ARGUMENTS = ("train_data", "tuning_data", "time_limit", "hyperparameters", "holdout_frac", "seed",
                         "presets", "save_path", "hyperparameter_tune_kwargs")
@@ -62,6 +73,7 @@ class FamilyLearner(ABC):
     family: str = ""                    # the registry's name for the family
     problem_types: tuple = ()           # the problem_type values it answers (None: inferred from the label)
     default_label: str | None = None    # the label column when the predictor names none
+    preset_section: str | None = None   # the family's own presets in config/presets.yaml (None: the table presets)
     capabilities = Capabilities()
     alternatives: dict = {}             # capability -> what to do instead, for `require`'s message
 
@@ -160,6 +172,10 @@ class FamilyLearner(ABC):
 
     def extract_embedding(self, data, as_pandas: bool = False):
         self.require("embeddings", "extract_embedding")
+
+    def onnx_graph(self, data, batch_size: int | None, truncate: bool) -> OnnxGraph:
+        """The network to export, with example inputs from `data` (its first batch_size rows or images)."""
+        self.require("export_onnx", "export_onnx")
 
     # ---------------------------------------------------------------- serving (automodal.serving)
     def request_schema(self) -> RequestSchema:

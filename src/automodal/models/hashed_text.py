@@ -14,6 +14,8 @@ from torch import nn
 
 from ..data.hashed_text import HashedTextProcessor
 from ..data.types import TEXT
+from ..errors import CheckpointNotFoundError
+from .checkpoints import resolve_hf_checkpoint
 from .registry import register
 
 logger = logging.getLogger(__name__)
@@ -48,9 +50,6 @@ def offline_text_fallback(names: list, column_types: dict, config) -> list:
     key = "model.hf_text.checkpoint_name"
     if "hf_text" not in names or TEXT not in column_types.values() or key in config.explicit:
         return names
-    from ..errors import CheckpointNotFoundError
-    from .checkpoints import resolve_hf_checkpoint
-
     try:
         resolve_hf_checkpoint(config[key], key)
         return names

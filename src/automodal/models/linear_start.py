@@ -26,7 +26,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.hashed_text import bucket_matrix
+from ..data.processors import normal_scores
 from ..data.types import CATEGORICAL, NUMERICAL
+from ..folds import kfold
 
 RIDGE_ALPHAS = np.logspace(-2, 3, 21)
 KNOTS = 32                  # points of the piecewise-linear map from a number's score back to its own scale
@@ -58,8 +60,6 @@ def own_scale_knots(processor, knots: int = KNOTS) -> tuple | None:
     reads them) back to its own values, robustly standardised and clipped; None when the numbers are not read as
     normal scores. A column of at most `knots` distinct values has them all as points (an exact map); a longer one
     has points evenly spaced in score, so the tails, where the map bends most, are followed closely."""
-    from ..data.processors import normal_scores
-
     if processor is None or getattr(processor, "quantiles", None) is None or not processor.quantiles:
         return None
     scores, values = np.zeros((len(processor.quantiles), knots)), np.zeros((len(processor.quantiles), knots))
@@ -206,8 +206,6 @@ def _logistic(features, labels: np.ndarray):
 
 def _out_of_fold_log_loss(features, labels: np.ndarray) -> float:
     """The logistic regression's log loss on held-out folds of (at most CV_ROWS of) the training rows."""
-    from ..folds import kfold
-
     if len(labels) > CV_ROWS:
         keep = np.sort(np.random.default_rng(0).choice(len(labels), CV_ROWS, replace=False))
         features, labels = features[keep], labels[keep]

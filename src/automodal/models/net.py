@@ -10,6 +10,8 @@ from torch import nn
 from ..config import Config
 from ..data.types import CATEGORICAL, NUMERICAL, TEXT
 from ..errors import ConfigError
+from .fold_bag import FoldBag
+from .linear_start import LinearStart
 from .members import MemberHeads, average_members
 from .registry import FUSION, get_spec
 
@@ -162,8 +164,6 @@ def build_net(architecture: dict, config: Config) -> nn.Module:
     predictors saved before ensembles: one network; linear_start / linear_text / linear_knots absent in those saved
     before them: none), and "folds": [{"linear_knots": ...} per network] for a k-fold bag (bagging), else absent."""
     if architecture.get("folds"):       # a k-fold bag: one network per fold, each with its own linear start map
-        from .fold_bag import FoldBag
-
         return FoldBag([build_net(dict(architecture, folds=None, **fold), config)
                         for fold in architecture["folds"]])
     members = architecture.get("members", 1)
@@ -177,8 +177,6 @@ def build_net(architecture: dict, config: Config) -> nn.Module:
         fusion = get_spec(architecture["fusion"]).builder(model_config(config, architecture["fusion"]), fusion_inputs)
     linear = None
     if architecture.get("linear_start"):
-        from .linear_start import LinearStart
-
         text = architecture.get("linear_text")
         linear = LinearStart(inputs["num_numerical"], inputs["num_categories"], architecture["num_outputs"], text,
                              inputs[text]["num_buckets"] if text else 0, architecture.get("linear_knots", 0))

@@ -18,6 +18,7 @@ from ..metrics import Metric, score, signed
 from .cutmix import scale_box
 from .mixup import IMAGE_SUFFIX, soft_cross_entropy
 from .optim import build_optimizer, build_scheduler, param_groups
+from .trainer import ignore_lightning_noise
 
 logger = logging.getLogger(__name__)
 
@@ -177,8 +178,6 @@ class TrainingModule(pl.LightningModule):
                     module.eval()
 
     def setup(self, stage):
-        from .trainer import ignore_lightning_noise
-
         ignore_lightning_noise()
         if self.trainer.world_size > 1 and self.trainer.num_devices > 1 and self.device.type == "cpu":
             # processes that share this machine's cores split them: more threads than cores would spin

@@ -7,6 +7,9 @@ import os
 from dataclasses import dataclass
 
 from ..config import Config
+from .checkpoints import TopKCheckpoints
+from .meter import ThroughputMeter
+from .record import FitRecord
 
 
 @dataclass
@@ -24,9 +27,6 @@ class Watchers:
 def watchers(config: Config, workdir: str, time_limited: bool, keeper=None) -> Watchers:
     from lightning.pytorch.callbacks import EarlyStopping
 
-    from .checkpoints import TopKCheckpoints
-    from .meter import ThroughputMeter
-    from .record import FitRecord
 
     keeper = keeper or TopKCheckpoints(config["optimization.top_k"], os.path.join(workdir, "checkpoints"))
     stopper = EarlyStopping(monitor="val_score", mode="max", patience=config["optimization.patience"],

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ...data.frames import read_frame as read_table
 from ...errors import DataError
 from ..image_tasks.images import IMAGE_COLUMN, absolute_paths, image_column, image_size, read_rgb
 
@@ -81,8 +82,6 @@ def _parse_rois(value, row, label: str, what: str) -> list:
 
 def read_frame(data, label: str, what: str, labelled: bool) -> tuple[pd.DataFrame, list | None]:
     """(frame with absolute image paths and, when labelled, parsed BOXES / CLASSES, the COCO category names)."""
-    from ...data.frames import read_frame as read_table
-
     categories = None
     if is_coco(data):
         frame, categories = read_coco(data, label)

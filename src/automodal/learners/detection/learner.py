@@ -7,6 +7,7 @@ import logging
 import os
 
 import pandas as pd
+import torch
 
 from ...errors import AutomodalError, DataError
 from ..contract import Capabilities
@@ -14,6 +15,7 @@ from ..image_tasks.base import ImageTaskLearner
 from ..image_tasks.images import IMAGE_COLUMN
 from . import data, models
 from .metrics import METRICS, detection_scores
+from .onnx import detector_graph
 
 logger = logging.getLogger("automodal")
 
@@ -29,9 +31,10 @@ class DetectionLearner(ImageTaskLearner):
     of {"class", "class_id", "bbox", "score"}, bbox in model.mmdet_image.output_bbox_format."""
     family = "detection"
     problem_types = ("object_detection",)
-    capabilities = Capabilities()
-    alternatives = {"predict_proba": "it has no class probabilities per row; predict() gives each box's class and "
-                                     "score."}
+    preset_section = "object_detection"
+    capabilities = Capabilities(embeddings=True, export_onnx=True)
+    alternatives = dict(ImageTaskLearner.alternatives, predict_proba="it has no class probabilities per row; "
+                                                                     "predict() gives each box's class and score.")
     config_group = "mmdet_image"
     default_label = "rois"
     metrics = METRICS
@@ -106,6 +109,13 @@ class DetectionLearner(ImageTaskLearner):
     def predict_batch(self, net, batch: dict) -> list:
         return [{k: v.detach().cpu() for k, v in out.items()} for out in net(batch["image"])]
 
+    def embed_batch(self, net, batch: dict):
+        """The backbone's feature maps (every pyramid level) averaged over the image, side by side; the images are
+        resized and normalised as the detector sees them."""
+        images, _ = net.transform(batch["image"])
+        features = net.backbone(images.tensors)
+        return torch.cat([level.mean(dim=(2, 3)) for level in features.values()], dim=1)
+
     def scores(self, outputs: list, targets: list, labels: dict, names: list) -> dict:
         return detection_scores(outputs, targets, names)
 
@@ -113,6 +123,9 @@ class DetectionLearner(ImageTaskLearner):
         """Boxes per image. `as_coco` returns COCO result records ({image_id, category_id, bbox as [x, y, width,
         height], score}); `save_results` (a .json path) also writes them there."""
         return super().predict(data, as_coco=as_coco, save_results=save_results)
+
+    def onnx_graph(self, data, batch_size: int | None, truncate: bool):
+        return detector_graph(self, self.read(data, "data", labelled=False))
 
     def served(self, frame: pd.DataFrame, kind: str) -> list:
         """Per image, its boxes: [{"class", "class_id", "bbox", "score"}, ...]."""

@@ -16,14 +16,20 @@ from ...inference import eval_batch_size, inference_device
 from ...training.soup import load_state
 from ...data.types import IMAGE
 from ..contract import FamilyLearner, FitOutcome, RequestSchema
-from . import fitting
 from .images import IMAGE_COLUMN
+from .running import embed_images, make_loader, run_net
 
 logger = logging.getLogger("automodal")
 
 
 class ImageTaskLearner(FamilyLearner):
     """`model` is the network; `labels` what the training labels said about the outputs (class names, ...)."""
+    alternatives = {
+        "chunked_prediction": "pass the data itself (a frame, a CSV of image paths or a COCO json); images are read "
+                              "one batch at a time anyway.",
+        "search": "set the keys to try yourself in hyperparameters, one fit each.",
+        "devices": "it trains on one device.",
+    }
     config_group: str = ""          # the model.<group>.* keys this family reads
     default_label: str = "label"
     metrics: dict = {}              # metric name -> greater is better
@@ -47,7 +53,6 @@ class ImageTaskLearner(FamilyLearner):
     @property
     def problem_type(self) -> str:
         return self.problem_types[0]
-
     def check_metric(self, name: str) -> str:
         if name not in self.metrics:
             raise AutomodalError(f"eval_metric '{name}' is not a {self.problem_type} metric; choose one of "
@@ -63,12 +68,21 @@ class ImageTaskLearner(FamilyLearner):
             search=None) -> FitOutcome:
         """`tuning_data` (else `holdout_frac` of the training images) picks checkpoints and stops early."""
         self.config = config
-        result = fitting.fit(self, train_data, tuning_data, self._eval_metric, holdout_frac, seed, time_limit,
+        # Lightning loads when a fit runs, not when a saved predictor loads to predict (measured start-up cost, as
+        # for the table family)
+        from .fitting import fit
+
+        result = fit(self, train_data, tuning_data, self._eval_metric, holdout_frac, seed, time_limit,
                              self.verbosity)
         self.config, self.model, self.labels = result.config, result.net, result.labels
         self.meta = {"label": self.label, "problem_type": self.problem_type, "eval_metric": result.eval_metric,
                      "architecture": result.architecture, "fit_summary": result.summary}
         return FitOutcome(result.log_csv, result.workdir)
+
+    def _loader(self, frame: pd.DataFrame):
+        self.model.to(inference_device(self.config))
+        return make_loader(self, frame, self.labels, self.meta["architecture"], eval_batch_size(self.config), False,
+                           self.config["env.num_workers_evaluation"])
 
     def run(self, data, labelled: bool) -> tuple[pd.DataFrame, list, list]:
         """The frame read from data, the network's outputs and the labels, image by image."""
@@ -76,11 +90,20 @@ class ImageTaskLearner(FamilyLearner):
         frame = self.read(data, "data", labelled=labelled)
         if labelled:
             self.check_labels(frame, self.labels, "data")
-        net.to(inference_device(self.config))
-        loader = fitting.make_loader(self, frame, self.labels, self.meta["architecture"],
-                                     eval_batch_size(self.config), False, self.config["env.num_workers_evaluation"])
-        outputs, targets = fitting.run_net(self, net, loader)
+        outputs, targets = run_net(self, net, self._loader(frame))
         return frame, outputs, targets
+
+    def extract_embedding(self, data, as_pandas: bool = False):
+        """One vector per image: the features of the family's image encoder, averaged over the image
+        (embed_batch), shape (images, dim)."""
+        net = self.require_fitted()
+        frame = self.read(data, "data", labelled=False)
+        rows = embed_images(self, net, self._loader(frame))
+        return pd.DataFrame(rows, index=frame.index) if as_pandas else rows
+
+    @abstractmethod
+    def embed_batch(self, net, batch: dict):
+        """A batch's image features, (images, dim), for extract_embedding."""
 
     def evaluate(self, data, metrics=None, return_pred: bool = False):
         """{metric: value} on labelled data, for `metrics` (a name or list; default: every metric of the family)."""

@@ -13,7 +13,6 @@ import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 
 from ...config import Config
 from ...errors import DataError
@@ -22,7 +21,8 @@ from ...inference import eval_batch_size
 from ...training import session
 from ...training.soup import choose_weights, load_state
 from ...training.trainer import DevicePlan, build_trainer, plan_devices
-from .module import ImageTaskModule, to_device
+from .module import ImageTaskModule
+from .running import make_loader, run_net
 
 logger = logging.getLogger(__name__)
 
@@ -48,27 +48,6 @@ def split_rows(frame: pd.DataFrame, holdout_frac: float | None, seed: int):
     order = np.random.default_rng(seed).permutation(len(frame))
     held = max(1, int(round(holdout_frac * len(frame))))
     return frame.iloc[np.sort(order[held:])], frame.iloc[np.sort(order[:held])]
-
-
-def make_loader(learner, frame: pd.DataFrame, labels: dict, architecture: dict, batch_size: int, training: bool,
-                num_workers: int, seed: int = 0):
-    generator = torch.Generator().manual_seed(seed) if training else None
-    return DataLoader(learner.dataset(frame, labels, architecture, training), batch_size=batch_size, shuffle=training,
-                      num_workers=num_workers, collate_fn=learner.collate, generator=generator,
-                      persistent_workers=training and num_workers > 0)
-
-
-def run_net(learner, net, loader) -> tuple[list, list]:
-    """The network's outputs and the batches' labels (None for unlabelled data), image by image."""
-    device = next(net.parameters()).device
-    outputs, targets = [], []
-    net.eval()
-    with torch.inference_mode():
-        for batch in loader:
-            outputs.extend(learner.predict_batch(net, to_device(batch, device)))
-            labels = batch.get("label")
-            targets.extend(labels if labels is not None else [None] * len(batch["image"]))
-    return outputs, targets
 
 
 def _one_device(plan, config: Config):

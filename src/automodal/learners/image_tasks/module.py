@@ -9,19 +9,9 @@ import torch
 
 from ...config import Config
 from ...training.optim import build_optimizer, build_scheduler, uniform_groups
+from .running import to_device
 
 logger = logging.getLogger(__name__)
-
-
-def to_device(value, device):
-    """Tensors, and lists / dicts of them (images of different sizes, per-image targets), moved to device."""
-    if isinstance(value, torch.Tensor):
-        return value.to(device, non_blocking=True)
-    if isinstance(value, dict):
-        return {k: to_device(v, device) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(to_device(v, device) for v in value)
-    return value
 
 
 class ImageTaskModule(pl.LightningModule):

@@ -61,7 +61,11 @@ class SegmentationLearner(ImageTaskLearner):
     gives one mask per image at the image's own size, in the training masks' values."""
     family = "segmentation"
     problem_types = ("semantic_segmentation",)
-    capabilities = Capabilities(predict_proba=True)
+    preset_section = "semantic_segmentation"
+    capabilities = Capabilities(predict_proba=True, embeddings=True)
+    alternatives = dict(ImageTaskLearner.alternatives, export_onnx="Segment Anything is not exported; predict and "
+                                                                   "predict_proba in Python, or serve the saved "
+                                                                   "predictor with `automodal serve`.")
     config_group = "sam"
     default_label = "label"
     metrics = {name: greater for name, (_, greater) in metrics.SEGMENTATION_METRICS.items()}
@@ -119,6 +123,10 @@ class SegmentationLearner(ImageTaskLearner):
 
     def loss(self, net, batch: dict):
         return segmentation_loss(net(batch["image"]), batch["label"])
+
+    def embed_batch(self, net, batch: dict):
+        """Segment Anything's image embedding, averaged over the image."""
+        return net.sam.vision_encoder(batch["image"]).last_hidden_state.mean(dim=(2, 3))
 
     def predict_batch(self, net, batch: dict) -> list:
         """Per image, class probabilities (classes, H, W): at the label's size when the batch has labels (what

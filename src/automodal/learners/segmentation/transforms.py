@@ -17,6 +17,7 @@ import os
 import numpy as np
 import torch
 
+from ...data.image import as_rgb
 from ...errors import ConfigError, DataError
 
 # SAM's documented pixel statistics (ImageNet's), for checkpoints without a preprocessor_config.json
@@ -87,7 +88,6 @@ class SegmentationTransforms:
         """A PIL image or (H, W, 3) uint8 array -> float (3, S, S), normalised."""
         from PIL import Image
 
-        from ...data.image import as_rgb
 
         image = as_rgb(Image.fromarray(image) if isinstance(image, np.ndarray) else image)
         size = self.image_size

@@ -14,7 +14,6 @@ from ...config import Config
 from ...config.data_defaults import choose_defaults
 from ...data.codes import read_codes
 from ...data.infer import check_problem_type, infer_column_types, infer_problem_type
-from ...data.markers import is_marker, read_numbers
 from ...data.pipeline import FeaturePipeline
 from ...data.processors import LabelProcessor, require_columns
 from ...data.types import CLASSIFICATION, IMAGE, REGRESSION
@@ -24,31 +23,9 @@ from ...metrics import DEFAULT_METRICS, get_metric
 from ...models.hashed_text import offline_text_fallback
 from ...models.net import select_models, text_conversion
 from ...models.registry import get_spec
+from .labels import clean_labels
 
 logger = logging.getLogger(__name__)
-
-def clean_labels(frame: pd.DataFrame, label: str, what: str) -> pd.DataFrame:
-    if label not in frame.columns:
-        raise DataError(f"Label column '{label}' is not in {what}. Columns are: {list(frame.columns)}.")
-    labels = frame[label]
-    if is_marker(labels).any():
-        numbers, not_numbers = read_numbers(labels)
-        frame = frame.copy()
-        if numbers.notna().any() and not not_numbers.any():
-            frame[label] = numbers      # numbers with '?' for unknown ones: those rows have no label
-        else:       # of other markers only a blank cell surely means "no label" ('n/a' may be a class)
-            frame[label] = labels.mask(labels.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool))
-    missing = frame[label].isna()
-    if pd.api.types.is_float_dtype(frame[label]):
-        missing |= np.isinf(frame[label].to_numpy(dtype=np.float64, na_value=np.nan))
-    if missing.all():
-        raise DataError(f"Label column '{label}' in {what} has no values (all NaN or infinite).")
-    if missing.any():
-        logger.warning("Dropping %d rows of %s whose label '%s' is missing or infinite.", int(missing.sum()), what,
-                       label)
-        frame = frame[~missing]
-    return frame
-
 
 def holdout_split(frame: pd.DataFrame, label: str, problem_type: str, holdout_frac: float | None, seed: int):
     holdout_frac = checked_holdout(holdout_frac, len(frame))

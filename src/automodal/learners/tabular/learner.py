@@ -18,8 +18,8 @@ from ...models.net import build_net
 from ...training.finetune import apply_efficient_finetune
 from ...training.soup import load_state
 from ..contract import Capabilities, FamilyLearner, FitOutcome, RequestSchema
-from . import fitting
-from .data import Start, clean_labels
+from .labels import clean_labels
+from .onnx import table_graph
 
 TABLE_FIT_KEYWORDS = ("column_types", "teacher_predictor", "callbacks", "init_from", "freeze_backbone", "co_tasks",
                       "task_weights")
@@ -76,6 +76,10 @@ class TabularLearner(FamilyLearner):
                                          "hyperparameter_tune_kwargs to use it.")
         if teacher_predictor is not None and not isinstance(teacher_predictor, TabularLearner):
             raise AutomodalError("teacher_predictor must be a fitted MultiModalPredictor of a table task.")
+        # Lightning, scikit-learn's splits and the training modules load when a fit runs: loading a saved predictor
+        # to predict takes 1.4 s instead of 8 s without them (2 cores)
+        from .fitting import Start, fit as table_fit
+
         start = None
         if init_from is not None:
             if not isinstance(init_from, TabularLearner):
@@ -94,7 +98,7 @@ class TabularLearner(FamilyLearner):
             result = run_search(train, tuning, self.label, config, *search, self._problem_type, self._eval_metric,
                                 column_types, holdout_frac, seed, time_limit, self.verbosity)
         else:
-            result = fitting.fit(train, tuning, self.label, config, self._problem_type, self._eval_metric,
+            result = table_fit(train, tuning, self.label, config, self._problem_type, self._eval_metric,
                                  column_types, holdout_frac, seed, time_limit, self.verbosity, teacher_predictor,
                                  callbacks, start, co_tasks, task_weights)
         self.config, self.model = result.config, result.model
@@ -157,6 +161,10 @@ class TabularLearner(FamilyLearner):
         frame = read_frame(data, "data")
         embeddings = model.embeddings(frame)
         return pd.DataFrame(embeddings, index=frame.index) if as_pandas else embeddings
+
+    def onnx_graph(self, data, batch_size: int | None, truncate: bool):
+        frame = read_frame(data, "data")
+        return table_graph(self, frame.head(int(batch_size)) if batch_size is not None else frame, truncate)
 
     def fit_summary(self) -> dict:
         summary = super().fit_summary()

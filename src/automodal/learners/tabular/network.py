@@ -34,7 +34,8 @@ from ...training.multitask import CoTask, CoTaskStreams, check_weights
 from ...training.session import train, watchers
 from ...training.soup import choose_weights, load_state
 from ...training.trainer import build_trainer
-from .data import PreparedData, Start, clean_labels, keep_usable_rows, pretrained
+from .data import PreparedData, Start, keep_usable_rows, pretrained
+from .labels import clean_labels
 
 logger = logging.getLogger(__name__)
 
