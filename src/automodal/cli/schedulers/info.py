@@ -13,6 +13,7 @@ import pandas as pd
 
 from ...data.types import CLASSIFICATION, IMAGE, TEXT
 from .. import plots
+from ..options import OptionError
 from ..tasks import NESTED, TaskData
 from ..workspace import read_json
 from .base import Scheduler, Step
@@ -97,8 +98,6 @@ class InfoScheduler(Scheduler):
             path = os.path.join(self.project.path, "hpo", str(name), "trials.json")
             if not os.path.exists(path):
                 known = [os.path.basename(os.path.dirname(s)) for s in studies]
-                from ..options import OptionError
-
                 raise OptionError(f"mode.study_name={name}: no such search; this project has {', '.join(known)}.")
         study = read_json(path)
         trials = pd.DataFrame([{"trial": t["trial"], "score": t.get("score"), "status": t.get("status"),

@@ -11,11 +11,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ...config import resolve_config
+from ...data import image_cache, token_cache
 from ...data.types import CLASSIFICATION
+from ...metrics import METRICS
+from ...predictor import MultiModalPredictor
+from ...training.multitask import check_weights
 from ..options import OptionError, merge, predictor_hyperparameters
 from ..tasks import NESTED, TaskData, check_fold_count, create_nested
 from ..workspace import FORMAT_VERSION, WorkspaceError, read_json, write_json, write_parquet
 from .base import Scheduler, Step
+from .preprocess import matching_store, token_stores
 
 ROW = "__row__"
 TEST_METRICS = {"binary": ["roc_auc", "accuracy", "log_loss"],
@@ -74,8 +80,6 @@ class TrainingScheduler(Scheduler):
     def co_task_names(self, pivot: str) -> list:
         """The co-tasks of a multitask fit (mode.multitask = the number of tasks, pivot included): tasks of this
         project that hold the pivot's feature columns, listed in mode.co_tasks or drawn at random after seeding."""
-        from ...training.multitask import check_weights
-
         total, listed = self.options.multitask, self.options.co_tasks
         if total in (False, None):
             if listed != "random" or self.options.task_weights is not None:
@@ -139,9 +143,6 @@ class TrainingScheduler(Scheduler):
 
     def with_stores(self, unit: Unit, action):
         """Run one subroutine, reading images and token ids from the task's `pp` stores where they apply."""
-        from ...data import image_cache, token_cache
-        from .preprocess import matching_store, token_stores
-
         store = matching_store(self.project, TaskData(self.project, unit.task))
         if store is not None:
             self.log(f"  images from the pp store {os.path.relpath(store.directory, self.project.path)}")
@@ -154,8 +155,6 @@ class TrainingScheduler(Scheduler):
     # ---------------------------------------------------------------- hyperparameters and blueprints
     def hyperparameters(self, blueprint: dict) -> dict:
         """hp_file, then hp.*, then the blueprint's sections; validated by the predictor's own rules."""
-        from ...config import resolve_config
-
         values = merge(predictor_hyperparameters(self.config), blueprint)
         if not self.options.store_best:
             values = merge(values, {"optimization": {"top_k_average_method": "last"}})
@@ -190,8 +189,6 @@ class TrainingScheduler(Scheduler):
         return os.path.exists(os.path.join(self.project.model_dir(unit.task, unit.fold), "model.safetensors"))
 
     def _load(self, unit: Unit):
-        from ...predictor import MultiModalPredictor
-
         if not self._has_model(unit):
             raise WorkspaceError(f"no stored model for {unit.name}; train it first (mode.store_parameters=true).")
         return MultiModalPredictor.load(self.project.model_dir(unit.task, unit.fold))
@@ -201,8 +198,6 @@ class TrainingScheduler(Scheduler):
         return None
 
     def train(self, unit: Unit):
-        from ...predictor import MultiModalPredictor
-
         task = TaskData(self.project, unit.task)
         train, tune = task.fold_frames(unit.fold)
         blueprint = self.blueprint() if self.options.use_blueprint else {}
@@ -319,7 +314,5 @@ def predictions(predictor, frame: pd.DataFrame, split: str) -> pd.DataFrame:
 
 
 def _greater_is_better(metric: str) -> bool:
-    from ...metrics import METRICS
-
     return METRICS[metric].greater_is_better if metric in METRICS else True
 
