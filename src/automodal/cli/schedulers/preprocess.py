@@ -110,6 +110,10 @@ class PreprocessScheduler(Scheduler):
 
     def preprocess(self, name: str):
         task = TaskData(self.project, name)
+        if task.image_task:
+            self.log(f"{name}: nothing to store: {task.info['problem_type']} models decode their images themselves "
+                     "(the pp store serves the image columns of table tasks)")
+            return
         self.store_tokens(task)
         paths = image_paths(task)
         if not paths:

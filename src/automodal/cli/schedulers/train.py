@@ -322,11 +322,19 @@ class TrainingScheduler(Scheduler):
                 "task": pivot, "on": other or pivot, "models": [f"{r['task']}/fold{r['fold']}" for r in rows],
                 "metrics": summary})
             table = Table(title=f"{pivot}: test metrics of {len(rows)} models" + (f" on {other}" if other else ""))
-            for column in ("model", *metrics):
-                table.add_column(column)
-            for r in rows:
-                table.add_row(f"{r['task']}/fold{r['fold']}", *(f"{r['metrics'][m]:.4f}" for m in metrics))
-            table.add_row("mean ± std", *(f"{summary[m]['mean']:.4f} ± {summary[m]['std']:.4f}" for m in metrics))
+            models = [f"{r['task']}/fold{r['fold']}" for r in rows]
+            if len(metrics) <= 6:
+                for column in ("model", *metrics):
+                    table.add_column(column)
+                for model, r in zip(models, rows):
+                    table.add_row(model, *(f"{r['metrics'][m]:.4f}" for m in metrics))
+                table.add_row("mean ± std", *(f"{summary[m]['mean']:.4f} ± {summary[m]['std']:.4f}" for m in metrics))
+            else:       # many metrics (detection's): a row per metric
+                for column in ("metric", *models, "mean ± std"):
+                    table.add_column(column)
+                for m in metrics:
+                    table.add_row(m, *(f"{r['metrics'][m]:.4f}" for r in rows),
+                                  f"{summary[m]['mean']:.4f} ± {summary[m]['std']:.4f}")
             self.console.print(table)
 
 
