@@ -34,7 +34,7 @@ def tabular(root: str) -> Sample:
                           "colour": rng.choice(["red", "green", "blue"], size=n)})
     frame["label"] = np.where(frame.x1 - frame.x2 + (frame.colour == "red") > 0.3, "yes", "no")
     return Sample(None, "label", frame.iloc[:180], frame.iloc[180:].reset_index(drop=True),
-                  dict(FAST, **{"optimization.max_epochs": 4}), "accuracy", 0.7)
+                  dict(FAST, **{"optimization.max_epochs": 4}), "accuracy", 0.7, task={"label": "label"})
 
 
 def detection(root: str) -> Sample:
@@ -48,7 +48,9 @@ def detection(root: str) -> Sample:
             "model.mmdet_image.checkpoint_name": checkpoint}
     train = shape_images(os.path.join(root, "train"), 60, seed=0)
     test = shape_images(os.path.join(root, "test"), 12, seed=1)
-    return Sample("object_detection", "rois", train[["image", "rois"]], test[["image", "rois"]], keys, "map_50", 0.3)
+    # the command line detects boxes from the label column's [[x1, y1, x2, y2, class], ...] lists
+    return Sample("object_detection", "rois", train[["image", "rois"]], test[["image", "rois"]], keys, "map_50", 0.3,
+                  task={"label": "rois"})
 
 
 def segmentation(root: str) -> Sample:
@@ -59,7 +61,8 @@ def segmentation(root: str) -> Sample:
     train = shape_images(os.path.join(root, "train"), 40, seed=0)
     test = shape_images(os.path.join(root, "test"), 8, seed=1)
     columns = ["image", "binary_mask"]
-    return Sample("semantic_segmentation", "binary_mask", train[columns], test[columns], keys, "iou", 0.3)
+    return Sample("semantic_segmentation", "binary_mask", train[columns], test[columns], keys, "iou", 0.3,
+                  task={"label": "binary_mask", "problem_type": "semantic_segmentation"})
 
 
 SAMPLES = {"tabular": tabular, "detection": detection, "segmentation": segmentation}

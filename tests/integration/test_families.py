@@ -103,3 +103,30 @@ def test_the_server_answers_as_the_predictor_does(fitted):
         proba = client.post("/predict_proba", json=records)
         refusal = predictor.learner.serving_refusal("predict_proba")
         assert proba.status_code == (400 if refusal else 200)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_command_line_creates_trains_and_tests_every_family(family, tmp_path):
+    from automodal.cli.main import main
+
+    sample = SAMPLES[family](str(tmp_path))
+    files = {}
+    for split, frame in (("path", sample.train), ("test", sample.test)):
+        frame = frame.copy()
+        for column in frame.columns:            # lists (detection's boxes) as JSON text in the CSV
+            if frame[column].map(lambda v: isinstance(v, list)).any():
+                frame[column] = frame[column].map(json.dumps)
+        files[split] = tmp_path / f"{split}.csv"
+        frame.to_csv(files[split], index=False)
+    home, declared = tmp_path / "home", [f"data.{family}.{key}={value}" for key, value in sample.task.items()]
+    common = [f"root={home}", "proj=families", f"task_list=[{family}]"]
+    assert main(["create", *common, *(f"data.{family}.{k}={v}" for k, v in files.items()), "mode.n_folds=2",
+                 *declared]) == 0
+    task = json.loads((home / "families" / "tasks" / family / "task.json").read_text())
+    assert task["problem_type"] == (sample.problem_type or task["problem_type"]) and task["n_folds"] == 2
+    keys = [f"hp.{key}={value}" for key, value in sample.hyperparameters.items()]
+    assert main(["train", *common, "mode.cv=false", "mode.nested=false", "mode.subroutines=[train,test]",
+                 *keys]) == 0
+    summary = json.loads((home / "families" / "metrics" / family / "summary.json").read_text())
+    assert summary["models"] == [f"{family}/fold0"]
+    assert summary["metrics"][sample.metric]["mean"] > sample.floor, summary["metrics"]

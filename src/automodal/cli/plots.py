@@ -100,3 +100,55 @@ def learning_curves(path: str, logs: dict, title: str) -> str:
     axis.set_title(title)
     axis.legend(fontsize=7)
     return _save(figure, path)
+
+
+def annotated_images(path: str, cells: dict, per_cell: int = 4) -> str:
+    """cells: {title: [(image path, boxes, mask path)]}: per cell a row of images, each with its boxes
+    ([x1, y1, x2, y2, class] outlined and named) or its mask (classes as colours over the image)."""
+    from matplotlib.patches import Rectangle
+    from PIL import Image
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(max(1, len(cells)), per_cell, figsize=(2.4 * per_cell, 2.6 * max(1, len(cells))),
+                                squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for r, (title, samples) in enumerate(cells.items()):
+        names = sorted({str(b[4]) for _, boxes, _ in samples for b in boxes or []})     # one colour per class
+        for c in range(per_cell):
+            axis = axes[r, c]
+            axis.axis("off")
+            if c >= len(samples):
+                continue
+            image, boxes, mask = samples[c]
+            try:
+                with Image.open(image) as opened:
+                    axis.imshow(opened.convert("RGB"))
+            except OSError:
+                axis.text(0.5, 0.5, "unreadable", ha="center", fontsize=6)
+                continue
+            for x1, y1, x2, y2, cls in boxes or []:
+                colour = colours(names.index(str(cls)) % 10)
+                axis.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.5))
+                axis.text(x1, y1, str(cls), color="white", fontsize=6, va="bottom",
+                          bbox={"facecolor": colour, "edgecolor": "none", "pad": 0.5})
+            if mask is not None:
+                with Image.open(mask) as opened:
+                    values = np.asarray(opened)
+                if values.ndim == 3:
+                    values = values[..., 0]
+                shown = np.ma.masked_where(values == 0, values)
+                axis.imshow(shown, cmap="tab10", alpha=0.5, interpolation="nearest",
+                            vmin=0, vmax=max(1, int(values.max())))
+            if c == 0:
+                axis.set_title(title, fontsize=7, loc="left")
+    return _save(figure, path)
+
+
+def counts_per_fold(path: str, table: pd.DataFrame, ylabel: str, title: str) -> str:
+    """A bar per fold, stacked by class: table indexed by fold, a column per class."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    table.plot.bar(ax=axis, stacked=True)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    return _save(figure, path)

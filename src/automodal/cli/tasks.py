@@ -13,7 +13,9 @@ import pandas as pd
 
 from ..data.codes import read_codes
 from ..data.infer import infer_column_types, infer_problem_type
-from ..data.types import CLASSIFICATION
+from ..data.types import CLASSIFICATION, IMAGE
+from ..learners.registry import family_of
+from . import image_tasks
 from .options import OptionError
 from .workspace import WorkspaceError, read_json, write_json, write_parquet
 
@@ -89,13 +91,19 @@ def data_spec(config, name: str, single: bool) -> dict:
     spec = data.get(name)
     if spec is None and single and "path" in data:
         spec = data
-    if not isinstance(spec, dict) or "path" not in spec or "label" not in spec:
+    if not isinstance(spec, dict) or "path" not in spec:
         raise OptionError(f"creating data set '{name}' needs data.{name}.path=FILE_OR_DIR and "
                           f"data.{name}.label=COLUMN.")
     unknown = set(spec) - {"path", "label", "test", "unlabeled", "fold_column", "problem_type"}
     if unknown:
         raise OptionError(f"data.{name} has unknown keys {sorted(unknown)}; known: path, label, test, unlabeled, "
                           "fold_column, problem_type.")
+    declared = image_tasks.declared_problem_type(spec, name)
+    if "label" not in spec:
+        if not (image_tasks.is_coco(spec["path"]) or image_tasks.is_image_task(declared)):
+            raise OptionError(f"creating data set '{name}' needs data.{name}.label=COLUMN (only a COCO file, or "
+                              f"data.{name}.problem_type=object_detection / semantic_segmentation, has a default).")
+        spec = dict(spec, label=family_of(declared or image_tasks.DETECTION).default_label)
     return spec
 
 
@@ -106,13 +114,37 @@ def store_dataset(project, name: str, spec: dict, log) -> bool:
         log(f"data set {name}: present, skipped")
         return False
     label = str(spec["label"])
-    tables, sources = {}, {}
+    problem_type = image_tasks.declared_problem_type(spec, name)
+    detected = None
+    tables, sources, found = {}, {}, {}
     for split in ("train", "test", "unlabeled"):
         key = "path" if split == "train" else split
         if spec.get(key) is None:
             continue
-        files = source_files(spec[key], f"data.{name}.{key}")
-        table = read_table(files, f"data.{name}.{key}")
+        what = f"data.{name}.{key}"
+        if image_tasks.is_coco(spec[key]):
+            files, table = [os.path.abspath(os.path.expanduser(str(spec[key])))], None
+            if not os.path.isfile(files[0]):
+                raise WorkspaceError(f"{what}: no COCO file at {files[0]}.")
+            if problem_type is None:
+                problem_type = detected = image_tasks.DETECTION
+            elif problem_type != image_tasks.DETECTION:
+                raise OptionError(f"{what}: {files[0]} is a COCO file, which holds boxes (object_detection), but "
+                                  f"the task is {problem_type}; give a CSV or Parquet table.")
+        else:
+            files = source_files(spec[key], what)
+            table = read_table(files, what)
+            if split == "train" and problem_type is None:
+                problem_type = detected = image_tasks.detect_problem_type(table, label)
+        if image_tasks.is_image_task(problem_type):
+            table, extra = image_tasks.read_split(problem_type, spec[key], files, table, label, what,
+                                                  labelled=split != "unlabeled")
+            found.update(extra if split == "train" else {})
+            if table.attrs.get("merged"):
+                log(f"{what}: {table.attrs['merged']} rows named an image another row names too; their boxes are "
+                    "joined, one row per image")
+            tables[split], sources[split] = table, files
+            continue
         if split != "unlabeled" and label not in table.columns:
             raise WorkspaceError(f"data.{name}.{key}: label column '{label}' is not in {files[0]}; its columns are "
                                  f"{list(table.columns)[:20]}.")
@@ -133,11 +165,14 @@ def store_dataset(project, name: str, spec: dict, log) -> bool:
         "name": name, "label": label, "hash": content_hash(tables), "created": time.time(),
         "sources": sources, "rows": {s: len(t) for s, t in tables.items()},
         "columns": list(tables["train"].columns), "fold_column": spec.get("fold_column"),
-        "problem_type": spec.get("problem_type")})
+        "problem_type": problem_type, "problem_type_detected": detected is not None, **found})
     os.makedirs(os.path.dirname(directory), exist_ok=True)
     os.replace(staging, directory)
-    log(f"data set {name}: stored {len(tables['train'])} rows" +
-        "".join(f", {len(t)} {s} rows" for s, t in tables.items() if s != "train"))
+    unit = "images" if image_tasks.is_image_task(problem_type) else "rows"
+    log(f"data set {name}: stored {len(tables['train'])} {unit}" +
+        "".join(f", {len(t)} {s} {unit}" for s, t in tables.items() if s != "train") +
+        (f" ({problem_type}, detected from data.{name}.path; set data.{name}.problem_type to say otherwise)"
+         if detected else ""))
     return True
 
 
@@ -192,10 +227,17 @@ def create_task(project, name: str, n_folds: int, balancing: bool, seed: int, lo
     label, fold_column = dataset["label"], dataset.get("fold_column")
     labelled = train[label].notna().to_numpy()
     problem_type = dataset.get("problem_type") or infer_problem_type(train.loc[labelled, label], label)
-    features = train.drop(columns=[fold_column]) if fold_column else train
-    column_types, dropped = infer_column_types(features[labelled], label, None)
-    column_types, codes = read_codes(features[labelled], label, column_types, problem_type)
     rows = np.flatnonzero(labelled)
+    if image_tasks.is_image_task(problem_type):
+        column_types, dropped, codes = {image_tasks.IMAGE_COLUMN: IMAGE}, [], {}
+        classes, strata = image_tasks.task_labels(problem_type, train.iloc[rows], label, dataset)
+        stratify, classification = pd.Series(strata), True
+    else:
+        features = train.drop(columns=[fold_column]) if fold_column else train
+        column_types, dropped = infer_column_types(features[labelled], label, None)
+        column_types, codes = read_codes(features[labelled], label, column_types, problem_type)
+        classes = _classes(train.loc[labelled, label], problem_type)
+        stratify, classification = train.loc[labelled, label].reset_index(drop=True), problem_type in CLASSIFICATION
     if fold_column:
         values = train.loc[labelled, fold_column]
         order = sorted(values.dropna().unique().tolist(), key=str)
@@ -206,16 +248,18 @@ def create_task(project, name: str, n_folds: int, balancing: bool, seed: int, lo
         rows, folds = rows[folds >= 0], folds[folds >= 0]
         n_folds, source = len(order), "column"
     else:
-        folds = assign_folds(train.loc[labelled, label].reset_index(drop=True), problem_type in CLASSIFICATION,
-                             n_folds, balancing, seed)
+        folds = assign_folds(stratify, classification, n_folds, balancing, seed)
         source = "created"
     write_parquet(pd.DataFrame({"row": rows, "fold": folds}), os.path.join(directory, "rows.parquet"))
     write_json(os.path.join(directory, "task.json"), {
         "name": name, "dataset": name, "label": label, "problem_type": problem_type, "column_types": column_types,
         "dropped_columns": dropped, "integer_codes": codes, "ignored_columns": [fold_column] if fold_column else [],
         "n_folds": int(n_folds), "ensure_balancing": bool(balancing), "fold_source": source, "seed": seed,
-        "parent": None, "outer_fold": None, "classes": _classes(train.loc[labelled, label], problem_type),
-        "created": time.time()})
+        "parent": None, "outer_fold": None, "classes": classes, "created": time.time()})
+    if image_tasks.is_image_task(problem_type):
+        log(f"task {name}: {problem_type} on '{label}', {len(rows)} images in {n_folds} folds; "
+            + image_tasks.label_summary(problem_type, classes, train.iloc[rows], label))
+        return True
     kinds = pd.Series(list(column_types.values())).value_counts()
     log(f"task {name}: {problem_type} on '{label}', {len(rows)} rows in {n_folds} folds; columns: "
         + ", ".join(f"{count} {kind}" for kind, count in kinds.items()))
@@ -237,8 +281,13 @@ def create_nested(project, parent: str, outer: int, inner_folds: int | None, see
     remaining = rows[rows["fold"] != outer].reset_index(drop=True)
     folds = inner_folds or task.info["n_folds"]
     labels = task.train_table.iloc[remaining["row"].to_numpy()][task.label].reset_index(drop=True)
-    inner = assign_folds(labels, task.info["problem_type"] in CLASSIFICATION, int(folds),
-                         task.info["ensure_balancing"], seed + outer)
+    classification = task.info["problem_type"] in CLASSIFICATION
+    if task.image_task:         # images are balanced by the classes they hold, as create balanced them
+        labels = pd.Series(image_tasks.task_labels(task.info["problem_type"],
+                                                   task.train_table.iloc[remaining["row"].to_numpy()], task.label,
+                                                   task.dataset)[1])
+        classification = True
+    inner = assign_folds(labels, classification, int(folds), task.info["ensure_balancing"], seed + outer)
     test_rows = rows[rows["fold"] == outer]["row"].to_numpy()
     table = pd.DataFrame({"row": np.concatenate([remaining["row"].to_numpy(), test_rows]),
                           "fold": np.concatenate([inner, np.full(len(test_rows), -1)])})
@@ -265,6 +314,16 @@ class TaskData:
         self.rows = pd.read_parquet(os.path.join(directory, "rows.parquet"))
         self._dataset_dir = project.dataset_dir(self.info["dataset"])
         self._tables = {}
+
+    @property
+    def image_task(self) -> bool:
+        """An object detection or semantic segmentation task (one row per image)."""
+        return image_tasks.is_image_task(self.info["problem_type"])
+
+    @property
+    def dataset(self) -> dict:
+        """The data set's record (dataset.json): source files, COCO categories, ..."""
+        return read_json(os.path.join(self._dataset_dir, "dataset.json"))
 
     def table(self, split: str) -> pd.DataFrame | None:
         if split not in self._tables:

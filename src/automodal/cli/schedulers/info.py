@@ -12,7 +12,8 @@ import os
 import pandas as pd
 
 from ...data.types import CLASSIFICATION, IMAGE, TEXT
-from .. import plots
+from .. import image_tasks, plots
+from ..options import OptionError
 from ..tasks import NESTED, TaskData
 from ..workspace import read_json
 from .base import Scheduler, Step
@@ -55,6 +56,9 @@ class InfoScheduler(Scheduler):
     def tasks(self):
         for name in self.tasks_shown():
             task = TaskData(self.project, name)
+            if task.image_task:
+                self.image_task_summary(name, task)
+                continue
             usable = task.rows[task.rows["fold"] >= 0]
             frame = task.train_table.iloc[usable["row"].to_numpy()]
             labels = frame[task.label].reset_index(drop=True)
@@ -80,6 +84,37 @@ class InfoScheduler(Scheduler):
                                             classification, f"{name}: {task.label} per fold")
             self.log(f"  {path}")
 
+    def image_task_summary(self, name: str, task: TaskData):
+        """Images, classes and, per fold, the boxes of each class (detection) or the images whose masks hold each
+        class (segmentation), as a table and a stacked bar plot."""
+        problem_type = task.info["problem_type"]
+        usable = task.rows[task.rows["fold"] >= 0]
+        frame = task.train_table.iloc[usable["row"].to_numpy()]
+        folds = usable["fold"].to_numpy()
+        classes = [str(c) for c in task.info["classes"]]
+        self._table(f"task {name}: {problem_type} on '{task.label}'", ["", "value"], [
+            ("images", len(frame)), ("folds", task.info["n_folds"]),
+            ("classes" if problem_type == image_tasks.DETECTION else "mask values", ", ".join(classes)),
+            ("test images", 0 if task.test_frame() is None else len(task.test_frame())),
+            ("unlabeled images", 0 if task.unlabeled_frame() is None else len(task.unlabeled_frame()))])
+        if problem_type == image_tasks.DETECTION:
+            pairs = [(fold, str(box[4])) for fold, cell in zip(folds, frame[task.label])
+                     for box in image_tasks.rois(cell)]
+            what = "boxes"
+        else:
+            strata = image_tasks.task_labels(problem_type, frame, task.label, task.dataset)[1]
+            pairs = [(fold, value) for fold, present in zip(folds, strata) for value in present.split(",") if value]
+            what = "images holding the class"
+        counts = pd.crosstab(pd.Series([f for f, _ in pairs], name="fold"), pd.Series([c for _, c in pairs],
+                                                                                       name="class"))
+        counts = counts.reindex(index=sorted(set(folds)), columns=[c for c in classes if c in counts.columns],
+                                fill_value=0)
+        self._table(f"{name}: {what} per fold", ["fold", *counts.columns],
+                    [(f, *counts.loc[f].tolist()) for f in counts.index])
+        path = plots.counts_per_fold(self.figure_path("tasks", f"{name}.labels.png"), counts, what,
+                                     f"{name}: {what} per fold")
+        self.log(f"  {path}")
+
     # ---------------------------------------------------------------- hpo
     def hpo(self):
         """Searches stored as PROJECT/hpo/STUDY/trials.json: [{trial, config, score, status, seconds}]."""
@@ -97,8 +132,6 @@ class InfoScheduler(Scheduler):
             path = os.path.join(self.project.path, "hpo", str(name), "trials.json")
             if not os.path.exists(path):
                 known = [os.path.basename(os.path.dirname(s)) for s in studies]
-                from ..options import OptionError
-
                 raise OptionError(f"mode.study_name={name}: no such search; this project has {', '.join(known)}.")
         study = read_json(path)
         trials = pd.DataFrame([{"trial": t["trial"], "score": t.get("score"), "status": t.get("status"),
@@ -115,9 +148,12 @@ class InfoScheduler(Scheduler):
 
     # ---------------------------------------------------------------- samples
     def samples(self, per_class: int = 4):
-        cells = {}
+        cells, annotated = {}, {}
         for name in self.tasks_shown():
             task = TaskData(self.project, name)
+            if task.image_task:
+                annotated[name] = self.annotated_samples(task, per_class)
+                continue
             types = task.info["column_types"]
             frame = task.train_table
             images = [c for c, t in types.items() if t == IMAGE]
@@ -137,13 +173,27 @@ class InfoScheduler(Scheduler):
                     json.dump([{"class": c, texts[0]: t} for c, t in rows], handle, indent=2)
             else:
                 self.log(f"{name}: no image or text column to show samples of")
-        if not cells:
-            return
         if self.options.info_individual:
             for name, classes in cells.items():
                 self.log(f"  {plots.image_grid(self.figure_path('samples', f'{name}.png'), {name: classes})}")
-        if self.options.info_grid:
+            for name, samples in annotated.items():
+                self.log(f"  {plots.annotated_images(self.figure_path('samples', f'{name}.png'), {name: samples})}")
+        if self.options.info_grid and cells:
             self.log(f"  {plots.image_grid(self.figure_path('samples', 'grid.png'), cells)}")
+        if self.options.info_grid and annotated:        # beside the classes' grid when the project has both
+            grid = "annotated_grid.png" if cells else "grid.png"
+            self.log(f"  {plots.annotated_images(self.figure_path('samples', grid), annotated)}")
+
+    @staticmethod
+    def annotated_samples(task: TaskData, count: int) -> list:
+        """[(image, boxes, mask path)] of the first labelled training images, those with boxes first."""
+        frame = task.train_table.iloc[task.rows[task.rows["fold"] >= 0]["row"].to_numpy()]
+        if task.info["problem_type"] == image_tasks.DETECTION:
+            boxes = [image_tasks.rois(cell) for cell in frame[task.label]]
+            order = sorted(range(len(frame)), key=lambda i: not boxes[i])[:count]
+            return [(frame[image_tasks.IMAGE_COLUMN].iloc[i], boxes[i], None) for i in order]
+        return [(image, None, mask) for image, mask in zip(frame[image_tasks.IMAGE_COLUMN].head(count),
+                                                         frame[task.label].head(count))]
 
     def figure_path_ensure(self, *parts) -> str:
         path = self.figure_path(*parts)

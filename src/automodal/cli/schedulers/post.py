@@ -3,20 +3,25 @@ rows. Reads what train / predict stored; writes new files beside them (originals
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
 import pandas as pd
 
 from ...data.types import CLASSIFICATION
-from .. import calibration
+from ...learners.segmentation import masks
+from ...learners.segmentation import metrics as mask_metrics
+from ...persistence import PROCESSORS_FILE
+from .. import calibration, image_ensemble, image_tasks
 from ..ensemble import combine, search
 from ..options import OptionError
 from ..tasks import TaskData
-from ..workspace import WorkspaceError, write_json, write_parquet
+from ..workspace import WorkspaceError, read_json, write_json, write_parquet
 from .base import Scheduler, Step
 
 PRIORS = ("val", "test", "quantify")
+PIXELS_PER_IMAGE = 4096     # pixels per selection image that the segmentation ensemble search scores
 
 
 def proba_columns(frame: pd.DataFrame) -> list:
@@ -41,7 +46,7 @@ class PostprocessScheduler(Scheduler):
             raise OptionError(f"mode.prior={prior!r}: use val, test, quantify or a list of class shares.")
         for pivot in self.task_list():
             task = TaskData(self.project, pivot)
-            if not isinstance(prior, str) and task.info["classes"] is not None:
+            if not isinstance(prior, str) and task.info["classes"] is not None and not task.image_task:
                 try:
                     calibration.check_prior(prior, len(task.info["classes"]))
                 except ValueError as error:
@@ -63,8 +68,12 @@ class PostprocessScheduler(Scheduler):
     def plan(self) -> list:
         steps = []
         for pivot in self.task_list():
-            classification = TaskData(self.project, pivot).info["problem_type"] in CLASSIFICATION
+            problem_type = TaskData(self.project, pivot).info["problem_type"]
+            classification = problem_type in CLASSIFICATION
             for task, folds in self.groups(pivot).items():
+                if image_tasks.is_image_task(problem_type):
+                    steps += self.image_plan(task, folds, problem_type)
+                    continue
                 if "calibrate" in self.options.subroutines:
                     if classification:
                         steps += [Step(f"calibrate:{task}:fold{f}", lambda t=task, f=f: self.calibrate(t, f))
@@ -73,6 +82,20 @@ class PostprocessScheduler(Scheduler):
                         self.log(f"{task}: regression, so no calibration (the ensemble still applies)")
                 if "ensemble" in self.options.subroutines:
                     steps.append(Step(f"ensemble:{task}", lambda t=task, f=folds: self.ensemble(t, f)))
+        return steps
+
+    def image_plan(self, task: str, folds: list, problem_type: str) -> list:
+        """detection: boxes fused across folds; segmentation: per-pixel probabilities averaged. Calibration is of
+        table classifiers' class probabilities per row, so image tasks skip it with a note."""
+        steps = []
+        if "calibrate" in self.options.subroutines:
+            what = "its boxes' scores" if problem_type == image_tasks.DETECTION else "its per-pixel probabilities"
+            self.log(f"{task}: calibrate is skipped: it calibrates the class probabilities of table classification "
+                     f"tasks, and {task} is {problem_type} ({what} are left as the models gave them); the ensemble "
+                     "still applies")
+        if "ensemble" in self.options.subroutines:
+            action = self.ensemble_boxes if problem_type == image_tasks.DETECTION else self.ensemble_masks
+            steps.append(Step(f"ensemble:{task}", lambda t=task, f=folds: action(t, f)))
         return steps
 
     # ---------------------------------------------------------------- calibrate
@@ -215,6 +238,110 @@ class PostprocessScheduler(Scheduler):
                  + ", ".join(f"{k} {v:.4f}" for k, v in held_scores.items()))
 
 
+    # ---------------------------------------------------------------- ensembles of image tasks
+    def ensemble_boxes(self, task_name: str, folds: list):
+        """Weighted box fusion of the detectors of the task's folds: the best max_ensemble_size by validation
+        score, weighed equally; scored against each member on the labelled test images."""
+        task = TaskData(self.project, task_name)
+        records = {r["fold"]: r for r in self.project.model_records(task_name) if r["task"] == task_name}
+        ranked = sorted(folds, key=lambda f: -records[f]["val_score"] if records[f]["greater_is_better"]
+                        else records[f]["val_score"])[:self.options.max_ensemble_size]
+        weights = np.full(len(ranked), 1.0 / len(ranked))
+        classes = list(task.info["classes"])
+        index = {str(c): i for i, c in enumerate(classes)}
+        category_ids = task.dataset.get("category_ids") or list(range(1, len(classes) + 1))
+        directory = os.path.join(self.project.predictions, task_name, "ensemble")
+        report = {}
+        for split in ("test", "unlabeled"):
+            parts = [self._member_frame(task_name, f, split) for f in ranked]
+            if any(p is None for p in parts):
+                continue
+            rows = _same_rows(parts, task_name)
+            members = [[_boxes_of(cell, fmt, index) for cell, fmt in zip(p["bboxes"], p["bbox_format"])]
+                       for p in parts]
+            fused = [image_ensemble.fuse_boxes([m[i] for m in members], weights) for i in range(len(rows))]
+            boxes = [[{"class": classes[c], "class_id": c, "bbox": [round(v, 2) for v in box],
+                       "score": round(score, 4)} for box, score, c in image] for image in fused]
+            frame = task.test_frame() if split == "test" else task.unlabeled_frame()
+            ids = frame.set_index("__row__")["image_id"].reindex(rows).tolist() if "image_id" in frame.columns \
+                else list(rows)
+            image_tasks.write_boxes(directory, split, rows, parts[0]["image"].tolist(), boxes, "xyxy", ids,
+                                    category_ids)
+            truth = task.labels(split, rows)
+            if split == "test" and truth is not None and truth.notna().all():
+                targets = [[(b[:4], 1.0, index[str(b[4])]) for b in image_tasks.rois(cell)] for cell in truth]
+                report = {"held_out": _detection_scores([[(b, s, c) for b, s, c in f] for f in fused], targets),
+                          "members_held_out": {f"{task_name}/fold{f}": _detection_scores(m, targets)
+                                               for f, m in zip(ranked, members)},
+                          "held_out_rows": int(len(rows))}
+        write_json(os.path.join(self.project.metrics, task_name, "ensemble.json"), {
+            "task": task_name, "method": "weighted box fusion", "iou_threshold": image_ensemble.IOU_THRESHOLD,
+            "members": [f"{task_name}/fold{f}" for f in ranked], "weights": weights.tolist(), **report})
+        held = report.get("held_out", {})
+        self.log(f"  {task_name}: weighted box fusion of {', '.join(f'fold{f}' for f in ranked)}"
+                 + (f"; on the test images map {held['map']:.4f}, map_50 {held['map_50']:.4f} (members: "
+                    + ", ".join(f"{m['map']:.4f}" for m in report["members_held_out"].values()) + ")"
+                    if held else ""))
+
+    def ensemble_masks(self, task_name: str, folds: list):
+        """Weighted means of the folds' per-pixel class probabilities: member sets and weights searched as for
+        tables (mode.budget, weights_budget, max_ensemble_size, temperature, weights_temperature), by the pixel log
+        loss on sampled pixels of eval_frac of the labelled test images; the rest estimate iou, dice and ber."""
+        task = TaskData(self.project, task_name)
+        labels = read_json(os.path.join(self.project.model_dir(task_name, folds[0]), PROCESSORS_FILE))["labels"]
+        frames = [self._member_frame(task_name, f, "test") for f in folds]
+        rows = _same_rows(frames, task_name)
+        directories = [self.project.predictions_dir(task_name, f) for f in folds]
+        members = []
+        for directory in directories:
+            stored = image_tasks.read_probabilities(directory, "test")
+            members.append([stored[int(r)] for r in rows])
+        truth_paths = task.labels("test", rows)
+        labelled = np.flatnonzero(truth_paths.notna().to_numpy())
+        if not len(labelled):
+            raise WorkspaceError(f"the test images of {task_name} have no masks, so no ensemble can be chosen; "
+                                 "create the task with a labelled data.NAME.test.")
+        truth = {i: masks.encode_mask(masks.read_mask(truth_paths[i], task.label), labels, truth_paths[i], task.label)
+                 for i in labelled}
+        order = labelled[np.random.default_rng(int(self.config.seed)).permutation(len(labelled))]
+        cut = max(1, int(round(self.options.eval_frac * len(order))))
+        select, held = order[:cut], order[cut:]
+        picks = image_ensemble.pixel_sample([truth[i] for i in select], PIXELS_PER_IMAGE, int(self.config.seed))
+        y = np.concatenate([truth[i].ravel()[pick] for i, pick in zip(select, picks)])
+        outputs = [image_ensemble.sampled([member[i] for i in select], picks) for member in members]
+        choice = search(outputs, lambda o: calibration.log_loss(o, y), self.options.budget,
+                        self.options.weights_budget, self.options.max_ensemble_size, self.options.temperature,
+                        self.options.weights_temperature, int(self.config.seed))
+        chosen = [members[m] for m in choice.members]
+        classes = labels["num_classes"]
+        held_scores, member_scores = {}, {}
+        if len(held):
+            held_truth = [truth[i] for i in held]
+            mixed = image_ensemble.mean_probabilities([[m[i] for i in held] for m in chosen], choice.weights)
+            held_scores = _mask_scores(mixed, held_truth, classes)
+            member_scores = {f"{task_name}/fold{f}": _mask_scores([m[i] for i in held], held_truth, classes)
+                             for f, m in zip(folds, members)}
+        directory = os.path.join(self.project.predictions, task_name, "ensemble")
+        for split in ("test", "unlabeled"):
+            parts = [self._member_frame(task_name, folds[m], split) for m in choice.members]
+            if any(p is None for p in parts):
+                continue
+            split_rows = _same_rows(parts, task_name)
+            stored = [image_tasks.read_probabilities(directories[m], split) for m in choice.members]
+            mixed = image_ensemble.mean_probabilities([[s[int(r)] for r in split_rows] for s in stored],
+                                                      choice.weights)
+            image_tasks.write_masks(directory, split, split_rows, parts[0]["image"].tolist(), mixed, labels)
+        write_json(os.path.join(self.project.metrics, task_name, "ensemble.json"), {
+            "task": task_name, "method": "weighted mean of per-pixel class probabilities",
+            "members": [f"{task_name}/fold{folds[m]}" for m in choice.members],
+            "weights": [float(w) for w in choice.weights], "selection_loss": choice.loss,
+            "selection_rows": int(len(select)), "selection_pixels": int(len(y)), "held_out_rows": int(len(held)),
+            "held_out": held_scores, "members_held_out": member_scores, "eval_frac": self.options.eval_frac})
+        self.log(f"  {task_name}: mean of {', '.join(f'fold{folds[m]}' for m in choice.members)} with weights "
+                 f"{', '.join(f'{w:.2f}' for w in choice.weights)}; pixel log loss {choice.loss:.4f}; held out: "
+                 + ", ".join(f"{k} {v:.4f}" for k, v in held_scores.items()))
+
+
 def scores(output: np.ndarray, y: np.ndarray, classification: bool) -> dict:
     from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 
@@ -224,3 +351,42 @@ def scores(output: np.ndarray, y: np.ndarray, classification: bool) -> dict:
     if output.shape[1] == 2 and len(np.unique(y)) == 2:
         result["roc_auc"] = float(roc_auc_score(y, output[:, 1]))
     return result
+
+
+# ---------------------------------------------------------------- image tasks
+def _same_rows(frames: list, task_name: str) -> np.ndarray:
+    rows = frames[0]["row"].to_numpy()
+    if any(not np.array_equal(f["row"].to_numpy(), rows) for f in frames):
+        raise WorkspaceError(f"the models of {task_name} predicted different test images; predict again with one "
+                             "run of automodal predict.")
+    return rows
+
+
+def _boxes_of(cell: str, fmt: str, index: dict) -> list:
+    """A stored bboxes cell as [(x1, y1, x2, y2), score, class index of the task]."""
+    out = []
+    for box in json.loads(cell):
+        x1, y1, a, b = box["bbox"]
+        out.append(([x1, y1, a, b] if fmt == "xyxy" else [x1, y1, x1 + a, y1 + b], box["score"],
+                    index[str(box["class"])]))
+    return out
+
+
+def _box_tensors(boxes: list) -> dict:
+    import torch    # deferred: torch loads in 3 s (measured) and only the detection ensemble needs it here
+
+    return {"boxes": torch.tensor([b for b, _, _ in boxes], dtype=torch.float32).reshape(-1, 4),
+            "scores": torch.tensor([s for _, s, _ in boxes], dtype=torch.float32),
+            "labels": torch.tensor([c + 1 for _, _, c in boxes], dtype=torch.int64)}
+
+
+def _detection_scores(outputs: list, truth: list) -> dict:
+    # deferred: the detection metrics load torch (3 s measured), which table tasks' post does without
+    from ...learners.detection.metrics import METRICS, detection_scores
+
+    return detection_scores([_box_tensors(o) for o in outputs], [_box_tensors(t) for t in truth], list(METRICS))
+
+
+def _mask_scores(proba: list, truth: list, classes: int) -> dict:
+    matrix = sum(mask_metrics.confusion_matrix(p.argmax(0), t, classes) for p, t in zip(proba, truth))
+    return {name: float(getattr(mask_metrics, f"{name}_from_confusion")(matrix)) for name in ("iou", "dice", "ber")}

@@ -11,11 +11,15 @@ import glob
 import os
 import shutil
 
+from ...config import resolve_config
 from ...data.image import cell_paths, load_image
 from ...data.image_cache import ImageStore, store_key
 from ...data.text import TextProcessor, render_column
 from ...data.token_cache import TokenStore, tokenizer_fingerprint
 from ...data.types import IMAGE, TEXT
+from ...models.hashed_text import offline_text_fallback
+from ...models.net import select_models, text_conversion
+from ...models.registry import get_spec
 from ..options import OptionError, predictor_hyperparameters
 from ..tasks import NESTED, TaskData
 from .base import Scheduler, Step
@@ -58,11 +62,6 @@ def matching_store(project, task: TaskData) -> ImageStore | None:
 
 def text_processors(task: TaskData, hyperparameters: dict, presets) -> list:
     """The text processors a fit of this task would build (hf_text, clip's text tower), fitted on its rows."""
-    from ...config import resolve_config
-    from ...models.hashed_text import offline_text_fallback
-    from ...models.net import select_models, text_conversion
-    from ...models.registry import get_spec
-
     config = resolve_config(presets, hyperparameters)
     types = dict(task.info["column_types"])
     if TEXT not in types.values():
@@ -111,6 +110,10 @@ class PreprocessScheduler(Scheduler):
 
     def preprocess(self, name: str):
         task = TaskData(self.project, name)
+        if task.image_task:
+            self.log(f"{name}: nothing to store: {task.info['problem_type']} models decode their images themselves "
+                     "(the pp store serves the image columns of table tasks)")
+            return
         self.store_tokens(task)
         paths = image_paths(task)
         if not paths:

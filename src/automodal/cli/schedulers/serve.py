@@ -9,6 +9,7 @@ class ServeScheduler(Scheduler):
     subroutines = ("serve",)
 
     def run(self):
+        # deferred: FastAPI and uvicorn are the optional extra automodal[serve]
         from ...serving.app import serve
 
         self.check_subroutines()

@@ -11,11 +11,18 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ...config import resolve_config
+from ...data import image_cache, token_cache
 from ...data.types import CLASSIFICATION
+from ...metrics import METRICS
+from ...predictor import MultiModalPredictor
+from ...training.multitask import check_weights
+from .. import image_tasks
 from ..options import OptionError, merge, predictor_hyperparameters
 from ..tasks import NESTED, TaskData, check_fold_count, create_nested
 from ..workspace import FORMAT_VERSION, WorkspaceError, read_json, write_json, write_parquet
 from .base import Scheduler, Step
+from .preprocess import matching_store, token_stores
 
 ROW = "__row__"
 TEST_METRICS = {"binary": ["roc_auc", "accuracy", "log_loss"],
@@ -74,19 +81,22 @@ class TrainingScheduler(Scheduler):
     def co_task_names(self, pivot: str) -> list:
         """The co-tasks of a multitask fit (mode.multitask = the number of tasks, pivot included): tasks of this
         project that hold the pivot's feature columns, listed in mode.co_tasks or drawn at random after seeding."""
-        from ...training.multitask import check_weights
-
         total, listed = self.options.multitask, self.options.co_tasks
         if total in (False, None):
             if listed != "random" or self.options.task_weights is not None:
                 raise OptionError("mode.co_tasks and mode.task_weights need mode.multitask, the number of tasks "
                                   "trained together (the pivot and its co-tasks).")
             return []
+        pivot_task = TaskData(self.project, pivot)
+        if pivot_task.image_task:
+            raise OptionError(f"mode.multitask trains heads of table tasks on one network; task {pivot} is "
+                              f"{pivot_task.info['problem_type']}: train it with mode.multitask=false.")
         if not isinstance(total, int) or isinstance(total, bool) or total < 2:
             raise OptionError(f"mode.multitask must be false or the number of tasks trained together, an integer "
                               f"larger than 1; got {total!r}.")
         columns = set(TaskData(self.project, pivot).info["column_types"])
         eligible = [t for t in self.project.task_names() if NESTED not in t and t != pivot
+                    and not TaskData(self.project, t).image_task
                     and columns <= set(TaskData(self.project, t).train_table.columns)]
         if listed == "random":
             if len(eligible) < total - 1:
@@ -139,9 +149,6 @@ class TrainingScheduler(Scheduler):
 
     def with_stores(self, unit: Unit, action):
         """Run one subroutine, reading images and token ids from the task's `pp` stores where they apply."""
-        from ...data import image_cache, token_cache
-        from .preprocess import matching_store, token_stores
-
         store = matching_store(self.project, TaskData(self.project, unit.task))
         if store is not None:
             self.log(f"  images from the pp store {os.path.relpath(store.directory, self.project.path)}")
@@ -154,8 +161,6 @@ class TrainingScheduler(Scheduler):
     # ---------------------------------------------------------------- hyperparameters and blueprints
     def hyperparameters(self, blueprint: dict) -> dict:
         """hp_file, then hp.*, then the blueprint's sections; validated by the predictor's own rules."""
-        from ...config import resolve_config
-
         values = merge(predictor_hyperparameters(self.config), blueprint)
         if not self.options.store_best:
             values = merge(values, {"optimization": {"top_k_average_method": "last"}})
@@ -190,8 +195,6 @@ class TrainingScheduler(Scheduler):
         return os.path.exists(os.path.join(self.project.model_dir(unit.task, unit.fold), "model.safetensors"))
 
     def _load(self, unit: Unit):
-        from ...predictor import MultiModalPredictor
-
         if not self._has_model(unit):
             raise WorkspaceError(f"no stored model for {unit.name}; train it first (mode.store_parameters=true).")
         return MultiModalPredictor.load(self.project.model_dir(unit.task, unit.fold))
@@ -201,8 +204,6 @@ class TrainingScheduler(Scheduler):
         return None
 
     def train(self, unit: Unit):
-        from ...predictor import MultiModalPredictor
-
         task = TaskData(self.project, unit.task)
         train, tune = task.fold_frames(unit.fold)
         blueprint = self.blueprint() if self.options.use_blueprint else {}
@@ -210,8 +211,9 @@ class TrainingScheduler(Scheduler):
         started = time.time()
         predictor = MultiModalPredictor(label=task.label, problem_type=task.info["problem_type"], path=path,
                                         verbosity=0)
-        self.fit(predictor, unit, train.drop(columns=ROW), tune.drop(columns=ROW), self.hyperparameters(blueprint),
-                 task.info["column_types"])
+        train, tune = self.fit_data(task, unit, train.drop(columns=ROW), tune.drop(columns=ROW))
+        self.fit(predictor, unit, train, tune, self.hyperparameters(blueprint),
+                 None if task.image_task else task.info["column_types"])
         summary = predictor.fit_summary()
         sections = {k: v for k, v in summary["config"].items() if k in self.options.pipeline_keys}
         with open(self.project.blueprint_path(unit.task, unit.fold), "w", encoding="utf-8") as handle:
@@ -221,7 +223,7 @@ class TrainingScheduler(Scheduler):
         write_json(self.project.model_record(unit.task, unit.fold), {
             "task": unit.task, "pivot": unit.pivot, "fold": unit.fold, "created": time.time(),
             "run": self.run_record.id, "eval_metric": summary["eval_metric"], "val_score": summary["val_score"],
-            "greater_is_better": _greater_is_better(summary["eval_metric"]), "epochs": summary["epochs"],
+            "greater_is_better": _greater_is_better(summary["eval_metric"], predictor.learner), "epochs": summary["epochs"],
             "fit_seconds": round(time.time() - started, 2), "parameters_stored": bool(self.options.store_parameters),
             "best_weights": bool(self.options.store_best), "pretrained_from": self.initial_model_id(unit),
             "co_tasks": summary.get("co_tasks", [])})
@@ -230,6 +232,17 @@ class TrainingScheduler(Scheduler):
 
     def initial_model_id(self, unit: Unit):
         return None
+
+    def fit_data(self, task: TaskData, unit: Unit, train: pd.DataFrame, tune: pd.DataFrame) -> tuple:
+        """What a fold's fit reads: the frames; for detection COCO files whose categories are the task's classes,
+        so that every fold's detector knows every class of the task in one order."""
+        if task.info["problem_type"] != image_tasks.DETECTION:
+            return train, tune
+        scratch = os.environ.get("AUTOMODAL_SCRATCH") or self.project.tmp
+        ids = task.dataset.get("category_ids")
+        return tuple(image_tasks.coco_file(frame, task.label, task.info["classes"], ids,
+                                           os.path.join(scratch, f"{unit.task}.fold{unit.fold}.{part}.json"))
+                     for part, frame in (("train", train), ("tune", tune)))
 
     def co_task_data(self, unit: Unit) -> list:
         """(training rows, label) of each co-task: the rows outside the fold with the unit's number."""
@@ -242,9 +255,12 @@ class TrainingScheduler(Scheduler):
     def fit(self, predictor, unit, train, tune, hyperparameters, column_types):
         co_tasks = self.co_task_data(unit)
         weights = self.options.task_weights
+        family_keywords = {"column_types": column_types, "co_tasks": co_tasks or None,
+                           "task_weights": list(weights) if co_tasks and weights else None}
+        taken = predictor.learner.capabilities.fit_keywords      # an image task's fit takes none of them
         predictor.fit(train, tuning_data=tune, hyperparameters=hyperparameters, presets=self.config.presets,
-                      column_types=column_types, seed=int(self.config.seed), time_limit=self.config.time_limit,
-                      co_tasks=co_tasks or None, task_weights=list(weights) if co_tasks and weights else None)
+                      seed=int(self.config.seed), time_limit=self.config.time_limit,
+                      **{k: v for k, v in family_keywords.items() if k in taken})
 
     def predict(self, unit: Unit):
         predictor = self._load(unit)
@@ -256,8 +272,14 @@ class TrainingScheduler(Scheduler):
             splits[f"on_{other}_test"] = other_task.test_frame()
             splits[f"on_{other}_unlabeled"] = other_task.unlabeled_frame()
         directory = self.project.predictions_dir(unit.task, unit.fold)
+        category_ids = task.dataset.get("category_ids") if task.image_task else None
         for split, frame in splits.items():
             if frame is None or frame.empty:
+                continue
+            if task.image_task:
+                os.makedirs(directory, exist_ok=True)
+                image_tasks.write_predictions(predictor, frame.drop(columns=ROW), split, directory,
+                                              frame[ROW].to_numpy(), category_ids)
                 continue
             write_parquet(predictions(predictor, frame, split), os.path.join(directory, f"{split}.parquet"))
         self.log(f"  {unit.name}: predictions of " + ", ".join(s for s, f in splits.items() if f is not None))
@@ -273,7 +295,8 @@ class TrainingScheduler(Scheduler):
                     raise WorkspaceError(f"task {unit.task} has no test split to test on.")
                 continue
             labelled = frame[frame[predictor.label].notna()].drop(columns=ROW)
-            metrics = list(dict.fromkeys([predictor.eval_metric, *TEST_METRICS[predictor.problem_type]]))
+            family_metrics = getattr(predictor.learner, "metrics", None) or TEST_METRICS[predictor.problem_type]
+            metrics = list(dict.fromkeys([predictor.eval_metric, *family_metrics]))
             scores = {k: float(v) for k, v in predictor.evaluate(labelled, metrics=metrics).items()}
             write_json(self.project.metrics_path(unit.task, unit.fold, other), {
                 "task": unit.task, "pivot": unit.pivot, "fold": unit.fold, "on": other or unit.task,
@@ -299,11 +322,19 @@ class TrainingScheduler(Scheduler):
                 "task": pivot, "on": other or pivot, "models": [f"{r['task']}/fold{r['fold']}" for r in rows],
                 "metrics": summary})
             table = Table(title=f"{pivot}: test metrics of {len(rows)} models" + (f" on {other}" if other else ""))
-            for column in ("model", *metrics):
-                table.add_column(column)
-            for r in rows:
-                table.add_row(f"{r['task']}/fold{r['fold']}", *(f"{r['metrics'][m]:.4f}" for m in metrics))
-            table.add_row("mean ± std", *(f"{summary[m]['mean']:.4f} ± {summary[m]['std']:.4f}" for m in metrics))
+            models = [f"{r['task']}/fold{r['fold']}" for r in rows]
+            if len(metrics) <= 6:
+                for column in ("model", *metrics):
+                    table.add_column(column)
+                for model, r in zip(models, rows):
+                    table.add_row(model, *(f"{r['metrics'][m]:.4f}" for m in metrics))
+                table.add_row("mean ± std", *(f"{summary[m]['mean']:.4f} ± {summary[m]['std']:.4f}" for m in metrics))
+            else:       # many metrics (detection's): a row per metric
+                for column in ("metric", *models, "mean ± std"):
+                    table.add_column(column)
+                for m in metrics:
+                    table.add_row(m, *(f"{r['metrics'][m]:.4f}" for r in rows),
+                                  f"{summary[m]['mean']:.4f} ± {summary[m]['std']:.4f}")
             self.console.print(table)
 
 
@@ -318,8 +349,10 @@ def predictions(predictor, frame: pd.DataFrame, split: str) -> pd.DataFrame:
     return out
 
 
-def _greater_is_better(metric: str) -> bool:
-    from ...metrics import METRICS
-
+def _greater_is_better(metric: str, learner) -> bool:
+    """From the family's own metrics where it has them (detection, segmentation), else the table metrics."""
+    family_metrics = getattr(learner, "metrics", None) or {}
+    if metric in family_metrics:
+        return bool(family_metrics[metric])
     return METRICS[metric].greater_is_better if metric in METRICS else True
 
