@@ -206,8 +206,8 @@ class MultiModalPredictor:
         if chunk_size is None and output_path is None and not on_ray:
             return None
         self._learner.require("chunked_prediction", "predict(chunk_size=..., output_path=..., on_ray=...)")
-        return file_prediction.predict_file(self._learner, self._path, data, chunk_size, output_path, on_ray, method,
-                                      kwargs)
+        return file_prediction.predict_file(self._learner, self._path, data, chunk_size, output_path, on_ray,
+                                            method, kwargs)
 
     def predict_proba(self, data, as_pandas: bool | None = None, as_multiclass: bool = True,
                       chunk_size: int | None = None, output_path: str | None = None, on_ray: bool | None = None):

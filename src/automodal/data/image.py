@@ -315,8 +315,6 @@ class ImageProcessor:
     @classmethod
     def for_onnx(cls, state: dict) -> "ImageProcessor":
         """The saved processor for prediction without torch (onnx_predictor): named val transforms only."""
-        from .image_arrays import ArrayTransform
-
         transform = ArrayTransform(state["val_transforms"], state["data_config"], f"model.{state['name']}")
         processor = cls.restore(state)
         processor._array_transform = transform

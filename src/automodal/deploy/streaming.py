@@ -94,4 +94,3 @@ def predicted_frame(learner, method: str, kwargs: dict, chunk: pd.DataFrame) -> 
     """A learner's predict or predict_proba of a chunk, as a frame indexed as the chunk."""
     result = getattr(learner, method)(chunk, as_pandas=True, **kwargs)
     return result.to_frame() if isinstance(result, pd.Series) else pd.DataFrame(result)
-

@@ -71,6 +71,6 @@ def trial_pool(resources: dict, slots: int):
 
     if resources["gpu"] or sum(1 for node in ray.nodes() if node.get("Alive")) != 1:
         return None
-    from .hosts import ready_pool
+    from .hosts import ready_pool       # hosts imports Ray (the hpo extra); this module loads without it
 
     return ready_pool(slots)

@@ -208,4 +208,3 @@ class FamilyLearner(ABC):
 # family does not take is refused with require's message rather than a TypeError
 ALL_FIT_KEYWORDS = ("column_types", "teacher_predictor", "callbacks", "init_from", "freeze_backbone", "co_tasks",
                     "task_weights")
-

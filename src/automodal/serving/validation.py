@@ -72,4 +72,3 @@ class RowChecker:
                         path = path.strip()
                         if path and not readable(path):
                             raise RequestError(422, f"column '{column}': cannot read image '{path}' on the server.")
-

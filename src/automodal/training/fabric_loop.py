@@ -7,7 +7,7 @@ for every key it reads: validation every fraction of an epoch or every N batches
 on `optimization.patience`, the top-k keeper, `max_steps` / `max_epochs` / the time limit, gradient accumulation
 (the loss divided by the accumulation, a step on each epoch's last batch), clipping by norm or value,
 gradient-norm tracking, and the same CSV log. Fits that need Lightning callbacks (the user's, CutMix, a search's
-reporter), several processes, mixup, co-tasks or a pretrained backbone train on the Trainer (learner.fit chooses
+reporter), several processes, mixup, co-tasks or a pretrained backbone train on the Trainer (the table fit chooses
 with `applies`).
 """
 

@@ -27,7 +27,6 @@ class Watchers:
 def watchers(config: Config, workdir: str, time_limited: bool, keeper=None) -> Watchers:
     from lightning.pytorch.callbacks import EarlyStopping
 
-
     keeper = keeper or TopKCheckpoints(config["optimization.top_k"], os.path.join(workdir, "checkpoints"))
     stopper = EarlyStopping(monitor="val_score", mode="max", patience=config["optimization.patience"],
                             check_on_train_epoch_end=False)

@@ -53,6 +53,7 @@ class ImageTaskLearner(FamilyLearner):
     @property
     def problem_type(self) -> str:
         return self.problem_types[0]
+
     def check_metric(self, name: str) -> str:
         if name not in self.metrics:
             raise AutomodalError(f"eval_metric '{name}' is not a {self.problem_type} metric; choose one of "
@@ -73,7 +74,7 @@ class ImageTaskLearner(FamilyLearner):
         from .fitting import fit
 
         result = fit(self, train_data, tuning_data, self._eval_metric, holdout_frac, seed, time_limit,
-                             self.verbosity)
+                     self.verbosity)
         self.config, self.model, self.labels = result.config, result.net, result.labels
         self.meta = {"label": self.label, "problem_type": self.problem_type, "eval_metric": result.eval_metric,
                      "architecture": result.architecture, "fit_summary": result.summary}

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
-import torch
 
 from ...config import Config
 from ...errors import DataError

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import lightning.pytorch as pl
-import torch
 
 from ...config import Config
 from ...training.optim import build_optimizer, build_scheduler, uniform_groups

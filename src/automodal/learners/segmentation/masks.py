@@ -136,7 +136,6 @@ def check_mask_size(mask_path: str, mask_shape: tuple, image_path: str, image_si
                         "have the size of its image; resize it with nearest-neighbour interpolation.")
 
 
-
 def run_lengths(mask: np.ndarray) -> dict:
     """A mask as runs of equal values in row-major order: {"size": [height, width], "values": [...], "counts":
     [...]}; np.repeat(values, counts).reshape(size) gives it back."""

@@ -88,7 +88,6 @@ class SegmentationTransforms:
         """A PIL image or (H, W, 3) uint8 array -> float (3, S, S), normalised."""
         from PIL import Image
 
-
         image = as_rgb(Image.fromarray(image) if isinstance(image, np.ndarray) else image)
         size = self.image_size
         if "resize_to_square" in self.image and image.size != (size, size):

@@ -27,6 +27,7 @@ from .labels import clean_labels
 
 logger = logging.getLogger(__name__)
 
+
 def holdout_split(frame: pd.DataFrame, label: str, problem_type: str, holdout_frac: float | None, seed: int):
     holdout_frac = checked_holdout(holdout_frac, len(frame))
     if len(frame) < 4:
@@ -200,4 +201,3 @@ def data_aware(config: Config, data: PreparedData, devices: int, can_bag: bool =
         logger.info("Chosen for %d training rows: %s (reasons in fit_summary()['chosen_defaults']).",
                     len(data.train_part), ", ".join(f"{k} = {e['value']}" for k, e in chosen.items()))
     return config, chosen
-

@@ -99,8 +99,8 @@ class TabularLearner(FamilyLearner):
                                 column_types, holdout_frac, seed, time_limit, self.verbosity)
         else:
             result = table_fit(train, tuning, self.label, config, self._problem_type, self._eval_metric,
-                                 column_types, holdout_frac, seed, time_limit, self.verbosity, teacher_predictor,
-                                 callbacks, start, co_tasks, task_weights)
+                               column_types, holdout_frac, seed, time_limit, self.verbosity, teacher_predictor,
+                               callbacks, start, co_tasks, task_weights)
         self.config, self.model = result.config, result.model
         self.meta = {
             "label": self.label, "problem_type": result.problem_type, "eval_metric": result.eval_metric,

@@ -283,4 +283,3 @@ def train_network(data: PreparedData, config: Config, plan, seed: int, workdir: 
     if watched.keeper.directory:
         shutil.rmtree(watched.keeper.directory, ignore_errors=True)   # merged into net by now
     return TrainedNet(architecture, net, progress, entries, saves, soup_info, on_fabric, module, workdir)
-
