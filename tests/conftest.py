@@ -95,7 +95,7 @@ def regression_frame():
 
 @pytest.fixture(scope="session")
 def sam_checkpoint(tmp_path_factory):
-    """A tiny random Segment Anything checkpoint directory (segmentation_samples.build_sam_checkpoint)."""
-    from segmentation_samples import build_sam_checkpoint
+    """A tiny random Segment Anything checkpoint directory (automodal.demo_scenes.small_sam)."""
+    from automodal.demo_scenes import small_sam
 
-    return build_sam_checkpoint(str(tmp_path_factory.mktemp("tiny_sam")))
+    return small_sam(str(tmp_path_factory.mktemp("tiny_sam")))

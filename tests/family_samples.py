@@ -4,15 +4,14 @@ test: registering a family puts it under it."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from automodal.demo_scenes import shape_images, small_detector, small_sam
 from conftest import FAST
-from shape_images import shape_images
 
 
 @dataclass
@@ -38,11 +37,7 @@ def tabular(root: str) -> Sample:
 
 
 def detection(root: str) -> Sample:
-    checkpoint = os.path.join(root, "fcos")
-    os.makedirs(checkpoint, exist_ok=True)
-    with open(os.path.join(checkpoint, "detector.json"), "w") as handle:
-        json.dump({"architecture": "fcos_resnet50_fpn", "backbone_channels": [16, 32, 64], "min_size": 64,
-                   "max_size": 64}, handle)
+    checkpoint = small_detector(os.path.join(root, "fcos"))
     keys = {"env.per_gpu_batch_size": 4, "env.num_workers": 0, "env.num_workers_evaluation": 0,
             "optimization.learning_rate": 2e-3, "optimization.max_epochs": 10,
             "model.mmdet_image.checkpoint_name": checkpoint}
@@ -54,10 +49,8 @@ def detection(root: str) -> Sample:
 
 
 def segmentation(root: str) -> Sample:
-    from segmentation_samples import build_sam_checkpoint
-
     keys = {"env.num_workers": 0, "env.num_workers_evaluation": 0, "optimization.learning_rate": 3e-3,
-            "optimization.max_epochs": 4, "model.sam.checkpoint_name": build_sam_checkpoint(os.path.join(root, "sam"))}
+            "optimization.max_epochs": 4, "model.sam.checkpoint_name": small_sam(os.path.join(root, "sam"))}
     train = shape_images(os.path.join(root, "train"), 40, seed=0)
     test = shape_images(os.path.join(root, "test"), 8, seed=1)
     columns = ["image", "binary_mask"]

@@ -1,26 +1,8 @@
-"""A tiny random Segment Anything checkpoint, and generated noise images with disc (and square) masks."""
+"""Generated noise images with disc (and square) masks."""
 
 import numpy as np
 
 IMAGE_SIZE = 64
-
-
-def build_sam_checkpoint(directory: str, image_size: int = IMAGE_SIZE, patch_size: int = 4) -> str:
-    """A 2-layer SAM of width 32, saved as save_pretrained() writes it. 4-pixel patches give a 16x16 embedding of a
-    64-pixel image (a real SAM: 64x64 of 1024), fine enough for a frozen random encoder to place disc edges. The
-    encoder's initializer_range is set: SamVisionConfig's default (1e-10) makes a random encoder that outputs
-    nothing but its biases."""
-    from transformers import SamConfig, SamModel
-
-    config = SamConfig(
-        vision_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=image_size,
-                           patch_size=patch_size, output_channels=32, mlp_dim=64, window_size=4,
-                           global_attn_indexes=[1], num_pos_feats=16, initializer_range=0.02),
-        prompt_encoder_config=dict(hidden_size=32, image_size=image_size, patch_size=patch_size,
-                                   mask_input_channels=4),
-        mask_decoder_config=dict(hidden_size=32, mlp_dim=64, num_attention_heads=2, iou_head_hidden_dim=32))
-    SamModel(config).save_pretrained(directory)
-    return directory
 
 
 def disc_images(count: int, size: int = IMAGE_SIZE, classes: int = 2, seed: int = 0):

@@ -14,8 +14,7 @@ from PIL import Image
 
 from automodal import MultiModalPredictor
 from automodal.cli.main import main
-from segmentation_samples import build_sam_checkpoint
-from shape_images import shape_images
+from automodal.demo_scenes import shape_images, small_sam
 
 DETECTION = ["hp.env.per_gpu_batch_size=4", "hp.env.num_workers=0", "hp.env.num_workers_evaluation=0",
              "hp.optimization.learning_rate=2e-3", "hp.optimization.max_epochs=6"]
@@ -66,7 +65,7 @@ def shapes(tmp_path_factory):
     return {"root": root, "train": train, "test": test, "coco": coco(train, str(root / "train.json")),
             "coco_test": coco(test, str(root / "test.json")), "csv": table(train, str(root / "train.csv")),
             "csv_test": table(test, str(root / "test.csv")), "detector": str(detector),
-            "sam": build_sam_checkpoint(str(root / "sam"))}
+            "sam": small_sam(str(root / "sam"))}
 
 
 def task_json(home, proj, task):

@@ -14,7 +14,7 @@ from automodal import MultiModalPredictor
 from automodal.errors import AutomodalError, CheckpointNotFoundError, ConfigError, DataError
 from automodal.learners.detection import models
 from automodal.learners.detection.learner import DetectionLearner
-from shape_images import shape_images
+from automodal.demo_scenes import shape_images
 
 FAST = {"env.per_gpu_batch_size": 4, "env.num_workers": 0, "env.num_workers_evaluation": 0,
         "optimization.learning_rate": 2e-3, "optimization.patience": 100}

@@ -9,7 +9,7 @@ from PIL import Image
 from automodal import MultiModalPredictor
 from automodal.errors import CheckpointNotFoundError, ConfigError, DataError
 from automodal.learners.segmentation.learner import SegmentationLearner
-from shape_images import shape_images
+from automodal.demo_scenes import shape_images
 
 FAST = {"env.num_workers": 0, "env.num_workers_evaluation": 0, "optimization.learning_rate": 3e-3}
 
