@@ -128,7 +128,9 @@ class MultiModalPredictor:
     # ------------------------------------------------------------------ training
     def fit(self, train_data, tuning_data=None, time_limit: float | None = None, hyperparameters=None,
             holdout_frac: float | None = None, seed: int = 0, presets: str | None = None,
-            save_path: str | None = None, hyperparameter_tune_kwargs=None, **family_keywords):
+            save_path: str | None = None, hyperparameter_tune_kwargs=None, column_types: dict | None = None,
+            teacher_predictor=None, callbacks: list | None = None, init_from=None, freeze_backbone: bool = False,
+            co_tasks: list | None = None, task_weights: list | None = None):
         """Train on `train_data` (a DataFrame or a CSV / Parquet path; for image tasks also a COCO json); returns
         self.
 
@@ -150,7 +152,11 @@ class MultiModalPredictor:
         co-tasks' data need this task's feature columns, and only this task's head is saved.
         """
         learner = self._learner
+        family_keywords = {"column_types": column_types, "teacher_predictor": teacher_predictor, "callbacks": callbacks,
+                           "init_from": init_from, "freeze_backbone": freeze_backbone, "co_tasks": co_tasks,
+                           "task_weights": task_weights}
         learner.check_fit_keywords(family_keywords)
+        family_keywords = {k: v for k, v in family_keywords.items() if k in learner.capabilities.fit_keywords}
         if time_limit is not None and time_limit <= 0:
             raise AutomodalError(f"time_limit must be a positive number of seconds, got {time_limit}.")
         family_keywords = self._unwrapped(family_keywords)

@@ -83,6 +83,9 @@ def test_what_a_family_declares_works_and_the_rest_is_refused_in_one_voice(fitte
     for name in refused:
         with pytest.raises(AutomodalError, match=f"fit\\({name}=...\\) is not available for"):
             predictor.fit(sample.train, save_path=str(tmp_path / "refused"), **{name: ["x"]})
+    if not capabilities.devices:
+        with pytest.raises(AutomodalError, match="env.num_processes asking for 2 devices is not available for"):
+            predictor.fit(sample.train, save_path=str(tmp_path / "refused"), hyperparameters={"env.num_processes": 2})
     if not capabilities.search:
         with pytest.raises(AutomodalError, match="not available for"):
             MultiModalPredictor(label=sample.label, problem_type=sample.problem_type, presets="medium_quality_hpo")

@@ -68,13 +68,17 @@ class ImageTaskLearner(FamilyLearner):
     def fit(self, train_data, tuning_data, config: Config, time_limit, holdout_frac, seed: int,
             search=None) -> FitOutcome:
         """`tuning_data` (else `holdout_frac` of the training images) picks checkpoints and stops early."""
-        self.config = config
         # Lightning loads when a fit runs, not when a saved predictor loads to predict (measured start-up cost, as
         # for the table family)
         from .fitting import fit
 
-        result = fit(self, train_data, tuning_data, self._eval_metric, holdout_frac, seed, time_limit,
-                     self.verbosity)
+        previous, self.config = self.config, config     # the hooks read the fit's configuration
+        try:
+            result = fit(self, train_data, tuning_data, self._eval_metric, holdout_frac, seed, time_limit,
+                         self.verbosity)
+        except BaseException:
+            self.config = previous      # a failed fit leaves the predictor as it was
+            raise
         self.config, self.model, self.labels = result.config, result.net, result.labels
         self.meta = {"label": self.label, "problem_type": self.problem_type, "eval_metric": result.eval_metric,
                      "architecture": result.architecture, "fit_summary": result.summary}

@@ -25,6 +25,8 @@ from .running import make_loader, run_net
 
 logger = logging.getLogger(__name__)
 
+DEVICE_KEYS = ("env.num_gpus", "env.num_processes", "env.strategy")
+
 
 @dataclass
 class ImageTaskFit:
@@ -49,11 +51,15 @@ def split_rows(frame: pd.DataFrame, holdout_frac: float | None, seed: int):
     return frame.iloc[np.sort(order[held:])], frame.iloc[np.sort(order[:held])]
 
 
-def _one_device(plan, config: Config):
-    """One process on one device: these families gather no predictions across processes yet."""
+def _one_device(learner, plan, config: Config):
+    """One process on one device: these families gather no predictions across processes yet. Several devices asked
+    for by keys the user set are refused (the family's `devices` capability); the default of every visible GPU
+    trains on the first."""
     if plan.world_size > 1 or plan.dp_device_ids:
-        logger.warning("%s trains on one device; env.num_gpus / env.num_processes / env.strategy ask for %d, so "
-                       "the first is used.", config["env.strategy"], plan.world_size)
+        keys = [key for key in DEVICE_KEYS if config.chosen(key)]
+        if keys:
+            learner.require("devices", f"{' / '.join(keys)} asking for {plan.world_size} devices")
+        logger.info("%s trains on one device: the first of the %d visible.", learner.problem_type, plan.world_size)
         devices = plan.devices[:1] if isinstance(plan.devices, list) else 1
         return DevicePlan(plan.accelerator, devices, "auto", plan.precision)
     return plan
@@ -95,7 +101,7 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
     architecture = learner.architecture(labels)
     config, chosen = _chosen_defaults(learner, learner.config, len(train), architecture)
     learner.config = config
-    plan = _one_device(plan_devices(config), config)
+    plan = _one_device(learner, plan_devices(config), config)
     net = learner.prepare_training(learner.build_net(architecture, pretrained=True), architecture)
     module = ImageTaskModule(learner, net, labels, eval_metric, config)
     batch_size = config["env.per_gpu_batch_size"]
