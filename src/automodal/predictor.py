@@ -166,7 +166,8 @@ class MultiModalPredictor:
         if searching_preset or (presets is None and self._searching_preset):
             learner.require("search", "a searching preset")
             fixed = set(parse_hyperparameters(hyperparameters)) | set(base.explicit)
-            spaces, hyperparameter_tune_kwargs = preset_search(spaces, fixed, hyperparameter_tune_kwargs, time_limit)
+            spaces, hyperparameter_tune_kwargs = preset_search(learner.search_space(), spaces, fixed,
+                                                               hyperparameter_tune_kwargs, time_limit)
         searching = _check_search(spaces, hyperparameter_tune_kwargs)
         if searching:
             learner.require("search", "fit(hyperparameter_tune_kwargs=...)")

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from automodal import MultiModalPredictor
+from automodal.config.loader import validate_value
 from automodal.errors import AutomodalError
 from automodal.learners.registry import family_named, list_families
 from automodal.serving.app import create_app
@@ -86,7 +87,16 @@ def test_what_a_family_declares_works_and_the_rest_is_refused_in_one_voice(fitte
     if not capabilities.devices:
         with pytest.raises(AutomodalError, match="env.num_processes asking for 2 devices is not available for"):
             predictor.fit(sample.train, save_path=str(tmp_path / "refused"), hyperparameters={"env.num_processes": 2})
-    if not capabilities.search:
+    if capabilities.search:
+        # a searching preset searches the family's own default space: the learning rate at least, every value
+        # each space can give valid for its key
+        space = type(predictor.learner).search_space()
+        assert "optimization.learning_rate" in space
+        for key, domain in space.items():
+            for value in domain.args[0] if domain.kind == "choice" else domain.args[:2]:
+                validate_value(key, value)
+        MultiModalPredictor(label=sample.label, problem_type=sample.problem_type, presets="medium_quality_hpo")
+    else:
         with pytest.raises(AutomodalError, match="not available for"):
             MultiModalPredictor(label=sample.label, problem_type=sample.problem_type, presets="medium_quality_hpo")
 

@@ -16,6 +16,7 @@ import pytest
 
 from automodal import MultiModalPredictor, hpo
 from automodal.errors import AutomodalError, ConfigError
+from family_samples import SAMPLES
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("optuna")
@@ -258,3 +259,73 @@ def test_a_search_without_ray_installed_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(AutomodalError, match=r"pip install 'automodal\[hpo\]'"):
         predictor.fit(xor_frame(n=40), hyperparameters={"optimization.learning_rate": hpo.uniform(1e-3, 1e-2)},
                       hyperparameter_tune_kwargs={"searcher": "bayes"})
+
+
+def image_search(tmp_path, family, space, eval_metric=None, images=24, **tune_kwargs):
+    """A 2-trial search of an image-task family on its tiny sample (family_samples), two epochs a trial."""
+    sample = SAMPLES[family](str(tmp_path / "data"))
+    keys = {key: value for key, value in sample.hyperparameters.items() if key not in space}
+    keys.update({"optimization.max_epochs": 2, **space})
+    predictor = MultiModalPredictor(label=sample.label, problem_type=sample.problem_type, eval_metric=eval_metric,
+                                    path=str(tmp_path / "model"), verbosity=0)
+    predictor.fit(sample.train.head(images), hyperparameters=keys,
+                  hyperparameter_tune_kwargs={"num_trials": 2, "num_to_keep": 1, **tune_kwargs})
+    return sample, predictor, predictor.fit_summary()["hpo"]
+
+
+def check_best_trial_became_the_predictor(predictor, summary, greater_is_better):
+    trials = summary["trials"]
+    assert len(trials) == 2 and {t["status"] for t in trials} == {"finished"}
+    assert trials[0]["config"] != trials[1]["config"]
+    assert summary["metric"] == predictor.eval_metric and summary["greater_is_better"] is greater_is_better
+    assert all(t["reports"] >= 2 and len(t["scores"]) == t["reports"] for t in trials)
+    best = (max if greater_is_better else min)(trials, key=lambda t: t["score"])
+    assert summary["best_trial"] == best["trial"] and summary["best_config"] == best["config"]
+    # one kept checkpoint: the predictor is the best trial's best report, scored as the trial scored it
+    assert predictor.fit_summary()["val_score"] == pytest.approx(best["score"])
+    config = predictor.fit_summary()["config"]
+    for key, value in best["config"].items():
+        group, name = key.rsplit(".", 1)
+        node = config
+        for part in group.split("."):
+            node = node[part]
+        assert node[name] == pytest.approx(value) if isinstance(value, float) else node[name] == value
+    return best
+
+
+def test_a_detection_search_over_its_keys(tmp_path):
+    started = time.time()
+    sample, predictor, summary = image_search(tmp_path, "detection", {
+        "optimization.learning_rate": hpo.loguniform(1e-4, 5e-3),
+        "model.mmdet_image.output_bbox_format": hpo.choice(["xyxy", "xywh"]),
+        # a table model's key does nothing to a detector: it is not searched
+        "model.timm_image.checkpoint_name": hpo.choice(["resnet18", "resnet34"])})
+    assert summary["metric"] == "map"
+    assert set(summary["trials"][0]["config"]) == {"optimization.learning_rate",
+                                                   "model.mmdet_image.output_bbox_format"}
+    # nobody set the rate: the first trial tries the one a plain fit would use
+    assert summary["trials"][0]["config"] == summary["first_trial_config"]
+    assert summary["first_trial_config"]["optimization.learning_rate"] == 1e-4
+    check_best_trial_became_the_predictor(predictor, summary, greater_is_better=True)
+    loaded = MultiModalPredictor.load(str(tmp_path / "model"))
+    assert loaded.predict(sample.test)["bboxes"].tolist() == predictor.predict(sample.test)["bboxes"].tolist()
+    assert loaded.fit_summary()["hpo"]["trials"] == summary["trials"]
+    assert not [p for p in os.listdir(tmp_path) if p not in ("model", "data")]
+    print(f"detection search: {time.time() - started:.1f} s")
+
+
+def test_a_segmentation_search_follows_a_lower_is_better_metric(tmp_path):
+    started = time.time()
+    sample, predictor, summary = image_search(tmp_path, "segmentation", {
+        "optimization.learning_rate": hpo.loguniform(1e-3, 1e-2),
+        "model.sam.num_mask_tokens": hpo.choice([1, 2])}, eval_metric="ber", images=16)
+    assert summary["metric"] == "ber"
+    check_best_trial_became_the_predictor(predictor, summary, greater_is_better=False)
+    assert summary["first_trial_config"]["model.sam.num_mask_tokens"] == 1
+    assert all(0.0 <= t["score"] <= 1.0 for t in summary["trials"])
+    loaded = MultiModalPredictor.load(str(tmp_path / "model"))
+    np.testing.assert_allclose(np.stack(loaded.predict_proba(sample.test, as_pandas=False)),
+                               np.stack(predictor.predict_proba(sample.test, as_pandas=False)), atol=1e-6)
+    assert loaded.evaluate(sample.test, metrics=["ber"]) == pytest.approx(predictor.evaluate(sample.test,
+                                                                                             metrics=["ber"]))
+    print(f"segmentation search: {time.time() - started:.1f} s")

@@ -1,19 +1,14 @@
-"""The searched keys before any trial: each space as a Ray Tune domain whose every value is valid for its key, the
-keys of models the data has no column for dropped, and the first trial's values."""
+"""The searched keys before any trial: each space as a Ray Tune domain whose every value is valid for its key, and
+the first trial's values."""
 
 from __future__ import annotations
-
-import logging
 
 from ray.tune.search import sample
 
 from ..config import Config
 from ..config.loader import validate_value
 from ..errors import ConfigError
-from ..models.registry import FUSION, get_spec, known_names
 from .space import Space, middle
-
-logger = logging.getLogger("automodal")
 
 
 def _sampler(domain):
@@ -100,33 +95,6 @@ def ray_spaces(spaces: dict) -> dict:
                     from None
         domains[key] = domain
     return domains
-
-
-def _model_group_modalities() -> dict:
-    """{config group: modalities it reads} for every backbone (fusion keys always apply)."""
-    groups: dict = {}
-    for name in known_names():
-        spec = get_spec(name)
-        if FUSION not in spec.modalities:
-            groups.setdefault(spec.config_group, set()).update(spec.modalities)
-    return groups
-
-
-def drop_absent_models(domains: dict, column_types: dict) -> dict:
-    present = set(column_types.values())
-    groups = _model_group_modalities()
-    kept = {}
-    for key, domain in domains.items():
-        parts = key.split(".")
-        group = parts[1] if parts[0] == "model" and len(parts) > 2 else None
-        if group in groups and not groups[group] & present:
-            logger.info("Not searching %s: the data has no %s column for that model.", key,
-                        " / ".join(sorted(groups[group])))
-            continue
-        kept[key] = domain
-    if not kept:
-        raise ConfigError("Every searched key belongs to a model this data has no column for: nothing to search.")
-    return kept
 
 
 def first_point(spaces: dict, domains: dict, config: Config) -> dict:

@@ -1,6 +1,6 @@
-"""A trial's training: a normal fit whose every validation becomes a report (the score, and the weights when they
-rank among the trial's num_to_keep best). It runs where the library is already imported: a trial host, or the
-trial's own Ray worker."""
+"""A trial's training: a normal fit of the family's learner whose every validation becomes a report (the score, and
+the weights when they rank among the trial's num_to_keep best). It runs where the library is already imported: a
+trial host, or the trial's own Ray worker."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 
 import torch
@@ -16,7 +15,7 @@ from lightning.pytorch.callbacks import Callback
 from safetensors.torch import save
 
 from ..config import resolve_config
-from ..learners.tabular import fitting as table_fit
+from ..learners.registry import family_named
 from ..training.soup import state_to_cpu
 from .job import METRIC, TrialJob
 
@@ -35,7 +34,7 @@ class Reporter(Callback):
         self.send, self.stopped = send, stopped
         self.kept: list = []            # signed scores (higher is better) of the reports that carried weights
         self.last: dict = {}
-        self.directory = None           # the table fit's keeper interface: no files of its own
+        self.directory = None           # a fit's keeper interface: no files of its own
 
     def on_validation_end(self, trainer, pl_module):
         metrics = trainer.callback_metrics
@@ -61,24 +60,23 @@ class Reporter(Callback):
 
 
 def train_trial(sampled: dict, job: TrialJob, send, stopped) -> dict:
-    """Fit with the fixed configuration plus this trial's values (checked like any hyperparameters); returns the
-    last result, which says the trial ran to its end."""
+    """Fit a new learner of the job's family with the fixed configuration plus this trial's values (checked like any
+    hyperparameters); returns the last result, which says the trial ran to its end."""
     for name in ("ray.train", "ray.tune"):   # one line per checkpoint otherwise
         logging.getLogger(name).setLevel(logging.WARNING)
     torch.set_num_threads(max(1, job.threads))
     if os.path.isdir(job.cwd):          # Ray starts a trial in its own directory; image paths may be relative
         os.chdir(job.cwd)
     config = resolve_config(None, sampled, base=job.config)
+    learner = family_named(job.family)(config=config, verbosity=0, **job.learner_args)
     reporter = Reporter(job.num_to_keep, job.greater_is_better, send, stopped)
     remaining = None if job.deadline is None else max(1.0, job.deadline - time.time())
     try:
-        result = table_fit.fit(job.train, job.tuning, job.label, config, job.problem_type, job.eval_metric,
-                             job.column_types, job.holdout_frac, job.seed, remaining, 0, keeper=reporter)
+        summary = learner.trial_fit(job.train, job.tuning, config, job.holdout_frac, job.seed, remaining, reporter,
+                                    **job.fit_keywords)
     except TrialStopped:
         return {}
-    shutil.rmtree(result.workdir, ignore_errors=True)
     if not reporter.last:
         raise RuntimeError("the trial ended before its first validation (time_limit too short for one).")
-    summary = result.summary
     return dict(reporter.last, finished=True, fit_seconds=summary["fit_seconds"], threads=torch.get_num_threads(),
                 progress=json.dumps({k: summary[k] for k in ("epochs", "global_step", "stop_reason")}))

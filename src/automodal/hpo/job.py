@@ -14,14 +14,14 @@ METRIC = "score"    # the validation metric as the user knows it; Tune's mode sa
 
 @dataclass
 class TrialJob:
-    """What every trial shares, sent once through Ray's object store."""
+    """What every trial shares, sent once through Ray's object store: which family's learner to make and how, and
+    what to fit it on."""
+    family: str                        # the registry's name of the family (learners.registry.family_named)
+    learner_args: dict                 # its learner's label, problem_type and eval_metric (SearchSetup.learner_args)
+    fit_keywords: dict                 # the family's own fit() arguments (SearchSetup.fit_keywords)
     train: object
     tuning: object
-    label: str
     config: object                     # the Config with the fixed hyperparameters
-    problem_type: str | None
-    eval_metric: str | None
-    column_types: dict | None
     holdout_frac: float | None
     seed: int
     greater_is_better: bool            # of the validation metric, which trials report
@@ -29,7 +29,7 @@ class TrialJob:
     threads: int
     deadline: float | None             # time.time() when the search must end
     cwd: str                           # relative image paths are read from the caller's directory
-    validation_metric: str             # what trials report and are compared by (optimization.val_metric)
+    validation_metric: str             # what trials report and are compared by
 
 
 def send_to_tune(metrics: dict, weights: bytes | None):

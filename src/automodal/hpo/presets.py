@@ -22,15 +22,16 @@ def split_preset(presets):
 
 
 def default_space() -> dict:
+    """The space a searching preset searches unless the family has its own (FamilyLearner.search_space)."""
     return {"optimization.learning_rate": loguniform(1e-5, 1e-2),
             "optimization.optim_type": choice(["adamw", "sgd"]),
             "optimization.weight_decay": loguniform(1e-5, 1e-1)}
 
 
-def preset_search(spaces: dict, fixed: set, tune_kwargs, time_limit) -> tuple[dict, dict]:
-    """(spaces, hyperparameter_tune_kwargs) of a searching preset: its default space under the user's own spaces,
-    without the keys the user fixed; its settings under the user's."""
-    merged = {key: space for key, space in default_space().items() if key not in fixed}
+def preset_search(default: dict, spaces: dict, fixed: set, tune_kwargs, time_limit) -> tuple[dict, dict]:
+    """(spaces, hyperparameter_tune_kwargs) of a searching preset: the family's `default` space under the user's own
+    spaces, without the keys the user fixed; its settings under the user's."""
+    merged = {key: space for key, space in default.items() if key not in fixed}
     merged.update(spaces)
     trials = TRIALS_WITH_TIME_LIMIT if time_limit else TRIALS_WITHOUT_TIME_LIMIT
     if not time_limit and not (tune_kwargs or {}).get("num_trials"):

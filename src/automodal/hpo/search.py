@@ -1,5 +1,7 @@
-"""A hyperparameter search on Ray Tune: every trial a normal fit, the best trial (by its best report) finished
-into an ordinary fit result with its top checkpoints averaged, and every trial's files removed."""
+"""A hyperparameter search on Ray Tune, for any family whose learner supports it (capabilities.search): the family
+checks its data once and says what trials report (FamilyLearner.prepare_search); every trial is a normal fit of a
+new learner of the family (trial_fit); the best trial (by its best report) is finished by the searching learner from
+its kept checkpoints (finish_search), and every trial's files are removed."""
 
 from __future__ import annotations
 
@@ -12,11 +14,9 @@ import time
 
 from ..config import Config, resolve_config
 from ..errors import AutomodalError, ConfigError
-from ..learners.tabular import fitting as table_fit
-from ..learners.tabular.data import data_aware, prepare_data
-from ..learners.tabular.network import Trained, validation_metric
+from ..learners.contract import FamilyLearner, FitOutcome, SearchSetup, Trained
 from .cluster import connect, require_ray, trial_pool, trial_resources
-from .domains import describe, drop_absent_models, first_point, is_categorical, ray_spaces
+from .domains import describe, first_point, is_categorical, ray_spaces
 from .job import METRIC, WEIGHTS, TrialJob
 from .progress import TrialTable
 from .settings import TuneSettings, parse_settings
@@ -50,9 +50,21 @@ def _scheduler(settings: TuneSettings):
     return AsyncHyperBandScheduler(time_attr="training_iteration", **args)
 
 
-def run_search(train, tuning, label: str, config: Config, spaces: dict, tune_kwargs, problem_type, eval_metric,
-               column_types, holdout_frac, seed: int, time_limit: float | None, verbosity: int):
-    """Search `spaces` ({key: space}) around `config`; returns a table FitResult with summary['hpo']."""
+def _searched(domains: dict, dropped: dict) -> dict:
+    """The domains without the keys the family does nothing with (each said in the log)."""
+    for key, why in dropped.items():
+        if key in domains:
+            logger.info("Not searching %s: %s", key, why)
+    kept = {key: domain for key, domain in domains.items() if key not in dropped}
+    if not kept:
+        raise ConfigError("Nothing to search: " + "; ".join(f"{key}: {why}" for key, why in dropped.items()))
+    return kept
+
+
+def run_search(learner: FamilyLearner, train, tuning, config: Config, spaces: dict, tune_kwargs,
+               holdout_frac, seed: int, time_limit: float | None, fit_keywords: dict | None = None) -> FitOutcome:
+    """Search `spaces` ({key: space}) around `config` for `learner`'s family; the learner becomes the best trial,
+    with fit_summary()["hpo"] listing every trial."""
     started = time.time()
     settings = parse_settings(tune_kwargs)
     require_ray(settings.searcher)
@@ -62,16 +74,13 @@ def run_search(train, tuning, label: str, config: Config, spaces: dict, tune_kwa
     # the first trial's choices (checkpoints, models) decide the network, and so the data-aware defaults of the
     # numeric keys; the data is checked, and the task and metric known, before any trial starts
     choices = first_point(spaces, {k: d for k, d in domains.items() if is_categorical(d)}, config)
-    data = prepare_data(train, tuning, label, config.updated(choices), problem_type, eval_metric,
-                                column_types, holdout_frac, seed)
-    domains = drop_absent_models(domains, data.column_types)
-    defaults_config, _ = data_aware(config.updated({k: choices[k] for k in choices if k in domains}),
-                                            data, 1)
-    point = first_point(spaces, domains, defaults_config)
-    validation = validation_metric(defaults_config, data)
+    setup = learner.prepare_search(train, tuning, config, list(domains), choices, holdout_frac, seed,
+                                   **(fit_keywords or {}))
+    domains = _searched(domains, setup.dropped)
+    point = first_point(spaces, domains, setup.defaults)
     logger.info("Searching %s; the first trial tries %s.",
                 ", ".join(f"{key} in {describe(domain)}" for key, domain in domains.items()), point)
-    connect(settings.address, verbosity)
+    connect(settings.address, learner.verbosity)
     reserve = min(FINISH_RESERVE[2], max(FINISH_RESERVE[0], FINISH_RESERVE[1] * (time_limit or 0)))
     budget = None if time_limit is None else time_limit - (time.time() - started) - reserve
     if budget is not None and budget <= 0:
@@ -79,18 +88,20 @@ def run_search(train, tuning, label: str, config: Config, spaces: dict, tune_kwa
                              "give it more time.")
     resources, slots = trial_resources(settings)
     pool = trial_pool(resources, slots)
-    job = TrialJob(train, tuning, label, config, data.problem_type, data.metric.name, column_types, holdout_frac,
-                   seed, validation.greater_is_better, settings.num_to_keep, int(max(1, resources["cpu"])),
-                   None if budget is None else time.time() + budget, os.getcwd(), validation.name)
+    job = TrialJob(learner.family, setup.learner_args, setup.fit_keywords, train, tuning, config, holdout_frac, seed,
+                   setup.greater_is_better, settings.num_to_keep, int(max(1, resources["cpu"])),
+                   None if budget is None else time.time() + budget, os.getcwd(), setup.metric)
     storage = os.path.abspath(settings.storage_path or tempfile.mkdtemp(
         prefix="automodal-hpo-", dir=os.environ.get("AUTOMODAL_SCRATCH") or None))
     name = f"search-{time.strftime('%Y%m%d_%H%M%S')}-{os.getpid()}"
     try:
-        table = _tune(job, settings, domains, point, resources, slots, pool, budget, storage, name, verbosity)
-        fit = _finish(job, settings, spaces, table, started, point)
-        fit.summary["hpo"].update(resources_per_trial=resources, trials_at_once=slots, trial_hosts=pool is not None,
-                                  storage=os.path.join(storage, name))
-        return fit
+        table = _tune(job, settings, domains, point, resources, slots, pool, budget, storage, name,
+                      learner.verbosity)
+        outcome, summary = _finish(learner, setup, job, settings, spaces, table, started, point)
+        summary.update(resources_per_trial=resources, trials_at_once=slots, trial_hosts=pool is not None,
+                       storage=os.path.join(storage, name))
+        learner.record_search(summary, time.time() - started)
+        return outcome
     finally:
         if pool is not None:
             import ray
@@ -157,7 +168,9 @@ def _kept_scores(result, greater_is_better: bool) -> list:
     return sorted(scores, reverse=greater_is_better)
 
 
-def _finish(job: TrialJob, settings: TuneSettings, spaces: dict, table, started: float, point: dict):
+def _finish(learner: FamilyLearner, setup: SearchSetup, job: TrialJob, settings: TuneSettings, spaces: dict, table,
+            started: float, point: dict) -> tuple[FitOutcome, dict]:
+    """The learner finished as the best trial, and the search's summary (fit_summary()["hpo"])."""
     rows, best = [], None
     # trials the time limit kept from starting are no trials
     records = [(table.record(result.path), result) for result in table.results if result.path in table.records]
@@ -189,14 +202,13 @@ def _finish(job: TrialJob, settings: TuneSettings, spaces: dict, table, started:
     logger.info("Best trial: %s with %s = %.4f %s; finishing it from its %d kept checkpoint(s).", row["trial_id"],
                 job.validation_metric, row["score"], row["config"], len(entries))
     config = resolve_config(None, row["config"], base=job.config)
-    fit = table_fit.fit(job.train, job.tuning, job.label, config, job.problem_type, job.eval_metric,
-                      job.column_types, job.holdout_frac, job.seed, None, 0, trained=Trained(entries, progress))
-    fit.summary["hpo"] = {
+    outcome = learner.finish_search(setup, job.train, job.tuning, config, job.holdout_frac, job.seed,
+                                    Trained(entries, progress))
+    summary = {
         "searcher": settings.searcher, "scheduler": settings.scheduler, "num_trials": settings.num_trials,
         "num_to_keep": settings.num_to_keep, "metric": job.validation_metric,
         "greater_is_better": job.greater_is_better,
         "first_trial_config": point, "best_trial": row["trial"], "best_config": row["config"],
         "best_score": row["score"], "trials": rows, "search_seconds": round(time.time() - started, 3),
     }
-    fit.summary["fit_seconds"] = round(time.time() - started, 3)
-    return fit
+    return outcome, summary

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..config import Config
 from ..errors import AutomodalError, NotFittedError
+from ..hpo.presets import default_space
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,27 @@ class OnnxGraph:
     dynamic_axes: dict                  # name -> {axis: name} for inputs and outputs
     described: str                      # what the outputs are, for the model's doc string
     save_beside: object = None          # save_beside(directory): files written beside model.onnx
+
+
+@dataclass
+class SearchSetup:
+    """What a family tells a hyperparameter search (automodal.hpo) once its data is read and checked, before any
+    trial starts."""
+    metric: str                         # what every trial reports at each validation, and trials are compared by
+    greater_is_better: bool             # of that metric: the search's direction
+    defaults: Config                    # what a plain fit on this data would use (its data-aware defaults): the first
+                                        # trial tries these values where the spaces hold them
+    learner_args: dict                  # each trial's learner: its label, problem_type and eval_metric
+    fit_keywords: dict = field(default_factory=dict)    # the family's own fit() arguments every trial takes
+    dropped: dict = field(default_factory=dict)         # searched key -> why it is not searched (it does nothing)
+
+
+@dataclass
+class Trained:
+    """Training done elsewhere for this very configuration, data and seed (a search's best trial): a finishing
+    fit rebuilds the network and finishes it from these checkpoints instead of training."""
+    entries: list                       # (score, higher is better; step; safetensors path; loss), best first
+    progress: dict                      # epochs, global_step, stop_reason
 
 
 @dataclass
@@ -149,6 +171,40 @@ class FamilyLearner(ABC):
     def fit(self, train_data, tuning_data, config: Config, time_limit: float | None, holdout_frac: float | None,
             seed: int, search: tuple | None = None, **fit_keywords) -> FitOutcome:
         """Train; `search` is (spaces, hyperparameter_tune_kwargs) when the fit searches."""
+
+    # ---------------------------------------------------------------- a hyperparameter search (automodal.hpo)
+    # With capabilities.search, fit(search=...) hands the learner to hpo.search.run_search, which calls these: the
+    # family's data checked once, each trial a fit of a new learner of the family, the best trial finished by this one.
+    @classmethod
+    def search_space(cls) -> dict:
+        """{key: automodal.hpo space}: what a searching preset ("..._hpo") searches for this family."""
+        cls.require("search", "a searching preset")
+        return default_space()
+
+    def prepare_search(self, train_data, tuning_data, config: Config, keys: list, choices: dict,
+                       holdout_frac: float | None, seed: int, **fit_keywords) -> SearchSetup:
+        """Read and check the data once with the first trial's `choices` (its categorical values, which can decide
+        the network and so the data-aware defaults); `keys` are the searched keys."""
+        self.require("search", "fit(hyperparameter_tune_kwargs=...)")
+
+    def trial_fit(self, train_data, tuning_data, config: Config, holdout_frac: float | None, seed: int,
+                  time_limit: float | None, keeper, **fit_keywords) -> dict:
+        """One trial: a fit whose every validation goes to `keeper` (a Lightning callback with reload() and a
+        `directory`, in place of the top-k checkpoint files); it keeps nothing. Returns the fit's summary (with
+        fit_seconds, epochs, global_step, stop_reason)."""
+        self.require("search", "fit(hyperparameter_tune_kwargs=...)")
+
+    def finish_search(self, setup: SearchSetup, train_data, tuning_data, config: Config, holdout_frac: float | None,
+                      seed: int, trained: Trained) -> FitOutcome:
+        """Become the search's best trial: its network rebuilt and finished from `trained` (its kept checkpoints) as
+        its own fit would have finished it, with no training; the learner is then fitted as by fit()."""
+        self.require("search", "fit(hyperparameter_tune_kwargs=...)")
+
+    def record_search(self, summary: dict, seconds: float):
+        """fit_summary()["hpo"] of a finished search, and the whole search's seconds as the fit's."""
+        fit_summary = self.meta["fit_summary"]
+        fit_summary["hpo"] = summary
+        fit_summary["fit_seconds"] = round(seconds, 3)
 
     @abstractmethod
     def predict(self, data, as_pandas: bool | None = None, **options):

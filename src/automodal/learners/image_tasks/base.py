@@ -6,16 +6,19 @@ with Lightning."""
 from __future__ import annotations
 
 import logging
+import shutil
 from abc import abstractmethod
 
 import pandas as pd
 
 from ...config import Config
+from ...data.types import IMAGE
 from ...errors import AutomodalError
+from ...hpo.cluster import require_ray
+from ...hpo.space import choice, loguniform
 from ...inference import eval_batch_size, inference_device
 from ...training.soup import load_state
-from ...data.types import IMAGE
-from ..contract import FamilyLearner, FitOutcome, RequestSchema
+from ..contract import FamilyLearner, FitOutcome, RequestSchema, SearchSetup, Trained
 from .images import IMAGE_COLUMN
 from .running import embed_images, make_loader, run_net
 
@@ -27,7 +30,6 @@ class ImageTaskLearner(FamilyLearner):
     alternatives = {
         "chunked_prediction": "pass the data itself (a frame, a CSV of image paths or a COCO json); images are read "
                               "one batch at a time anyway.",
-        "search": "set the keys to try yourself in hyperparameters, one fit each.",
         "devices": "it trains on one device.",
     }
     config_group: str = ""          # the model.<group>.* keys this family reads
@@ -64,25 +66,87 @@ class ImageTaskLearner(FamilyLearner):
     def class_labels(self) -> list | None:
         return None if self.labels is None else self.labels.get("classes")
 
+    def unused_because(self, key: str) -> str | None:
+        """Why `key` does nothing in this family (a key of another model family, or a table-only key), or None."""
+        parts = key.split(".")
+        if parts[0] == "model" and len(parts) > 2 and parts[1] != self.config_group:
+            return f"{self.problem_type} trains model.{self.config_group}.* only"
+        if key.startswith(self.unused_keys):
+            return f"it does nothing in {self.problem_type}"
+        return None
+
     # ---------------------------------------------------------------- the contract
     def fit(self, train_data, tuning_data, config: Config, time_limit, holdout_frac, seed: int,
             search=None) -> FitOutcome:
-        """`tuning_data` (else `holdout_frac` of the training images) picks checkpoints and stops early."""
+        """`tuning_data` (else `holdout_frac` of the training images) picks checkpoints and stops early; `search`
+        ((spaces, hyperparameter_tune_kwargs)) runs a hyperparameter search whose best trial this learner becomes."""
         # Lightning loads when a fit runs, not when a saved predictor loads to predict (measured start-up cost, as
         # for the table family)
         from .fitting import fit
 
-        previous, self.config = self.config, config     # the hooks read the fit's configuration
+        previous = self.config          # the hooks read the fit's configuration from self.config
         try:
+            if search is not None:
+                require_ray()
+                from ...hpo.search import run_search    # Ray Tune (the hpo extra), loaded only when a fit searches
+
+                return run_search(self, train_data, tuning_data, config, *search, holdout_frac, seed, time_limit)
+            self.config = config
             result = fit(self, train_data, tuning_data, self._eval_metric, holdout_frac, seed, time_limit,
                          self.verbosity)
         except BaseException:
             self.config = previous      # a failed fit leaves the predictor as it was
             raise
+        return self._adopt(result)
+
+    def _adopt(self, result) -> FitOutcome:
+        """This learner as a fit left it (a fitting.ImageTaskFit)."""
         self.config, self.model, self.labels = result.config, result.net, result.labels
         self.meta = {"label": self.label, "problem_type": self.problem_type, "eval_metric": result.eval_metric,
                      "architecture": result.architecture, "fit_summary": result.summary}
         return FitOutcome(result.log_csv, result.workdir)
+
+    # ---------------------------------------------------------------- a search's steps (automodal.hpo)
+    @classmethod
+    def search_space(cls) -> dict:
+        """A searching preset's space: the learning rate, the optimiser and its weight decay."""
+        cls.require("search", "a searching preset")
+        return {"optimization.learning_rate": loguniform(1e-5, 1e-2),
+                "optimization.optim_type": choice(["adamw", "sgd"]),
+                "optimization.weight_decay": loguniform(1e-5, 1e-2)}
+
+    # the fitting module loads here as in fit (Lightning: a measured start-up cost of loading a saved predictor)
+    def prepare_search(self, train_data, tuning_data, config: Config, keys: list, choices: dict, holdout_frac,
+                       seed: int) -> SearchSetup:
+        """Trials report the eval_metric in its own direction; keys this family does nothing with are not
+        searched."""
+        from .fitting import search_defaults
+
+        dropped = {key: why + "." for key in keys if (why := self.unused_because(key)) is not None}
+        self.config = config.updated({k: v for k, v in choices.items() if k not in dropped})
+        defaults = search_defaults(self, train_data, tuning_data, holdout_frac, seed)
+        metric = self._eval_metric
+        return SearchSetup(metric, self.metrics[metric], defaults,
+                           {"label": self.label, "problem_type": self.problem_type, "eval_metric": metric},
+                           {}, dropped)
+
+    def trial_fit(self, train_data, tuning_data, config: Config, holdout_frac, seed: int, time_limit,
+                  keeper) -> dict:
+        from .fitting import fit
+
+        self.config = config
+        result = fit(self, train_data, tuning_data, self._eval_metric, holdout_frac, seed, time_limit, 0,
+                     keeper=keeper)
+        shutil.rmtree(result.workdir, ignore_errors=True)
+        return result.summary
+
+    def finish_search(self, setup: SearchSetup, train_data, tuning_data, config: Config, holdout_frac, seed: int,
+                      trained: Trained) -> FitOutcome:
+        from .fitting import fit
+
+        self.config = config
+        return self._adopt(fit(self, train_data, tuning_data, self._eval_metric, holdout_frac, seed, None, 0,
+                               trained=trained))
 
     def _loader(self, frame: pd.DataFrame):
         self.model.to(inference_device(self.config))

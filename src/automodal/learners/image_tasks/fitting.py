@@ -20,6 +20,7 @@ from ...inference import eval_batch_size
 from ...training import session
 from ...training.soup import choose_weights, load_state
 from ...training.trainer import DevicePlan, build_trainer, plan_devices
+from ..contract import Trained
 from .module import ImageTaskModule
 from .running import make_loader, run_net
 
@@ -78,19 +79,13 @@ def _chosen_defaults(learner, config: Config, train_images: int, architecture: d
 def warn_unused_keys(learner, config: Config):
     """Keys of other model families, and table-only keys, do nothing here; saying so beats silent acceptance."""
     for key in sorted(config.explicit):
-        parts = key.split(".")
-        if parts[0] == "model" and len(parts) > 2 and parts[1] != learner.config_group:
-            logger.warning("%s is set, but %s trains model.%s.* only; it has no effect.", key,
-                           learner.problem_type, learner.config_group)
-        elif key.startswith(learner.unused_keys):
-            logger.warning("%s is set, but it does nothing in %s; it has no effect.", key, learner.problem_type)
+        why = learner.unused_because(key)
+        if why is not None:
+            logger.warning("%s is set, but %s; it has no effect.", key, why)
 
 
-def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float | None, seed: int,
-        time_limit: float | None, verbosity: int) -> ImageTaskFit:
-    started = time.time()
-    pl.seed_everything(seed, verbose=False)
-    warn_unused_keys(learner, learner.config)
+def read_split(learner, train_data, tuning_data, holdout_frac: float | None, seed: int):
+    """(training images, validation images, what the training labels say): the data read and checked."""
     train = learner.read(train_data, "train_data", labelled=True)
     labels = learner.fit_labels(train)
     if tuning_data is not None:
@@ -98,6 +93,24 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
         learner.check_labels(val, labels, "tuning_data")
     else:
         train, val = split_rows(train, holdout_frac, seed)
+    return train, val, labels
+
+
+def search_defaults(learner, train_data, tuning_data, holdout_frac: float | None, seed: int) -> Config:
+    """learner.config with the values a fit on this data would choose for the keys nobody set (the data read and
+    checked on the way), for a search's first trial."""
+    train, _, labels = read_split(learner, train_data, tuning_data, holdout_frac, seed)
+    return _chosen_defaults(learner, learner.config, len(train), learner.architecture(labels))[0]
+
+
+def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float | None, seed: int,
+        time_limit: float | None, verbosity: int, keeper=None, trained: Trained | None = None) -> ImageTaskFit:
+    """`keeper` replaces the top-k checkpoint callback (a search's trial reports to Ray Tune instead); `trained`
+    skips training: the network is built and finished from a search's best trial's kept checkpoints."""
+    started = time.time()
+    pl.seed_everything(seed, verbose=False)
+    warn_unused_keys(learner, learner.config)
+    train, val, labels = read_split(learner, train_data, tuning_data, holdout_frac, seed)
     architecture = learner.architecture(labels)
     config, chosen = _chosen_defaults(learner, learner.config, len(train), architecture)
     learner.config = config
@@ -113,9 +126,12 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
     workdir = tempfile.mkdtemp(prefix="automodal-fit-", dir=os.environ.get("AUTOMODAL_SCRATCH") or None)
     try:
         remaining = None if time_limit is None else time_limit - (time.time() - started)
-        watched = session.watchers(config, workdir, remaining is not None)
-        trainer = build_trainer(config, plan, watched.callbacks, workdir, remaining, verbosity)
-        progress, entries, _ = session.train(trainer, module, net, train_loader, val_loader, watched)
+        watched = session.watchers(config, workdir, remaining is not None, keeper)
+        if trained is not None:
+            progress, entries = dict(trained.progress), trained.entries
+        else:
+            trainer = build_trainer(config, plan, watched.callbacks, workdir, remaining, verbosity)
+            progress, entries, _ = session.train(trainer, module, net, train_loader, val_loader, watched)
         net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
         greater = learner.metrics[eval_metric]
 
@@ -126,7 +142,8 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
             return value if greater else -value
 
         soup_info = choose_weights(net, entries, config["optimization.top_k_average_method"], evaluate)
-        shutil.rmtree(watched.keeper.directory, ignore_errors=True)
+        if watched.keeper.directory:
+            shutil.rmtree(watched.keeper.directory, ignore_errors=True)   # merged into net by now
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from ...data.frames import read_frame
 from ...errors import DataError
+from ...hpo.space import loguniform
 from ..contract import Capabilities
 from ..image_tasks.base import ImageTaskLearner
 from ..image_tasks.images import IMAGE_COLUMN, absolute_paths, image_column, image_size, read_rgb
@@ -62,7 +63,7 @@ class SegmentationLearner(ImageTaskLearner):
     family = "segmentation"
     problem_types = ("semantic_segmentation",)
     preset_section = "semantic_segmentation"
-    capabilities = Capabilities(predict_proba=True, embeddings=True)
+    capabilities = Capabilities(predict_proba=True, embeddings=True, search=True)
     alternatives = dict(ImageTaskLearner.alternatives, export_onnx="Segment Anything is not exported; predict and "
                                                                    "predict_proba in Python, or serve the saved "
                                                                    "predictor with `automodal serve`.")
@@ -71,6 +72,14 @@ class SegmentationLearner(ImageTaskLearner):
     metrics = {name: greater for name, (_, greater) in metrics.SEGMENTATION_METRICS.items()}
     default_metric = "iou"
     unused_keys = tuple(key for key in ImageTaskLearner.unused_keys if key != "optimization.efficient_finetune")
+
+    @classmethod
+    def search_space(cls) -> dict:
+        """A searching preset's space: AdamW's learning rate and weight decay around AutoGluon's SAM fine-tuning
+        settings (1e-4 each), which the first trial tries."""
+        cls.require("search", "a searching preset")
+        return {"optimization.learning_rate": loguniform(1e-5, 1e-3),
+                "optimization.weight_decay": loguniform(1e-5, 1e-2)}
 
     def read(self, data, what: str, labelled: bool) -> pd.DataFrame:
         if isinstance(data, (list, tuple)):

@@ -17,9 +17,10 @@ from ...config import Config
 from ...inference import FittedModel
 from ...metrics import signed
 from ...training.trainer import plan_devices
+from ..contract import Trained
 from . import bagging
 from .data import Start, data_aware, prepare_data, without_holdout
-from .network import Trained, train_network, validation_metric
+from .network import train_network, validation_metric
 
 logger = logging.getLogger(__name__)
 

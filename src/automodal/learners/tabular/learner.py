@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 
@@ -17,7 +19,7 @@ from ...metrics import get_metric, score
 from ...models.net import build_net
 from ...training.finetune import apply_efficient_finetune
 from ...training.soup import load_state
-from ..contract import Capabilities, FamilyLearner, FitOutcome, RequestSchema
+from ..contract import Capabilities, FamilyLearner, FitOutcome, RequestSchema, SearchSetup, Trained
 from .labels import clean_labels
 from .onnx import table_graph
 
@@ -95,12 +97,15 @@ class TabularLearner(FamilyLearner):
             require_ray()
             from ...hpo.search import run_search    # Ray Tune (the hpo extra), loaded only when a fit searches
 
-            result = run_search(train, tuning, self.label, config, *search, self._problem_type, self._eval_metric,
-                                column_types, holdout_frac, seed, time_limit, self.verbosity)
-        else:
-            result = table_fit(train, tuning, self.label, config, self._problem_type, self._eval_metric,
-                               column_types, holdout_frac, seed, time_limit, self.verbosity, teacher_predictor,
-                               callbacks, start, co_tasks, task_weights)
+            return run_search(self, train, tuning, config, *search, holdout_frac, seed, time_limit,
+                              {"column_types": column_types})
+        result = table_fit(train, tuning, self.label, config, self._problem_type, self._eval_metric, column_types,
+                           holdout_frac, seed, time_limit, self.verbosity, teacher_predictor, callbacks, start,
+                           co_tasks, task_weights)
+        return self._adopt(result)
+
+    def _adopt(self, result) -> FitOutcome:
+        """This learner as a fit left it (a fitting.FitResult)."""
         self.config, self.model = result.config, result.model
         self.meta = {
             "label": self.label, "problem_type": result.problem_type, "eval_metric": result.eval_metric,
@@ -108,6 +113,33 @@ class TabularLearner(FamilyLearner):
             "architecture": result.architecture, "fit_summary": result.summary,
         }
         return FitOutcome(result.log_csv, result.workdir, result.saves)
+
+    # ---------------------------------------------------------------- a search's steps (automodal.hpo)
+    # the fitting modules load here as in fit (Lightning: a measured start-up cost of loading a saved predictor)
+    def prepare_search(self, train_data, tuning_data, config: Config, keys: list, choices: dict, holdout_frac,
+                       seed: int, column_types: dict | None = None) -> SearchSetup:
+        from .searching import search_setup
+
+        return search_setup(train_data, tuning_data, self.label, config, keys, choices, self._problem_type,
+                            self._eval_metric, column_types, holdout_frac, seed)
+
+    def trial_fit(self, train_data, tuning_data, config: Config, holdout_frac, seed: int, time_limit, keeper,
+                  column_types: dict | None = None) -> dict:
+        from .fitting import fit as table_fit
+
+        result = table_fit(train_data, tuning_data, self.label, config, self._problem_type, self._eval_metric,
+                           column_types, holdout_frac, seed, time_limit, 0, keeper=keeper)
+        shutil.rmtree(result.workdir, ignore_errors=True)
+        return result.summary
+
+    def finish_search(self, setup: SearchSetup, train_data, tuning_data, config: Config, holdout_frac, seed: int,
+                      trained: Trained) -> FitOutcome:
+        from .fitting import fit as table_fit
+
+        args = setup.learner_args       # the task and metric the data decided, as every trial had them
+        result = table_fit(train_data, tuning_data, self.label, config, args["problem_type"], args["eval_metric"],
+                           setup.fit_keywords.get("column_types"), holdout_frac, seed, None, 0, trained=trained)
+        return self._adopt(result)
 
     # ---------------------------------------------------------------- prediction
     def predict_proba(self, data, as_pandas: bool | None = None, as_multiclass: bool = True):

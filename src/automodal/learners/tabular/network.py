@@ -34,18 +34,11 @@ from ...training.multitask import CoTask, CoTaskStreams, check_weights
 from ...training.session import train, watchers
 from ...training.soup import choose_weights, load_state
 from ...training.trainer import build_trainer
+from ..contract import Trained
 from .data import PreparedData, Start, keep_usable_rows, pretrained
 from .labels import clean_labels
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Trained:
-    """Training done elsewhere for this very configuration, data and seed (a search's best trial): fit rebuilds
-    the network and finishes from these checkpoints instead of training."""
-    entries: list                       # (score, higher is better; step; safetensors path; loss), best first
-    progress: dict                      # epochs, global_step, stop_reason
 
 
 def _start_weights(net, start: Start, data: PreparedData):
