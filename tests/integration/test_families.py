@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from automodal import MultiModalPredictor
@@ -99,6 +100,19 @@ def test_what_a_family_declares_works_and_the_rest_is_refused_in_one_voice(fitte
     else:
         with pytest.raises(AutomodalError, match="not available for"):
             MultiModalPredictor(label=sample.label, problem_type=sample.problem_type, presets="medium_quality_hpo")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_64_bit_fit_evaluates_and_predicts_in_64_bits_after_loading(family, tmp_path):
+    sample = SAMPLES[family](str(tmp_path))
+    keys = dict(sample.hyperparameters, **{"env.precision": 64, "env.num_gpus": 0, "optimization.max_epochs": 2})
+    predictor = MultiModalPredictor(label=sample.label, problem_type=sample.problem_type, path=str(tmp_path / "m"),
+                                    hyperparameters=keys, verbosity=0).fit(sample.train, seed=0)
+    assert np.isfinite(predictor.evaluate(sample.test, metrics=[sample.metric])[sample.metric])
+    loaded = MultiModalPredictor.load(predictor.path)
+    network = loaded.learner.saved_parts()[1]
+    assert {p.dtype for p in network.parameters() if p.is_floating_point()} == {torch.float64}
+    assert as_json(loaded.learner, sample.test) == as_json(predictor.learner, sample.test)
 
 
 def test_the_server_answers_as_the_predictor_does(fitted):

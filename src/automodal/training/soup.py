@@ -58,6 +58,11 @@ def choose_weights(net, entries: list, method: str, evaluate) -> dict:
 
 
 def load_state(net, state: dict):
+    """The weights in net, which takes their floating dtype: a network trained in 64 bits or a "-true" precision is
+    rebuilt in 32 bits, and predicts in the precision it trained in once its weights are back."""
+    dtype = next((v.dtype for v in state.values() if v.is_floating_point()), None)
+    if dtype is not None and any(p.is_floating_point() and p.dtype != dtype for p in net.parameters()):
+        net.to(dtype)
     missing, unexpected = net.load_state_dict({k: v for k, v in state.items()}, strict=False)
     if unexpected or [m for m in missing if not m.endswith("offsets")]:
         raise RuntimeError(f"checkpoint does not match the model: missing {missing}, unexpected {unexpected}")
