@@ -205,3 +205,12 @@ def test_the_detector_exports_to_onnx_and_runtime_finds_the_same_boxes(fitted, s
     # predict() rounds boxes to 2 decimals and this predictor reports xywh
     xywh = np.array([[x1, y1, x2 - x1, y2 - y1] for x1, y1, x2, y2 in boxes])
     np.testing.assert_allclose(xywh, np.array([box["bbox"] for box in expected]), atol=0.02)
+
+
+def test_bfloat16_on_the_cpu_is_refused_with_what_to_use_instead(shapes, tmp_path):
+    predictor = MultiModalPredictor(problem_type="object_detection", path=str(tmp_path / "model"), hyperparameters=dict(
+        FAST, **{"model.mmdet_image.checkpoint_name": small_detector(str(tmp_path / "checkpoint")),
+                 "env.precision": "bf16-true", "env.num_gpus": 0}))
+    with pytest.raises(ConfigError, match="bf16-true: torchvision's detectors cannot run their non-maximum"):
+        predictor.fit(shapes[0].head(10))
+    assert not os.path.exists(tmp_path / "model")

@@ -9,7 +9,7 @@ import os
 import pandas as pd
 import torch
 
-from ...errors import AutomodalError, DataError
+from ...errors import AutomodalError, ConfigError, DataError
 from ..contract import Capabilities
 from ..image_tasks.base import ImageTaskLearner
 from ..image_tasks.images import IMAGE_COLUMN
@@ -74,6 +74,11 @@ class DetectionLearner(ImageTaskLearner):
         # of steps
         return {"env.batch_size": (self.config["env.per_gpu_batch_size"],
                                    "detection: one optimizer step per batch, no gradient accumulation")}
+
+    def check_plan(self, plan):
+        if plan.accelerator == "cpu" and str(plan.precision).startswith("bf16-true"):
+            raise ConfigError("env.precision bf16-true: torchvision's detectors cannot run their non-maximum "
+                              "suppression in bfloat16 on the CPU. Use 32, 64 or bf16-mixed here, or train on a GPU.")
 
     def dataset(self, frame: pd.DataFrame, labels: dict, architecture: dict, training: bool):
         return data.DetectionDataset(frame, labels["classes"] if data.BOXES in frame.columns else None, training)

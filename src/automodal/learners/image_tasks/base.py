@@ -225,6 +225,10 @@ class ImageTaskLearner(FamilyLearner):
         """{key: (value, reason)} for keys nobody set, chosen for this family and the data."""
         return {}
 
+    def check_plan(self, plan):
+        """Raise ConfigError when the family's network cannot train on this device plan (training.trainer.DevicePlan:
+        accelerator, precision)."""
+
     @abstractmethod
     def dataset(self, frame: pd.DataFrame, labels: dict, architecture: dict, training: bool):
         """A torch Dataset of this frame's rows; items go through collate()."""

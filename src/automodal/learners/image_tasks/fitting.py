@@ -115,6 +115,7 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
     config, chosen = _chosen_defaults(learner, learner.config, len(train), architecture)
     learner.config = config
     plan = _one_device(learner, plan_devices(config), config)
+    learner.check_plan(plan)
     net = learner.prepare_training(learner.build_net(architecture, pretrained=True), architecture)
     module = ImageTaskModule(learner, net, labels, eval_metric, config)
     batch_size = config["env.per_gpu_batch_size"]
