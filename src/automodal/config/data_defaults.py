@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from ..errors import ConfigError
 from ..metrics import default_validation_metric
 from .loader import Config, default_flat
 
@@ -88,6 +89,31 @@ def bagging_choice(rows: int | None) -> dict:
                                                   f"{BAG_FOLDS} networks, each tuned on another fifth, does not")}
 
 
+# the per-layer learning-rate rule (optimization.lr_choice) that reads each key
+RATE_KEYS = {"optimization.lr_decay": "layerwise_decay", "optimization.lr_mult": "two_stages"}
+
+
+def rate_choice(config: Config) -> dict:
+    """optimization.lr_choice for an lr_decay or lr_mult someone set: the rule that reads it, so that the key acts
+    (a network trained from scratch otherwise gets one uniform rate, and lr_mult acts under two_stages only). A key
+    whose rule another setting rules out is a ConfigError naming both."""
+    given = [key for key in RATE_KEYS if config.chosen(key)]
+    if not given:
+        return {}
+    if config.chosen("optimization.lr_choice"):
+        for key in given:
+            if config["optimization.lr_choice"] != RATE_KEYS[key]:
+                raise ConfigError(f"{key} acts under optimization.lr_choice: {RATE_KEYS[key]}, and lr_choice is "
+                                  f"{config['optimization.lr_choice']!r}. Set lr_choice to {RATE_KEYS[key]}, or "
+                                  f"leave {key} out.")
+        return {}
+    if len(given) > 1:
+        raise ConfigError("optimization.lr_decay acts under lr_choice layerwise_decay and optimization.lr_mult "
+                          "under two_stages: set optimization.lr_choice to the one you want, or set one of them.")
+    return {"optimization.lr_choice": (RATE_KEYS[given[0]], f"{given[0]} is set, and the {RATE_KEYS[given[0]]} "
+                                                            "rule is what reads it")}
+
+
 def data_aware_keys() -> set:
     """The keys that fit may choose for the data."""
     return (set(from_scratch_choices(1)) | set(in_memory_choices()) | set(bagging_choice(None))
@@ -109,6 +135,7 @@ def choose_defaults(config: Config, train_rows: int, from_scratch: bool, in_memo
         choices.update(from_scratch_choices(train_rows, chosen_batch, devices))
     if in_memory:
         choices.update(in_memory_choices())
+    choices.update(rate_choice(config))
     applied = {key: {"value": value, "reason": reason} for key, (value, reason) in choices.items()
                if not config.chosen(key) and config[key] != value}
     return config.with_defaults({key: entry["value"] for key, entry in applied.items()}), applied
