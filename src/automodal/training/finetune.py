@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..errors import ConfigError
+
 ADAPTER_MARKERS = ("lora_", "ia3_")
 
 
@@ -16,6 +18,15 @@ def _adapter_targets(net) -> list:
     return [name for name, module in net.named_modules()
             if isinstance(module, nn.Linear) and id(module) not in bypassed and not name.startswith("head")
             and not any(m in name for m in ADAPTER_MARKERS)]
+
+
+def check_adapters(net, method: str | None):
+    """Refuse LoRA / IA3 for a network with no layer to adapt: only the head would train, silently."""
+    if method and method.startswith(("lora", "ia3")) and not _adapter_targets(net):
+        raise ConfigError(f"optimization.efficient_finetune '{method}' puts adapters on the Linear layers of the "
+                          "backbones and the fusion model, and this network has none (its backbones are "
+                          "convolutional, or it is a head alone): only the head would train. Use bit_fit or "
+                          "norm_fit, or null to train the whole network.")
 
 
 def is_norm(module) -> bool:

@@ -27,7 +27,7 @@ from ...models.linear_start import KNOTS, own_scale_knots
 from ...models.net import build_net, ensemble_members, warn_unused_keys
 from ...training import fabric_loop
 from ...training.cutmix import CutMix
-from ...training.finetune import apply_efficient_finetune
+from ...training.finetune import apply_efficient_finetune, check_adapters
 from ...training.mixup import BatchMixer
 from ...training.module import Distillation, TrainingModule
 from ...training.multitask import CoTask, CoTaskStreams, check_weights
@@ -99,6 +99,7 @@ def build_network(data: PreparedData, config: Config, plan, start: Start | None 
         with torch.no_grad():       # training starts from exactly the linear model's predictions
             for parameter in net.head.parameters():
                 parameter.zero_()
+    check_adapters(net, config["optimization.efficient_finetune"])
     net = apply_efficient_finetune(net, config["optimization.efficient_finetune"])
     forward_net = net
     if config["env.compile.turn_on"]:
