@@ -20,6 +20,20 @@ def _adapter_targets(net) -> list:
             and not any(m in name for m in ADAPTER_MARKERS)]
 
 
+def _adapters_read_here(module, args):
+    """A no-op forward pre-hook: see _keep_adapters_in_use."""
+
+
+def _keep_adapters_in_use(net):
+    """nn.TransformerEncoderLayer's fast path (eval mode without gradients: validation, checkpoint soups,
+    prediction) reads its Linear layers' weights directly and so skips their adapters; a forward pre-hook is one of
+    the conditions that turns it off, so every encoder layer holding adapters gets one that does nothing."""
+    for module in net.modules():
+        if isinstance(module, nn.TransformerEncoderLayer) and any(
+                marker in name for name, _ in module.named_parameters() for marker in ADAPTER_MARKERS):
+            module.register_forward_pre_hook(_adapters_read_here)
+
+
 def check_adapters(net, method: str | None):
     """Refuse LoRA / IA3 for a network with no layer to adapt: only the head would train, silently."""
     if method and method.startswith(("lora", "ia3")) and not _adapter_targets(net):
@@ -47,6 +61,7 @@ def apply_efficient_finetune(net, method: str | None):
             else:
                 adapter = IA3Config(target_modules=targets, feedforward_modules=[])
             net = inject_adapter_in_model(adapter, net)
+            _keep_adapters_in_use(net)
     train_bias = method in ("bit_fit", "norm_fit", "lora_bias", "lora_norm", "ia3_bias", "ia3_norm")
     train_norm = method in ("norm_fit", "lora_norm", "ia3_norm")
     norm_params = {id(p) for m in net.modules() if is_norm(m) for p in m.parameters()}

@@ -8,9 +8,9 @@ from automodal.training.finetune import apply_efficient_finetune, check_adapters
 
 
 class Net(nn.Module):
-    def __init__(self, backbone: nn.Module):
+    def __init__(self, backbone: nn.Module, width: int = 8):
         super().__init__()
-        self.backbone, self.head = backbone, nn.Linear(8, 2)
+        self.backbone, self.head = backbone, nn.Linear(width, 2)
 
 
 @pytest.mark.parametrize("method", ["lora", "ia3", "lora_bias"])
@@ -26,3 +26,21 @@ def test_adapters_with_linear_layers_and_other_methods_pass():
     check_adapters(net, "lora")
     adapted = apply_efficient_finetune(net, "lora")
     assert any("lora_" in name for name, p in adapted.named_parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("method", ["lora", "ia3"])
+def test_adapters_of_transformer_layers_act_when_predicting(method):
+    import torch
+
+    from automodal.models.layers import TransformerTrunk
+
+    torch.manual_seed(0)
+    net = apply_efficient_finetune(Net(TransformerTrunk(16, 2, 32, num_heads=2, drop_rate=0.0), 16), method)
+    for name, parameter in net.named_parameters():
+        if "lora_B" in name or "ia3_" in name:
+            torch.nn.init.normal_(parameter)            # adapters that change the outputs
+    tokens = torch.randn(3, 5, 16)
+    trained = net.head(net.train().backbone(tokens))     # training mode: every adapter is called
+    with torch.inference_mode():                         # eval mode without gradients: the encoder's fast path
+        predicted = net.head(net.eval().backbone(tokens))
+    assert torch.allclose(trained, predicted, atol=1e-5)
