@@ -95,6 +95,7 @@ def test_a_date_column_takes_dates_and_a_number_column_takes_a_missing_value_mar
 @pytest.mark.parametrize("body, status, message", [
     ([{"x1": 1.0, "colour": "red", "day": "2024-03-01"}], 422, "missing column(s) ['x2']"),
     ([{**ROW, "x1": "abc"}], 422, "column 'x1' takes numbers"),
+    ([{**ROW, "x1": True}], 422, "column 'x1' takes numbers; got True"),
     ([{**ROW, "colour": "purple"}], 422, "column 'colour' has category 'purple'"),
     ([{**ROW, "day": "soon"}], 422, "column 'day' takes dates"),
     ({"rows": "nope"}, 422, "JSON list of records"),

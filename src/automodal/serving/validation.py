@@ -3,6 +3,7 @@ names the column, and never reaches (or takes down) the model."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..data import dates
@@ -11,6 +12,11 @@ from ..data.markers import read_numbers
 from ..data.processors import category_strings
 from ..data.types import CATEGORICAL, IMAGE, NUMERICAL, TEXT
 from ..learners.contract import RequestSchema
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value the client sent."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 class RequestError(ValueError):
@@ -51,9 +57,11 @@ class RowChecker:
                 if len(bad):
                     raise RequestError(422, f"column '{column}' takes dates; got {bad.iloc[0]!r}.")
             elif kind == NUMERICAL:
-                bad = present[read_numbers(present)[1]]
+                # JSON true / false would read as 1 / 0: a flag sent where training saw numbers is a client's error
+                bad = present[present.map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
+                              | read_numbers(present)[1]]
                 if len(bad):
-                    raise RequestError(422, f"column '{column}' takes numbers; got {bad.iloc[0]!r}.")
+                    raise RequestError(422, f"column '{column}' takes numbers; got {_plain(bad.iloc[0])!r}.")
             elif kind == CATEGORICAL and column in self.categories:
                 strings = category_strings(present)
                 unseen = strings[~strings.isin(self.categories[column])]
