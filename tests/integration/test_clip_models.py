@@ -192,6 +192,13 @@ def test_categorical_columns_join_clip_text_when_convert_to_text():
     assert text_conversion(types, off) == types
 
 
+def test_the_offline_text_model_converts_categories_whether_or_not_clip_is_listed():
+    types = {"review": "text", "shop": "categorical", "x": "numerical"}
+    for names in (["hashed_text", "clip", "categorical_mlp", "fusion_mlp"], ["hashed_text", "categorical_mlp"]):
+        config = resolve_config(hyperparameters={"model.names": names})
+        assert text_conversion(types, config) == {"review": "text", "shop": "text", "x": "numerical"}, names
+
+
 def test_layer_groups_align_both_towers_at_the_head(checkpoint):
     backbone = ClipBackbone("clip", checkpoint, True, image=True, text=True)
     names = {id(p): n for n, p in backbone.named_parameters()}

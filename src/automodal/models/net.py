@@ -19,11 +19,12 @@ logger = logging.getLogger(__name__)
 
 
 def text_conversion(column_types: dict, config: Config, names: list | None = None) -> dict:
-    """data.categorical / numerical.convert_to_text: when the data has text for a pretrained text backbone (hf_text,
-    or clip's text tower) to read, those columns are rendered into its text instead of going to their own models.
-    names: the models in use (model.names unless given)."""
+    """data.categorical / numerical.convert_to_text: when the data has text for a text model to read (hf_text,
+    clip's text tower, or the offline hashed_text), those columns are rendered into its text instead of going to
+    their own models. names: the models in use (model.names unless given)."""
     names = config["model.names"] if names is None else names
-    if TEXT not in column_types.values() or not {"hf_text", "clip"} & set(names):
+    # any model that reads text decides, the offline hashed_text too: clip listed beside it (untrained there) does not
+    if TEXT not in column_types.values() or not any(TEXT in get_spec(name).modalities for name in names):
         return column_types
     convert = set()
     if config["data.categorical.convert_to_text"]:
