@@ -225,6 +225,18 @@ def test_search_on_an_existing_cluster_with_token_authentication(tmp_path):
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+def test_an_address_other_than_the_connected_cluster_is_refused_naming_both(tmp_path, monkeypatch):
+    from automodal.hpo import cluster
+
+    current = ray.get_runtime_context().gcs_address
+    cluster.connect(current, 0)                 # the connected cluster itself is used as it is
+    monkeypatch.setattr(cluster, "_LOCAL_SESSION", {"started": False})     # a session this process did not start
+    with pytest.raises(AutomodalError, match=f"connected to {current}, and the cluster asked for is 10.0.0.1:6379"):
+        search(tmp_path, xor_frame(n=60), {"optimization.learning_rate": hpo.uniform(1e-3, 1e-2)}, num_trials=1,
+               address="10.0.0.1:6379")
+    assert ray.is_initialized() and ray.get_runtime_context().gcs_address == current
+
+
 def test_spaces_need_no_ray_and_check_their_bounds():
     assert hpo.Real(1e-4, 1e-2, log=True) == hpo.loguniform(1e-4, 1e-2)
     assert hpo.Int(1, 4) == hpo.randint(1, 5) and hpo.Categorical("a", "b").args == (("a", "b"),)

@@ -10,6 +10,8 @@ import os
 from ..errors import AutomodalError
 from .settings import TuneSettings
 
+logger = logging.getLogger(__name__)
+
 
 def require_ray(searcher: str = "random"):
     needed = ["ray", "optuna"] if searcher == "bayes" else ["ray"]
@@ -20,19 +22,42 @@ def require_ray(searcher: str = "random"):
                              "pip install 'automodal[hpo]'")
 
 
+# whether the Ray session running in this process is the local one connect() started (kept for the session)
+_LOCAL_SESSION = {"started": False}
+
+
+def _connected_to(ray) -> str | None:
+    try:
+        return ray.get_runtime_context().gcs_address
+    except Exception:   # a client connection (ray://) has no GCS address of its own
+        return None
+
+
 def connect(address: str | None, verbosity: int):
-    """Join the cluster at `address` (else RAY_ADDRESS), or start a local one kept for the session; nothing when
-    Ray is already initialised."""
+    """Join the cluster at `address` (else RAY_ADDRESS), or start a local one kept for the session. When Ray already
+    runs in this process: it is used if no address is asked for or it is the one asked for; the local session
+    started here is left for the cluster asked for; another connection is an error naming both."""
     import ray
 
-    if ray.is_initialized():
-        return
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if ray.is_initialized():
+        current = _connected_to(ray)
+        if address is None or address == "auto" or address.split("://", 1)[-1] == current:
+            return
+        if not _LOCAL_SESSION["started"]:
+            raise AutomodalError(f"Ray in this process is connected to {current or 'a cluster'}, and the cluster "
+                                 f"asked for is {address} (a search's hyperparameter_tune_kwargs['address'], or "
+                                 "RAY_ADDRESS). Call ray.shutdown() first to use that one, or leave the address out "
+                                 "to use the connected cluster.")
+        logger.info("Leaving the local Ray session for the cluster at %s.", address)
+        ray.shutdown()
+        _LOCAL_SESSION["started"] = False
     options = {"include_dashboard": False, "log_to_driver": verbosity >= 4, "logging_level": logging.WARNING}
     if address is None:
         if verbosity < 3:   # a new local cluster turns on token authentication and says so on every start
             logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         ray.init(**options)
+        _LOCAL_SESSION["started"] = True
         return
     try:
         ray.init(address=address, **options)
