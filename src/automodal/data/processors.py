@@ -111,15 +111,16 @@ class NumericalProcessor:
     def _matrix(self, frame):
         if not self.columns:
             return np.zeros((len(frame), 0))
-        values = None
-        try:  # one conversion for the whole block when every column is already numeric (and none was dates)
-            block = frame[self.columns]
-            if all(d is None for d in self.day_first) and all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
-                values = block.to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError):
-            pass
-        if values is None:
-            values = np.hstack([_numeric_block(frame, c, d, self.date_width)
+        # the columns already numeric (and not dates) in one conversion; only the others one by one
+        plain = [c for c, d in zip(self.columns, self.day_first)
+                 if d is None and c in frame.columns and pd.api.types.is_numeric_dtype(frame[c].dtype)]
+        block = frame[plain].to_numpy(dtype=np.float64, na_value=np.nan) if plain else None
+        if len(plain) == len(self.columns):
+            values = block
+        else:
+            position = {c: j for j, c in enumerate(plain)}
+            values = np.hstack([block[:, position[c], None] if c in position
+                                else _numeric_block(frame, c, d, self.date_width)
                                 for c, d in zip(self.columns, self.day_first)])
         # an infinite value (a ratio over zero, a failed log) has no rank or size to learn from: it is missing
         return np.where(np.isinf(values), np.nan, values)
