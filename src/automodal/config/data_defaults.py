@@ -94,10 +94,12 @@ RATE_KEYS = {"optimization.lr_decay": "layerwise_decay", "optimization.lr_mult":
 
 
 def rate_choice(config: Config) -> dict:
-    """optimization.lr_choice for an lr_decay or lr_mult someone set: the rule that reads it, so that the key acts
+    """optimization.lr_choice for an lr_decay or lr_mult set to another value than its default: the rule that reads
+    it, so that the key acts
     (a network trained from scratch otherwise gets one uniform rate, and lr_mult acts under two_stages only). A key
     whose rule another setting rules out is a ConfigError naming both."""
-    given = [key for key in RATE_KEYS if config.chosen(key)]
+    documented = default_flat()      # a saved configuration (a blueprint, init_from) sets every key to a value
+    given = [key for key in RATE_KEYS if config.chosen(key) and config[key] != documented[key]]
     if not given:
         return {}
     if config.chosen("optimization.lr_choice"):
