@@ -28,6 +28,8 @@ import pandas as pd
 from PIL import Image
 
 from ..errors import AutomodalError, DataError
+from ..learners.contract import json_value
+from ..learners.detection.coco import coco_results, is_coco
 from ..learners.image_tasks.images import IMAGE_COLUMN, absolute_paths, image_size
 from ..learners.registry import family_of
 from ..learners.segmentation import masks
@@ -39,10 +41,6 @@ IMAGE_TASKS = (DETECTION, SEGMENTATION)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 DEFAULT_IGNORE_LABEL = 255          # model.sam.ignore_label's default: mask values read at create time
 NO_BOXES = "(no boxes)"
-
-
-def is_coco(path) -> bool:
-    return isinstance(path, (str, os.PathLike)) and os.fspath(path).lower().endswith(".json")
 
 
 def is_image_task(problem_type) -> bool:
@@ -190,7 +188,7 @@ def _plain(value):
     """NumPy scalars (and lists of them) as plain JSON values."""
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    return value.item() if isinstance(value, np.generic) else value
+    return json_value(value)
 
 
 # ---------------------------------------------------------------- tasks: classes and folds
@@ -274,15 +272,8 @@ def write_boxes(directory: str, split: str, rows, images: list, boxes: list, fmt
                         "bboxes": [json.dumps(b) for b in boxes], "boxes": [len(b) for b in boxes],
                         "bbox_format": fmt})
     write_parquet(out, os.path.join(directory, f"{split}.parquet"))
-    records = []
-    for image_id, image_boxes in zip(image_ids, boxes):
-        for box in image_boxes:
-            x1, y1, a, b = box["bbox"]
-            records.append({"image_id": _plain(image_id), "category_id": category_ids[box["class_id"]],
-                            "bbox": [x1, y1, a, b] if fmt == "xywh" else [x1, y1, a - x1, b - y1],
-                            "score": box["score"]})
     with open(os.path.join(directory, f"{split}.coco.json"), "w", encoding="utf-8") as handle:
-        json.dump(records, handle)
+        json.dump(coco_results(boxes, image_ids, category_ids, fmt), handle)
 
 
 def write_masks(directory: str, split: str, rows, images: list, proba: list, labels: dict):

@@ -38,9 +38,14 @@ class RequestSchema:
     day_first: dict = field(default_factory=dict)   # numerical column that held dates -> how training read them
 
 
+def json_value(value):
+    """A NumPy scalar as the Python value it holds; other values as they are."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def json_values(values) -> list:
     """NumPy scalars and arrays as plain JSON values."""
-    return [v.item() if isinstance(v, np.generic) else v for v in np.asarray(values, dtype=object).tolist()]
+    return [json_value(v) for v in np.asarray(values, dtype=object).tolist()]
 
 
 @dataclass

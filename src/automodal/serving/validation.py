@@ -11,12 +11,7 @@ from ..data.image import readable
 from ..data.markers import read_numbers
 from ..data.processors import category_strings
 from ..data.types import CATEGORICAL, IMAGE, NUMERICAL, TEXT
-from ..learners.contract import RequestSchema
-
-
-def _plain(value):
-    """A NumPy scalar as the Python value the client sent."""
-    return value.item() if isinstance(value, np.generic) else value
+from ..learners.contract import RequestSchema, json_value
 
 
 class RequestError(ValueError):
@@ -61,7 +56,7 @@ class RowChecker:
                 bad = present[present.map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
                               | read_numbers(present)[1]]
                 if len(bad):
-                    raise RequestError(422, f"column '{column}' takes numbers; got {_plain(bad.iloc[0])!r}.")
+                    raise RequestError(422, f"column '{column}' takes numbers; got {json_value(bad.iloc[0])!r}.")
             elif kind == CATEGORICAL and column in self.categories:
                 strings = category_strings(present)
                 unseen = strings[~strings.isin(self.categories[column])]

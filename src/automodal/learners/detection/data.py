@@ -18,14 +18,11 @@ import torch
 from ...data.frames import read_frame as read_table
 from ...errors import DataError
 from ..image_tasks.images import IMAGE_COLUMN, absolute_paths, image_column, image_size, read_rgb
+from .coco import is_coco
 
 logger = logging.getLogger("automodal")
 
 BOXES, CLASSES = "_boxes", "_classes"      # parsed columns added to the frame
-
-
-def is_coco(data) -> bool:
-    return isinstance(data, (str, os.PathLike)) and os.fspath(data).lower().endswith(".json")
 
 
 def read_coco(path: str, label: str) -> tuple[pd.DataFrame, list]:

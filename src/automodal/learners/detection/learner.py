@@ -14,6 +14,7 @@ from ..contract import Capabilities
 from ..image_tasks.base import ImageTaskLearner
 from ..image_tasks.images import IMAGE_COLUMN
 from . import data, models
+from .coco import coco_results
 from .metrics import METRICS, detection_scores
 from .onnx import detector_graph
 
@@ -159,12 +160,4 @@ class DetectionLearner(ImageTaskLearner):
     def coco_records(self, frame: pd.DataFrame, boxes: list) -> list:
         ids = frame["image_id"].tolist() if "image_id" in frame.columns else list(range(len(frame)))
         category_ids = self.labels.get("category_ids") or list(range(len(self.labels["classes"])))
-        fmt = self.config["model.mmdet_image.output_bbox_format"]
-        records = []
-        for image_id, image_boxes in zip(ids, boxes):
-            for box in image_boxes:
-                x1, y1, a, b = box["bbox"]
-                xywh = [x1, y1, a, b] if fmt == "xywh" else [x1, y1, a - x1, b - y1]
-                records.append({"image_id": image_id, "category_id": category_ids[box["class_id"]],
-                                "bbox": xywh, "score": box["score"]})
-        return records
+        return coco_results(boxes, ids, category_ids, self.config["model.mmdet_image.output_bbox_format"])
