@@ -85,6 +85,9 @@ def test_what_a_family_declares_works_and_the_rest_is_refused_in_one_voice(fitte
     for name in refused:
         with pytest.raises(AutomodalError, match=f"fit\\({name}=...\\) is not available for"):
             predictor.fit(sample.train, save_path=str(tmp_path / "refused"), **{name: ["x"]})
+    if not capabilities.validation_metric:
+        with pytest.raises(AutomodalError, match="validation_metric is not available for .*pass eval_metric"):
+            MultiModalPredictor(label=sample.label, problem_type=sample.problem_type, validation_metric="x")
     if not capabilities.devices:
         with pytest.raises(AutomodalError, match="env.num_processes asking for 2 devices is not available for"):
             predictor.fit(sample.train, save_path=str(tmp_path / "refused"), hyperparameters={"env.num_processes": 2})

@@ -31,6 +31,7 @@ class ImageTaskLearner(FamilyLearner):
         "chunked_prediction": "pass the data itself (a frame, a CSV of image paths or a COCO json); images are read "
                               "one batch at a time anyway.",
         "devices": "it trains on one device.",
+        "validation_metric": "it chooses checkpoints by its eval_metric; pass eval_metric instead.",
     }
     config_group: str = ""          # the model.<group>.* keys this family reads
     default_label: str = "label"
@@ -44,10 +45,8 @@ class ImageTaskLearner(FamilyLearner):
 
     def __init__(self, label: str | None, problem_type: str | None, eval_metric: str | None, config: Config,
                  validation_metric: str | None = None, verbosity: int = 2):
-        if validation_metric is not None:
-            raise AutomodalError(f"validation_metric is for table tasks; {self.family_name()} chooses checkpoints "
-                                 "by its eval_metric: pass eval_metric instead.")
-        super().__init__(label or self.default_label, self.problem_types[0], None, config, None, verbosity)
+        super().__init__(label or self.default_label, self.problem_types[0], None, config, validation_metric,
+                         verbosity)
         self._eval_metric = self.check_metric(eval_metric or self.default_metric)
         self.model = None
         self.labels: dict | None = None
