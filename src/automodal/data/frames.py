@@ -35,8 +35,8 @@ def read_frame(data, name: str = "data") -> pd.DataFrame:
         raise DataError(f"{name} is empty (0 rows). Pass a frame with at least one row.")
     if len(frame.columns) == 0:
         raise DataError(f"{name} has no columns.")
-    duplicated = frame.columns[frame.columns.duplicated()].tolist()
-    if duplicated:
+    if not frame.columns.is_unique:     # cached by the index: a one-row prediction does not pay for the search
+        duplicated = frame.columns[frame.columns.duplicated()].tolist()
         raise DataError(f"{name} has duplicated column names {duplicated}; rename them so each is unique.")
     return frame
 

@@ -8,6 +8,8 @@ a row is then a short list of (bucket, weight) pairs, which the model sums as an
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 import torch
@@ -16,6 +18,8 @@ from .text import render_column
 from .types import TEXT
 
 COLUMN_SHIFT = 7919          # a prime: columns land on different buckets for the same n-gram
+FEW_ROWS = 8                 # up to this many rows are hashed row by row: the vectorizers' fixed cost dominates
+INT32_MIN = -2 ** 31
 
 
 def _vectorizers(num_buckets: int) -> list:
@@ -24,6 +28,12 @@ def _vectorizers(num_buckets: int) -> list:
     common = dict(n_features=num_buckets, alternate_sign=False, norm=None, lowercase=True, dtype=np.float32)
     return [HashingVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b", **common),
             HashingVectorizer(analyzer="char_wb", ngram_range=(3, 4), **common)]
+
+
+def _murmurhash():
+    from sklearn.utils import murmurhash3_32    # with the vectorizers: 0.7 s at import, paid only by text models
+
+    return murmurhash3_32
 
 
 def bucket_matrix(buckets: np.ndarray, weights: np.ndarray, num_buckets: int):
@@ -46,6 +56,8 @@ class HashedTextProcessor:
             self.num_buckets = config["model.hashed_text.num_buckets"]
             self.normalize = config["data.text.normalize_text"]
         self._vectorizers = _vectorizers(self.num_buckets)
+        self._analyzers = [v.build_analyzer() for v in self._vectorizers]
+        self._hash = _murmurhash()
 
     def fit(self, frame: pd.DataFrame) -> "HashedTextProcessor":
         return self     # hashing has nothing to learn
@@ -62,9 +74,44 @@ class HashedTextProcessor:
         counts.indices = (counts.indices % self.num_buckets + position * COLUMN_SHIFT) % self.num_buckets
         return counts
 
+    def _bucket(self, ngram: str) -> int:
+        """The bucket HashingVectorizer gives an n-gram (sklearn's FeatureHasher: signed MurmurHash3, seed 0)."""
+        code = self._hash(ngram)
+        if code == INT32_MIN:
+            return (2 ** 31 - 1 - (self.num_buckets - 1)) % self.num_buckets
+        return abs(code) % self.num_buckets
+
+    def _row_pairs(self, texts: list, buckets: list, weights: list):
+        """One row's (bucket, weight) pairs, the numbers the sparse path gives for it, without its fixed cost."""
+        for position, text in enumerate(texts):
+            shift = position * COLUMN_SHIFT
+            column_buckets, column_weights = [], []
+            for analyzer in self._analyzers:
+                counts = Counter(self._bucket(ngram) for ngram in analyzer(text))
+                for bucket in sorted(counts):
+                    column_buckets.append((bucket + shift) % self.num_buckets)
+                    column_weights.append(np.log1p(np.float32(counts[bucket])))
+            values = np.asarray(column_weights, dtype=np.float32)
+            norm = np.sqrt(np.sum(values.astype(np.float64) ** 2))
+            buckets.extend(column_buckets)
+            weights.append(values / (norm if norm > 0 else 1.0))
+
+    def _few_rows(self, frame: pd.DataFrame) -> dict:
+        columns = [render_column(frame[column], self.normalize) for column in self.columns]
+        indices = np.empty(len(frame), dtype=object)
+        weights = np.empty(len(frame), dtype=object)
+        for row, texts in enumerate(zip(*columns)):
+            row_buckets, row_weights = [], []
+            self._row_pairs(list(texts), row_buckets, row_weights)
+            indices[row] = np.asarray(row_buckets, dtype=np.int64)
+            weights[row] = np.concatenate(row_weights).astype(np.float32)
+        return {f"{self.name}.buckets": indices, f"{self.name}.weights": weights}
+
     def features(self, frame: pd.DataFrame) -> dict:
         import scipy.sparse as sp
 
+        if len(frame) <= FEW_ROWS:
+            return self._few_rows(frame)
         matrices = []
         for position, column in enumerate(self.columns):
             texts = render_column(frame[column], self.normalize)

@@ -33,29 +33,30 @@ def _holds_date_strings(series: pd.Series) -> bool:
     return len(strings) > 0 and not numbers_with_markers(strings) and dates.looks_like_dates(strings)
 
 
-def _numeric_block(frame: pd.DataFrame, column: str, day_first: bool | None = None,
+def _numeric_block(series: pd.Series, column: str, day_first: bool | None = None,
                    date_width: int = dates.WIDTH) -> np.ndarray:
     """The column as float64 of shape (n, 1) for numbers, (n, date_width) for timestamps and date strings (seconds,
     then calendar parts). day_first is None for a column that held numbers at fit, else the date strings' order.
     date_width 1 is the format saved before calendar parts, which read any timestamp column as seconds."""
-    series = frame[column]
+    if day_first is None and pd.api.types.is_numeric_dtype(series.dtype):      # bool included
+        if isinstance(series.dtype, np.dtype):      # na_value costs a scan that NumPy columns do not need
+            return series.to_numpy(dtype=np.float64)[:, None]
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)[:, None]
     if pd.api.types.is_datetime64_any_dtype(series):
         if day_first is None and date_width != 1:
             raise DataError(f"Column '{column}' held numbers in training but holds dates ({series.dtype}) now; "
                             "pass the numbers it was trained on.")
         return dates.features(series)[:, :date_width]
-    if pd.api.types.is_bool_dtype(series):
-        return series.to_numpy(dtype=np.float64)[:, None]
     if pd.api.types.is_timedelta64_dtype(series):
         return series.dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)[:, None]
     if day_first is not None:
-        parsed = dates.parse(series, day_first)
-        bad = parsed.isna() & series.notna()
+        parts = dates.features(dates.parse(series, day_first))
+        bad = np.isnan(parts[:, 0]) & ~pd.isna(series.to_numpy(dtype=object))
         if bad.any():
             logger.warning("Column '%s' holds dates; %d value(s) are not dates (e.g. %r) and count as missing. Pass "
                            "column_types={'%s': 'categorical'} (or 'text') if the column is not a date.",
                            column, int(bad.sum()), series[bad].iloc[0], column)
-        return dates.features(parsed)[:, :date_width]
+        return parts[:, :date_width]
     numbers, bad = read_numbers(series)
     if bad.any():
         example = series[bad].iloc[0]
@@ -75,18 +76,33 @@ def require_columns(frame: pd.DataFrame, columns, what: str = "data"):
 QUANTILES = 1000             # at most this many quantiles per column describe its distribution
 
 
+class QuantileLevels:
+    """One column's rank-Gauss map before the normal quantile function: values to levels in (0, 1) through the
+    training quantiles. The smallest and largest of `rows` training values sit at levels 0.5 / rows and
+    1 - 0.5 / rows, as their ranks say, and values beyond them stay there. Ties take the middle of their quantile
+    range, so a 0/1 column maps to two values, not to its extremes. Built once per column: a one-row prediction
+    would otherwise rebuild the tables on every call."""
+
+    def __init__(self, quantiles: np.ndarray, rows: int):
+        tail = 0.5 / max(rows, 1)
+        self.quantiles = quantiles
+        self.levels = np.linspace(tail, 1.0 - tail, len(quantiles))
+        self.falling_quantiles = -quantiles[::-1]
+        self.falling_levels = -self.levels[::-1]
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        """Levels; NaN stays NaN."""
+        rising = np.interp(values, self.quantiles, self.levels)
+        falling = -np.interp(-values, self.falling_quantiles, self.falling_levels)
+        return 0.5 * (rising + falling)
+
+
 def normal_scores(values: np.ndarray, quantiles: np.ndarray, rows: int) -> np.ndarray:
     """Map values through the training quantiles to the standard normal's (a rank-Gauss transform): skewed columns
-    and outliers arrive as well-spread numbers of bounded size. The smallest and largest of `rows` training values
-    sit at levels 0.5 / rows and 1 - 0.5 / rows, as their ranks say, and values beyond them stay there. Ties take
-    the middle of their quantile range, so a 0/1 column maps to two values, not to its extremes."""
-    from scipy.special import ndtri
+    and outliers arrive as well-spread numbers of bounded size (QuantileLevels says how)."""
+    from scipy.special import ndtri     # 0.2 s at import, paid only by models with the quantile transform
 
-    tail = 0.5 / max(rows, 1)
-    levels = np.linspace(tail, 1.0 - tail, len(quantiles))
-    rising = np.interp(values, quantiles, levels)
-    falling = -np.interp(-values, -quantiles[::-1], -levels[::-1])
-    return ndtri(0.5 * (rising + falling))
+    return ndtri(QuantileLevels(quantiles, rows)(values))
 
 
 class NumericalProcessor:
@@ -102,6 +118,7 @@ class NumericalProcessor:
         self.transform_kind = transform
         self.quantiles = None if quantiles is None else [np.asarray(q, dtype=np.float64) for q in quantiles]
         self.quantile_rows = quantile_rows      # per column: the training values its quantiles summarise
+        self._levels = None                     # per column: QuantileLevels, built on first use
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
         # per column: None for numbers, else (timestamps, date strings) whether date strings put the day first
@@ -111,17 +128,9 @@ class NumericalProcessor:
     def _matrix(self, frame):
         if not self.columns:
             return np.zeros((len(frame), 0))
-        # the columns already numeric (and not dates) in one conversion; only the others one by one
-        plain = [c for c, d in zip(self.columns, self.day_first)
-                 if d is None and c in frame.columns and pd.api.types.is_numeric_dtype(frame[c].dtype)]
-        block = frame[plain].to_numpy(dtype=np.float64, na_value=np.nan) if plain else None
-        if len(plain) == len(self.columns):
-            values = block
-        else:
-            position = {c: j for j, c in enumerate(plain)}
-            values = np.hstack([block[:, position[c], None] if c in position
-                                else _numeric_block(frame, c, d, self.date_width)
-                                for c, d in zip(self.columns, self.day_first)])
+        # column by column: selecting several columns of a one-row frame costs more than converting each
+        values = np.hstack([_numeric_block(frame[c], c, d, self.date_width)
+                            for c, d in zip(self.columns, self.day_first)])
         # an infinite value (a ratio over zero, a failed log) has no rank or size to learn from: it is missing
         return np.where(np.isinf(values), np.nan, values)
 
@@ -133,6 +142,7 @@ class NumericalProcessor:
         if self.transform_kind == "quantile":
             self.quantiles = [self._column_quantiles(values[:, j]) for j in range(values.shape[1])]
             self.quantile_rows = np.sum(~np.isnan(values), axis=0).tolist()
+            self._levels = None
             values = self._normal_scores(values)
         mean = np.nanmean(values, axis=0)
         std = np.nanstd(values, axis=0)
@@ -148,11 +158,14 @@ class NumericalProcessor:
         return np.quantile(present, np.linspace(0.0, 1.0, int(min(QUANTILES, max(2, len(present))))))
 
     def _normal_scores(self, values: np.ndarray) -> np.ndarray:
-        out = np.full(values.shape, np.nan)
-        for j, quantiles in enumerate(self.quantiles):
-            present = ~np.isnan(values[:, j])
-            out[present, j] = normal_scores(values[present, j], quantiles, self.quantile_rows[j])
-        return out
+        from scipy.special import ndtri     # 0.2 s at import, paid only by models with the quantile transform
+
+        if self._levels is None:
+            self._levels = [QuantileLevels(q, rows) for q, rows in zip(self.quantiles, self.quantile_rows)]
+        levels = np.empty(values.shape)
+        for j, column_levels in enumerate(self._levels):
+            levels[:, j] = column_levels(values[:, j])
+        return ndtri(levels)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         values = self._matrix(frame)
