@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .processors import FEW_ROWS
 from .text import render_column
 from .types import TEXT
 
 COLUMN_SHIFT = 7919          # a prime: columns land on different buckets for the same n-gram
-FEW_ROWS = 8                 # up to this many rows are hashed row by row: the vectorizers' fixed cost dominates
 INT32_MIN = -2 ** 31
 
 
@@ -110,7 +110,7 @@ class HashedTextProcessor:
     def features(self, frame: pd.DataFrame) -> dict:
         import scipy.sparse as sp
 
-        if len(frame) <= FEW_ROWS:
+        if len(frame) <= FEW_ROWS:      # hashed row by row: the vectorizers' fixed cost would dominate
             return self._few_rows(frame)
         matrices = []
         for position, column in enumerate(self.columns):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -73,6 +74,7 @@ def require_columns(frame: pd.DataFrame, columns, what: str = "data"):
                         "Add them (NaN is allowed where a value is unknown).")
 
 
+FEW_ROWS = 8                 # up to this many rows take per-value paths: whole-column calls have fixed costs
 QUANTILES = 1000             # at most this many quantiles per column describe its distribution
 
 
@@ -196,20 +198,37 @@ class NumericalProcessor:
         return cls(**saved)
 
 
-def category_strings(series: pd.Series) -> pd.Series:
-    """Categories as strings (None where missing), with 3 and 3.0 the same category (a NaN turns ints to floats)."""
-    valid = series.notna().to_numpy()
-    out = np.full(len(series), None, dtype=object)
-    present = series[valid]
+INTEGER = re.compile(r"-?\d+")
+
+
+def integer_style(categories) -> bool:
+    """Whether a column's training categories render numbers as integers ("3"), which happens when every number
+    the column held in training was whole; else as floats ("3.0", "2.5")."""
+    return all(INTEGER.fullmatch(str(c)) for c in categories)
+
+
+def category_values(series: pd.Series, integers: bool | None = None) -> np.ndarray:
+    """Categories as an object array of strings (None where missing). Numbers render as training rendered the
+    column: whole numbers as integers ("3", so 3 and 3.0 are one category although a NaN turns ints to floats) when
+    `integers`, else every number as a float ("3.0"); None decides from the values themselves (at fit), so a row
+    predicted alone renders as the same row among others."""
+    values = series.to_numpy(dtype=object)
+    valid = ~pd.isna(values)
+    out = np.full(len(values), None, dtype=object)
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        numbers = present.to_numpy(dtype=np.float64)
-        if np.array_equal(numbers, np.round(numbers)):
-            out[valid] = numbers.astype(np.int64).astype(str)
-        else:
-            out[valid] = [repr(float(v)) for v in numbers]
+        numbers = values[valid].astype(np.float64)
+        whole = numbers == np.round(numbers)
+        if integers is None:
+            integers = bool(whole.all())
+        out[valid] = [str(int(v)) if integers and is_whole else repr(float(v)) for v, is_whole in zip(numbers, whole)]
     else:
-        out[valid] = present.astype(str).to_numpy(dtype=object)
-    return pd.Series(out, index=series.index, dtype=object)
+        out[valid] = [str(v) for v in values[valid]]
+    return out
+
+
+def category_strings(series: pd.Series, integers: bool | None = None) -> pd.Series:
+    """category_values as a Series on the same index."""
+    return pd.Series(category_values(series, integers), index=series.index, dtype=object)
 
 
 class CategoricalProcessor:
@@ -218,11 +237,13 @@ class CategoricalProcessor:
     def __init__(self, columns, categories=None):
         self.columns = list(columns)
         self.categories = categories or {}
-        self._indexes = {}
+        self._indexes = {}      # per column: its categories as an index, for many rows at once
+        self._codes = {}        # per column: category -> code, for a few rows
+        self._integers = {}     # per column: whether training rendered its numbers as integers
 
     def fit(self, frame: pd.DataFrame) -> "CategoricalProcessor":
         self.categories = {c: sorted(category_strings(frame[c]).dropna().unique().tolist()) for c in self.columns}
-        self._indexes = {}
+        self._indexes, self._codes, self._integers = {}, {}, {}
         return self
 
     @property
@@ -232,11 +253,19 @@ class CategoricalProcessor:
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         codes = np.zeros((len(frame), len(self.columns)), dtype=np.int64)
         for j, column in enumerate(self.columns):
+            if column not in self._integers:
+                self._integers[column] = integer_style(self.categories[column])
+            strings = category_values(frame[column], self._integers[column])
+            if len(strings) <= FEW_ROWS:        # a dictionary: an index's lookup has a fixed cost per call
+                if column not in self._codes:
+                    self._codes[column] = {c: i + 1 for i, c in enumerate(self.categories[column])}
+                known = self._codes[column]
+                codes[:, j] = [0 if value is None else known.get(value, 0) for value in strings]
+                continue
             if column not in self._indexes:
                 self._indexes[column] = pd.Index(self.categories[column], dtype=object)
-            strings = category_strings(frame[column])
-            found = self._indexes[column].get_indexer(strings.to_numpy())
-            codes[:, j] = np.where(strings.notna().to_numpy(), found + 1, 0)
+            found = self._indexes[column].get_indexer(strings)
+            codes[:, j] = np.where(pd.isna(strings), 0, found + 1)
         return codes
 
     def model_inputs(self) -> dict:

@@ -9,7 +9,7 @@ import pandas as pd
 from ..data import dates
 from ..data.image import readable
 from ..data.markers import read_numbers
-from ..data.processors import category_strings
+from ..data.processors import category_strings, integer_style
 from ..data.types import CATEGORICAL, IMAGE, NUMERICAL, TEXT
 from ..learners.contract import RequestSchema, json_value
 
@@ -37,6 +37,7 @@ class RowChecker:
 
     def __init__(self, schema: RequestSchema):
         self.column_types, self.categories = schema.column_types, schema.categories
+        self.integers = {column: integer_style(known) for column, known in self.categories.items()}
         # columns that held dates in training: their values are dates, read the way training read them
         self.day_first = schema.day_first
 
@@ -58,7 +59,7 @@ class RowChecker:
                 if len(bad):
                     raise RequestError(422, f"column '{column}' takes numbers; got {json_value(bad.iloc[0])!r}.")
             elif kind == CATEGORICAL and column in self.categories:
-                strings = category_strings(present)
+                strings = category_strings(present, self.integers[column])
                 unseen = strings[~strings.isin(self.categories[column])]
                 if len(unseen):
                     known = sorted(self.categories[column])

@@ -5,8 +5,8 @@ the whole frame gives, for every column type."""
 import numpy as np
 import pandas as pd
 
-from automodal.data.hashed_text import FEW_ROWS, HashedTextProcessor
-from automodal.data.processors import NumericalProcessor
+from automodal.data.hashed_text import HashedTextProcessor
+from automodal.data.processors import FEW_ROWS, CategoricalProcessor, NumericalProcessor
 
 WORDS = "the a cozy apt Brooklyn park café naïve ÀB 12 x-y !! hello world cafÃ© ç 东京".split()
 
@@ -52,3 +52,29 @@ def test_numbers_dates_and_missing_values_one_row_at_a_time_equal_the_whole_fram
         one_by_one = np.vstack(rows_one_by_one(processor.transform, frame))
         np.testing.assert_array_equal(one_by_one, whole)
         assert np.isfinite(whole).all()
+
+
+def test_categories_one_row_at_a_time_equal_the_whole_frame():
+    rng = np.random.default_rng(2)
+    n = 3 * FEW_ROWS
+    frame = pd.DataFrame({
+        "strings": rng.choice(["a", "b", "c", None], n),
+        "ints": pd.array([None if i % 5 == 0 else i % 4 for i in range(n)], dtype="Int64"),
+        "floats": rng.choice([1.0, 2.5, np.nan], n),
+        "flags": rng.integers(0, 2, n).astype(bool),
+    })
+    processor = CategoricalProcessor(list(frame.columns)).fit(frame.iloc[: n // 2])   # later rows hold unseen values
+    whole = processor.transform(frame)
+    assert (whole == 0).any() and (whole > 0).any()
+    np.testing.assert_array_equal(np.vstack(rows_one_by_one(processor.transform, frame)), whole)
+
+
+def test_a_float_category_sent_alone_is_the_category_training_saw():
+    from automodal.learners.contract import RequestSchema
+    from automodal.serving.validation import RowChecker
+
+    frame = pd.DataFrame({"size": [1.0, 2.5, np.nan, 1.0]})         # training renders these "1.0" and "2.5"
+    processor = CategoricalProcessor(["size"]).fit(frame)
+    assert processor.transform(pd.DataFrame({"size": [1.0]}))[0, 0] == processor.transform(frame)[0, 0] > 0
+    checker = RowChecker(RequestSchema({"size": "categorical"}, categories=processor.categories))
+    checker.check(pd.DataFrame({"size": [1.0]}))      # a known category: no 422
