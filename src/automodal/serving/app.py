@@ -3,10 +3,10 @@ learner of any problem family. A table's rows hold its feature columns and get a
 each; detection and segmentation rows hold an `image` path readable on the server and get the image's boxes, or its
 mask as run lengths.
 
-Requests are checked one by one, then grouped into micro-batches: a batch takes every request that waits when the
-model is free (those that came while the last batch ran), up to max_batch_rows, and may wait max_wait_ms (0 by
-default) for more; one prediction serves every request in it. Alone, a request is predicted at once; under load,
-batches grow and so does throughput.
+Requests are checked one by one as JSON gave them, then grouped into micro-batches: a batch takes every request
+that waits when the model is free (those that came while the last batch ran), up to max_batch_rows, and may wait
+max_wait_ms (0 by default) for more; its rows become one frame and one prediction serves every request in it. Alone,
+a request is predicted at once; under load, batches grow and so does throughput.
 
 No `from __future__ import annotations` here: FastAPI reads the handlers' annotations (Request) at run time."""
 
@@ -16,17 +16,15 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-import pandas as pd
-
 from ..errors import AutomodalError
 from ..learners.contract import json_values
 from ..learners.registry import load_learner
-from .validation import RequestError, RowChecker, rows_frame
+from .validation import RequestError, RowChecker, request_rows, rows_frame
 
 
 @dataclass
 class Pending:
-    frame: pd.DataFrame
+    rows: list                  # records, checked
     kind: str                   # "predict" or "predict_proba"
     future: asyncio.Future = field(default=None)
 
@@ -47,8 +45,8 @@ class MicroBatcher:
         if self._task is not None:
             self._task.cancel()
 
-    async def submit(self, frame: pd.DataFrame, kind: str):
-        pending = Pending(frame, kind, asyncio.get_running_loop().create_future())
+    async def submit(self, rows: list, kind: str):
+        pending = Pending(rows, kind, asyncio.get_running_loop().create_future())
         await self.queue.put(pending)
         return await pending.future
 
@@ -56,7 +54,7 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self.queue.get()]
-            rows = len(batch[0].frame)
+            rows = len(batch[0].rows)
             deadline = loop.time() + self.max_wait
             while rows < self.max_batch_rows:
                 if not self.queue.empty():      # requests that came while the last batch ran join at once
@@ -70,7 +68,7 @@ class MicroBatcher:
                     except asyncio.TimeoutError:
                         break
                 batch.append(item)
-                rows += len(item.frame)
+                rows += len(item.rows)
             # one thread runs the model: predictions do not compete with each other for the cores
             try:
                 results = await loop.run_in_executor(None, self._predict, batch)
@@ -84,13 +82,13 @@ class MicroBatcher:
                     item.future.set_result(result)
 
     def _predict(self, batch: list) -> list:
-        frame = pd.concat([item.frame for item in batch], ignore_index=True)
+        frame = rows_frame([row for item in batch for row in item.rows])
         self.batches += 1
         self.rows += len(frame)
         answers = {kind: self.learner.served(frame, kind) for kind in dict.fromkeys(item.kind for item in batch)}
         results, start = [], 0
         for item in batch:
-            stop = start + len(item.frame)
+            stop = start + len(item.rows)
             if item.kind == "predict":
                 results.append({"predictions": answers["predict"][start:stop]})
             else:
@@ -136,14 +134,14 @@ def create_app(model, max_batch_rows: int = 256, max_wait_ms: float = 0.0, max_r
                 parsed = json.loads(body)
             except ValueError as error:
                 raise RequestError(400, f"the body is not JSON: {error}.") from None
-            frame = rows_frame(parsed, max_rows)
-            checker.check(frame)
+            rows = request_rows(parsed, max_rows)
+            checker.check(rows)
             refusal = learner.serving_refusal(kind)
             if refusal is not None:
                 raise RequestError(400, refusal)
         except RequestError as error:
             return JSONResponse({"error": str(error)}, status_code=error.status)
-        result = await batcher.submit(frame, kind)
+        result = await batcher.submit(rows, kind)
         return JSONResponse({**result, "milliseconds": round(1000 * (time.perf_counter() - started), 2)})
 
     @app.post("/predict")

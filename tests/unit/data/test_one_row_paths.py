@@ -77,4 +77,4 @@ def test_a_float_category_sent_alone_is_the_category_training_saw():
     processor = CategoricalProcessor(["size"]).fit(frame)
     assert processor.transform(pd.DataFrame({"size": [1.0]}))[0, 0] == processor.transform(frame)[0, 0] > 0
     checker = RowChecker(RequestSchema({"size": "categorical"}, categories=processor.categories))
-    checker.check(pd.DataFrame({"size": [1.0]}))      # a known category: no 422
+    checker.check([{"size": 1.0}])      # a known category: no 422
