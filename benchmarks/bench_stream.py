@@ -1,5 +1,6 @@
 """Peak memory of predicting a Parquet file ten times the chunk size: in chunks to an output file, against
-reading it whole. Each way runs in a fresh process (its peak resident memory is its own).
+reading it whole. Each way runs in a fresh process, whose peak is read from /proc/self/status (VmHWM): getrusage's
+ru_maxrss would carry over the parent's peak through fork and exec.
 
     python benchmarks/bench_stream.py [--rows 1000000] [--chunk 100000]
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from common import write_results
+from common import peak_mb, write_results
 
 COLUMNS = 24
 
@@ -28,15 +28,14 @@ def child(model: str, data: str, chunk: int, out: str | None):
     from automodal import MultiModalPredictor
 
     predictor = MultiModalPredictor.load(model)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_mb()
     started = time.perf_counter()
     if out:
         predictor.predict_proba(data, chunk_size=chunk, output_path=out)
     else:
         predictor.predict_proba(pd.read_parquet(data))
     print(json.dumps({"seconds": round(time.perf_counter() - started, 2),
-                      "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                      "peak_mb_before_predicting": round(before / 1024, 1)}))
+                      "peak_mb": peak_mb(), "peak_mb_before_predicting": before}))
 
 
 def main():

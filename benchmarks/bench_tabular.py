@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from common import one_row_latency_ms, write_results
+from common import one_row_latency_ms, peak_mb, write_results
 
 MODELS = {
     "mlp": ["numerical_mlp", "categorical_mlp", "fusion_mlp"],
@@ -46,13 +45,13 @@ def make_frame(rows: int, seed: int = 0) -> pd.DataFrame:
 
 
 def import_cost(repeats: int = 5) -> dict:
-    code = ("import resource, time; r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+    code = ("import sys, time; sys.path.insert(0, %r); from common import peak_mb; r0 = peak_mb(); "
             "t = time.perf_counter(); import automodal; dt = time.perf_counter() - t; "
-            "print(dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r0)")
+            "print(dt, peak_mb() - r0)" % os.path.dirname(os.path.abspath(__file__)))
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
             for _ in range(repeats)]
     return {"import_seconds": statistics.median(float(r[0]) for r in runs),
-            "import_extra_rss_mb": statistics.median(float(r[1]) for r in runs) / 1024}
+            "import_extra_rss_mb": statistics.median(float(r[1]) for r in runs)}
 
 
 def bare_loop_throughput(predictor, frame: pd.DataFrame, epochs: int, seed: int) -> list:
@@ -163,7 +162,7 @@ def main():
     frame = make_frame(args.rows + 10_000)
     train, test = frame.iloc[: args.rows], frame.iloc[args.rows:]
     results["runs"] = [run_model(kind, train, test, args.epochs, args.repeats) for kind in args.models]
-    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    results["peak_rss_mb"] = peak_mb()
     write_results(args.out, results)
 
 

@@ -23,6 +23,14 @@ def one_row_latency_ms(predictor, frame, count: int, warm_up: int = 20) -> dict:
             "predict_1_row_ms_p95": round(latencies[int(0.95 * (len(latencies) - 1))], 2)}
 
 
+def peak_mb() -> float:
+    """This process's peak resident memory in MB: its own address space's high-water mark (VmHWM), which a process
+    started by another does not inherit, as getrusage's ru_maxrss does through fork and exec."""
+    with open("/proc/self/status") as status:
+        kilobytes = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return round(kilobytes / 1024, 1)
+
+
 def write_results(path: str, results):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:

@@ -19,6 +19,7 @@ META_FILE = "automodal.json"
 PROCESSORS_FILE = "processors.json"
 WEIGHTS_FILE = "model.safetensors"
 LOG_FILE = "training_log.csv"
+TENSORBOARD_DIRECTORY = "tensorboard"       # the event files of a fit's default TensorBoard logger
 
 
 def _saved_names(path: str) -> set:
@@ -26,7 +27,8 @@ def _saved_names(path: str) -> set:
     try:
         with open(os.path.join(path, PROCESSORS_FILE), encoding="utf-8") as f:
             processors = json.load(f).get("features", {}).get("processors", {})
-        return {CONFIG_FILE, META_FILE, PROCESSORS_FILE, WEIGHTS_FILE, LOG_FILE} | set(processors)
+        saved = {CONFIG_FILE, META_FILE, PROCESSORS_FILE, WEIGHTS_FILE, LOG_FILE, TENSORBOARD_DIRECTORY}
+        return saved | set(processors)
     except (OSError, ValueError, KeyError, TypeError):
         return set()
 
@@ -51,7 +53,7 @@ def check_target(path: str):
 
 
 def save(path: str, meta: dict, config: Config, processors: dict, net, log_csv: str | None = None,
-         save_assets=None):
+         save_assets=None, tensorboard: str | None = None):
     """Write to a fresh directory beside `path`, then swap it in, so a failure never leaves a half-written model.
     An existing directory at `path` is replaced only when it holds a saved predictor (check_target).
     `processors` is JSON data; `save_assets(directory)` writes the processors' own files (a tokenizer)."""
@@ -74,6 +76,8 @@ def save(path: str, meta: dict, config: Config, processors: dict, net, log_csv: 
         save_file(state_to_cpu(net), os.path.join(staging, WEIGHTS_FILE))
         if log_csv and os.path.exists(log_csv):
             shutil.copyfile(log_csv, os.path.join(staging, LOG_FILE))
+        if tensorboard and os.path.isdir(tensorboard):
+            shutil.copytree(tensorboard, os.path.join(staging, TENSORBOARD_DIRECTORY))
         if os.path.exists(path):
             backup = path + ".previous"
             shutil.rmtree(backup, ignore_errors=True)

@@ -17,6 +17,7 @@ from .hpo.presets import preset_search, split_preset
 from .hpo.space import split_hyperparameters
 from .learners.contract import FamilyLearner
 from .learners.registry import family_of, load_learner
+from .training.tracking import Tracking
 
 logger = logging.getLogger("automodal")
 
@@ -130,13 +131,17 @@ class MultiModalPredictor:
             holdout_frac: float | None = None, seed: int = 0, presets: str | None = None,
             save_path: str | None = None, hyperparameter_tune_kwargs=None, column_types: dict | None = None,
             teacher_predictor=None, callbacks: list | None = None, init_from=None, freeze_backbone: bool = False,
-            co_tasks: list | None = None, task_weights: list | None = None):
+            co_tasks: list | None = None, task_weights: list | None = None, loggers: list | None = None):
         """Train on `train_data` (a DataFrame or a CSV / Parquet path; for image tasks also a COCO json); returns
         self.
 
         `tuning_data` is used for validation and checkpoint selection; without it `holdout_frac` of the training
         rows are held out (stratified for classification; where a class is too rare for that, every class keeps
-        at least one row in training). `time_limit` (seconds) bounds the whole fit.
+        at least one row in training). `time_limit` (seconds) bounds the whole fit. `loggers`: experiment trackers,
+        Lightning loggers or their names ("tensorboard", "mlflow", "csv", "wandb"), which see every validation
+        score, the training loss, the learning rate and the configuration (one run per trial of a search); left
+        out, TensorBoard event files are saved in the predictor's tensorboard/ directory when TensorBoard is
+        installed, and [] logs to training_log.csv only.
         `hyperparameter_tune_kwargs` ({"searcher", "scheduler", "num_trials", "num_to_keep", ...}) searches the
         spaces in `hyperparameters` (automodal.hpo's or Ray Tune's) on Ray Tune, each trial a fit like this one;
         the best trial becomes this predictor, and fit_summary()["hpo"] lists every trial.
@@ -176,13 +181,15 @@ class MultiModalPredictor:
         path = os.path.abspath(save_path or self._path
                                or os.path.join("automodal_models", time.strftime("%Y%m%d_%H%M%S")))
         persistence.check_target(path)   # before training, not after it
+        tracked = Tracking(loggers, run_name=os.path.basename(path), tags={"path": path})
         outcome = learner.fit(train_data, tuning_data, config, time_limit, holdout_frac, seed,
-                              (spaces, hyperparameter_tune_kwargs) if searching else None, **family_keywords)
+                              (spaces, hyperparameter_tune_kwargs) if searching else None, tracked,
+                              **family_keywords)
         learner.meta["presets"] = self._presets
         self._path = path
         try:
             if outcome.saves:
-                self._save_to(path, outcome.log_csv)
+                self._save_to(path, outcome.log_csv, outcome.tensorboard)
         finally:
             if outcome.workdir:
                 shutil.rmtree(outcome.workdir, ignore_errors=True)
@@ -280,14 +287,17 @@ class MultiModalPredictor:
         return summary
 
     # ------------------------------------------------------------------ persistence
-    def _save_to(self, path: str, log_csv: str | None = None):
+    def _save_to(self, path: str, log_csv: str | None = None, tensorboard: str | None = None):
         processors, net, save_assets = self._learner.saved_parts()
-        persistence.save(path, self._learner.meta, self._learner.config, processors, net, log_csv, save_assets)
+        persistence.save(path, self._learner.meta, self._learner.config, processors, net, log_csv, save_assets,
+                         tensorboard)
 
     def save(self, path: str):
         """Write the predictor to a directory of YAML, JSON and safetensors files."""
         # The training log lives in the directory fit() saved to (or the predictor was loaded from).
-        self._save_to(path, os.path.join(self._path, persistence.LOG_FILE) if self._path else None)
+        logs = (os.path.join(self._path, persistence.LOG_FILE),
+                os.path.join(self._path, persistence.TENSORBOARD_DIRECTORY)) if self._path else (None, None)
+        self._save_to(path, *logs)
         self._path = os.path.abspath(path)
         return self
 

@@ -59,7 +59,7 @@ class Reporter(Callback):
         return []                       # the search finishes the best trial from Tune's copies
 
 
-def train_trial(sampled: dict, job: TrialJob, send, stopped) -> dict:
+def train_trial(sampled: dict, job: TrialJob, send, stopped, trial_id: str | None = None) -> dict:
     """Fit a new learner of the job's family with the fixed configuration plus this trial's values (checked like any
     hyperparameters); returns the last result, which says the trial ran to its end."""
     for name in ("ray.train", "ray.tune"):   # one line per checkpoint otherwise
@@ -72,8 +72,9 @@ def train_trial(sampled: dict, job: TrialJob, send, stopped) -> dict:
     reporter = Reporter(job.num_to_keep, job.greater_is_better, send, stopped)
     remaining = None if job.deadline is None else max(1.0, job.deadline - time.time())
     try:
+        tracked = None if job.tracked is None else job.tracked.for_run(f"trial-{trial_id}", trial=trial_id)
         summary = learner.trial_fit(job.train, job.tuning, config, job.holdout_frac, job.seed, remaining, reporter,
-                                    **job.fit_keywords)
+                                    tracked=tracked, **job.fit_keywords)
     except TrialStopped:
         return {}
     if not reporter.last:

@@ -24,7 +24,7 @@ class TrialHost:
     def ready(self) -> bool:
         return True
 
-    def run(self, sampled: dict, job):
+    def run(self, sampled: dict, job, trial_id: str | None = None):
         """A generator of ("report", (metrics, weights)) items, then ("final", last result)."""
         with self._busy:                # a stopped trial's fit ends before the next one starts
             self._stop.clear()
@@ -33,7 +33,7 @@ class TrialHost:
             def work():
                 try:
                     items.put(("final", train_trial(sampled, job, lambda *report: items.put(("report", report)),
-                                                    self._stop.is_set)))
+                                                    self._stop.is_set, trial_id)))
                 except BaseException as error:   # noqa: BLE001  (re-raised to the trial below)
                     items.put(("error", error))
 
@@ -94,7 +94,7 @@ def ready_pool(slots: int):
     return pool
 
 
-def run_on_host(pool, sampled: dict, job, send) -> dict:
+def run_on_host(pool, sampled: dict, job, send, trial_id: str | None = None) -> dict:
     """Run one trial on a free host, passing its reports to send(metrics, weights); the host's last result."""
     acquired, waited = None, time.time()
     while acquired is None:
@@ -106,7 +106,7 @@ def run_on_host(pool, sampled: dict, job, send) -> dict:
     index, host = acquired
     final = None
     try:
-        for reference in host.run.options(num_returns="streaming").remote(sampled, job):
+        for reference in host.run.options(num_returns="streaming").remote(sampled, job, trial_id):
             kind, item = ray.get(reference)
             if kind == "report":
                 send(*item)

@@ -30,6 +30,7 @@ class TrialJob:
     deadline: float | None             # time.time() when the search must end
     cwd: str                           # relative image paths are read from the caller's directory
     validation_metric: str             # what trials report and are compared by
+    tracked: object = None             # training.tracking.Tracking: every trial logs a run of its own
 
 
 def send_to_tune(metrics: dict, weights: bytes | None):

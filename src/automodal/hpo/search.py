@@ -15,6 +15,7 @@ import time
 from ..config import Config, resolve_config
 from ..errors import AutomodalError, ConfigError
 from ..learners.contract import FamilyLearner, FitOutcome, SearchSetup, Trained
+from ..training.tracking import TENSORBOARD_DIRECTORY
 from .cluster import connect, require_ray, trial_pool, trial_resources
 from .domains import describe, first_point, is_categorical, ray_spaces
 from .job import METRIC, WEIGHTS, TrialJob
@@ -62,7 +63,8 @@ def _searched(domains: dict, dropped: dict) -> dict:
 
 
 def run_search(learner: FamilyLearner, train, tuning, config: Config, spaces: dict, tune_kwargs,
-               holdout_frac, seed: int, time_limit: float | None, fit_keywords: dict | None = None) -> FitOutcome:
+               holdout_frac, seed: int, time_limit: float | None, fit_keywords: dict | None = None,
+               tracked=None) -> FitOutcome:
     """Search `spaces` ({key: space}) around `config` for `learner`'s family; the learner becomes the best trial,
     with fit_summary()["hpo"] listing every trial."""
     started = time.time()
@@ -94,6 +96,9 @@ def run_search(learner: FamilyLearner, train, tuning, config: Config, spaces: di
     storage = os.path.abspath(settings.storage_path or tempfile.mkdtemp(
         prefix="automodal-hpo-", dir=os.environ.get("AUTOMODAL_SCRATCH") or None))
     name = f"search-{time.strftime('%Y%m%d_%H%M%S')}-{os.getpid()}"
+    events = os.path.join(storage, name, TENSORBOARD_DIRECTORY)     # each trial's TensorBoard run, kept with the model
+    if tracked is not None:
+        job.tracked = tracked.for_run(name, directory=events, search=name)
     try:
         table = _tune(job, settings, domains, point, resources, slots, pool, budget, storage, name,
                       learner.verbosity)
@@ -101,6 +106,9 @@ def run_search(learner: FamilyLearner, train, tuning, config: Config, spaces: di
         summary.update(resources_per_trial=resources, trials_at_once=slots, trial_hosts=pool is not None,
                        storage=os.path.join(storage, name))
         learner.record_search(summary, time.time() - started)
+        if os.path.isdir(events) and outcome.workdir:
+            outcome.tensorboard = shutil.copytree(events, os.path.join(outcome.workdir, "search-" +
+                                                                      TENSORBOARD_DIRECTORY))
         return outcome
     finally:
         if pool is not None:

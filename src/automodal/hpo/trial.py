@@ -13,6 +13,9 @@ from .job import send_to_tune
 def run_trial(sampled: dict, shared: dict):
     """Ray Tune's trainable. shared["job"] is the TrialJob's object reference, shared["pool"] the trial hosts' pool
     (None: train in this worker)."""
+    from ray import tune        # the hpo extra: this runs inside a Ray Tune trial
+
+    trial_id = tune.get_context().get_trial_id()
     if shared["pool"] is None:
-        return train_trial(sampled, ray.get(shared["job"]), send_to_tune, lambda: False) or None
-    return run_on_host(shared["pool"], sampled, shared["job"], send_to_tune) or None
+        return train_trial(sampled, ray.get(shared["job"]), send_to_tune, lambda: False, trial_id) or None
+    return run_on_host(shared["pool"], sampled, shared["job"], send_to_tune, trial_id) or None

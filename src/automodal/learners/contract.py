@@ -82,11 +82,12 @@ class Trained:
 
 @dataclass
 class FitOutcome:
-    """What a learner's fit leaves for the facade: the training log to save beside the model, the scratch directory
-    to remove, and whether this process saves (not the helpers of a ddp fit)."""
+    """What a learner's fit leaves for the facade: the training log and TensorBoard event files to save beside the
+    model, the scratch directory to remove, and whether this process saves (not the helpers of a ddp fit)."""
     log_csv: str | None = None
     workdir: str | None = None
     saves: bool = True
+    tensorboard: str | None = None
 
 
 class FamilyLearner(ABC):
@@ -174,8 +175,9 @@ class FamilyLearner(ABC):
     # ---------------------------------------------------------------- the contract
     @abstractmethod
     def fit(self, train_data, tuning_data, config: Config, time_limit: float | None, holdout_frac: float | None,
-            seed: int, search: tuple | None = None, **fit_keywords) -> FitOutcome:
-        """Train; `search` is (spaces, hyperparameter_tune_kwargs) when the fit searches."""
+            seed: int, search: tuple | None = None, tracked=None, **fit_keywords) -> FitOutcome:
+        """Train; `search` is (spaces, hyperparameter_tune_kwargs) when the fit searches; `tracked` (a
+        training.tracking.Tracking) names the experiment trackers each training run logs to."""
 
     # ---------------------------------------------------------------- a hyperparameter search (automodal.hpo)
     # With capabilities.search, fit(search=...) hands the learner to hpo.search.run_search, which calls these: the
@@ -193,7 +195,7 @@ class FamilyLearner(ABC):
         self.require("search", "fit(hyperparameter_tune_kwargs=...)")
 
     def trial_fit(self, train_data, tuning_data, config: Config, holdout_frac: float | None, seed: int,
-                  time_limit: float | None, keeper, **fit_keywords) -> dict:
+                  time_limit: float | None, keeper, tracked=None, **fit_keywords) -> dict:
         """One trial: a fit whose every validation goes to `keeper` (a Lightning callback with reload() and a
         `directory`, in place of the top-k checkpoint files); it keeps nothing. Returns the fit's summary (with
         fit_seconds, epochs, global_step, stop_reason)."""

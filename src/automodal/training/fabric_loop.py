@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..config import Config
+from . import tracking
 from .session import Watchers
 from .trainer import DevicePlan, accumulation_steps, quiet_lightning
 
@@ -73,13 +74,15 @@ def total_steps(batches_per_epoch: int, accumulate: int, max_epochs: int, max_st
 
 
 class FabricLoop:
-    def __init__(self, config: Config, plan: DevicePlan, watched: Watchers, log_dir: str, time_limit: float | None):
+    def __init__(self, config: Config, plan: DevicePlan, watched: Watchers, log_dir: str, time_limit: float | None,
+                 loggers: list = ()):
         from lightning.fabric import Fabric
         from lightning.fabric.loggers import CSVLogger
 
         self.config, self.watched = config, watched
         self.fabric = Fabric(accelerator=plan.accelerator, devices=plan.devices, precision=plan.precision)
         self.csv_log = CSVLogger(log_dir, name="logs", version="")
+        self.loggers = [self.csv_log, *loggers]     # the fit's trackers see what the CSV log sees
         self.time_limit = None if time_limit is None else max(1.0, time_limit)
         self.accumulate = accumulation_steps(config, plan)
         self.whole_network = plan.precision in WHOLE_NETWORK
@@ -133,7 +136,7 @@ class FabricLoop:
                 self.epoch += 1
         except KeyboardInterrupt:
             reason = "interrupted"
-        self.csv_log.finalize("success")
+        tracking.finish(self.loggers)
         self.watched.record.write(self.epoch, self.global_step, 1, reason)
         return self.watched.record.read()
 
@@ -150,6 +153,7 @@ class FabricLoop:
         metrics = {}
         if self.log_every > 0 and (self.global_step + 1) % self.log_every == 0:
             metrics["train_loss"] = float(loss.detach())
+            metrics["lr"] = optimizer.param_groups[0]["lr"]
             if self.grad_norm_type != -1:
                 from lightning.pytorch.utilities import grad_norm
 
@@ -164,7 +168,7 @@ class FabricLoop:
         stepper.zero_grad(set_to_none=True)
         scheduler.step()
         if metrics:
-            self.csv_log.log_metrics({**metrics, "epoch": self.epoch}, step=self.global_step)
+            tracking.log(self.loggers, {**metrics, "epoch": self.epoch}, self.global_step)
         self.global_step += 1
 
     def _stop_after_batch(self) -> tuple[str | None, bool]:
@@ -184,7 +188,7 @@ class FabricLoop:
         net.train()
         # the Trainer compares the values it logged, which are float32
         loss, score = (float(np.float32(value)) for value in module.validation_result())
-        self.csv_log.log_metrics({"val_loss": loss, "val_score": score, "epoch": self.epoch}, step=self.log_step)
+        tracking.log(self.loggers, {"val_loss": loss, "val_score": score, "epoch": self.epoch}, self.log_step)
         self.watched.keeper.offer(score, loss, self.global_step, net)
         best = self.patience.best
         spent = self.patience.spent(score)
@@ -194,8 +198,8 @@ class FabricLoop:
 
 
 def train(config: Config, plan: DevicePlan, module, train_loader, val_loader, watched: Watchers, workdir: str,
-          time_limit: float | None, verbosity: int) -> tuple[dict, list, bool]:
+          time_limit: float | None, verbosity: int, loggers: list = ()) -> tuple[dict, list, bool]:
     """As training.session.train: (progress, kept checkpoint entries, True: this process trained)."""
     quiet_lightning(verbosity)      # Fabric's device notes are Lightning's info lines, as on the Trainer
-    progress = FabricLoop(config, plan, watched, workdir, time_limit).fit(module, train_loader, val_loader)
+    progress = FabricLoop(config, plan, watched, workdir, time_limit, loggers).fit(module, train_loader, val_loader)
     return progress, watched.keeper.reload(), True

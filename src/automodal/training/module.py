@@ -114,6 +114,8 @@ class TrainingModule(pl.LightningModule):
         loss = self.step_loss(batch)
         if self._logging_step():
             self.log("train_loss", loss, on_step=True, prog_bar=True, batch_size=len(batch["label"]))
+            rate = self.trainer.optimizers[0].param_groups[0]["lr"]
+            self.log("lr", rate, on_step=True, batch_size=len(batch["label"]))
         return loss
 
     def step_loss(self, batch) -> torch.Tensor:

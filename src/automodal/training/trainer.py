@@ -151,7 +151,8 @@ class ReleaseProcessGroup(pl.Callback):
 
 
 def build_trainer(config: Config, plan: DevicePlan, callbacks: list, log_dir: str,
-                  time_limit: float | None, verbosity: int) -> pl.Trainer:
+                  time_limit: float | None, verbosity: int, loggers: list = ()) -> pl.Trainer:
+    """`loggers`: the fit's trackers (training.tracking), beside the CSV log every fit writes."""
     from lightning.pytorch.loggers import CSVLogger
 
     quiet_lightning(verbosity)
@@ -178,7 +179,7 @@ def build_trainer(config: Config, plan: DevicePlan, callbacks: list, log_dir: st
         gradient_clip_val=clip if clip > 0 else None,
         gradient_clip_algorithm=config["optimization.gradient_clip_algorithm"] if clip > 0 else None,
         log_every_n_steps=config["optimization.log_every_n_steps"],
-        logger=CSVLogger(log_dir, name="logs", version=""),
+        logger=[CSVLogger(log_dir, name="logs", version=""), *loggers],
         callbacks=callbacks,
         enable_checkpointing=False,
         enable_progress_bar=verbosity >= 2,

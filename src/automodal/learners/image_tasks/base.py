@@ -76,7 +76,7 @@ class ImageTaskLearner(FamilyLearner):
 
     # ---------------------------------------------------------------- the contract
     def fit(self, train_data, tuning_data, config: Config, time_limit, holdout_frac, seed: int,
-            search=None) -> FitOutcome:
+            search=None, tracked=None) -> FitOutcome:
         """`tuning_data` (else `holdout_frac` of the training images) picks checkpoints and stops early; `search`
         ((spaces, hyperparameter_tune_kwargs)) runs a hyperparameter search whose best trial this learner becomes."""
         # Lightning loads when a fit runs, not when a saved predictor loads to predict (measured start-up cost, as
@@ -89,10 +89,11 @@ class ImageTaskLearner(FamilyLearner):
                 require_ray()
                 from ...hpo.search import run_search    # Ray Tune (the hpo extra), loaded only when a fit searches
 
-                return run_search(self, train_data, tuning_data, config, *search, holdout_frac, seed, time_limit)
+                return run_search(self, train_data, tuning_data, config, *search, holdout_frac, seed, time_limit,
+                                  tracked=tracked)
             self.config = config
             result = fit(self, train_data, tuning_data, self._eval_metric, holdout_frac, seed, time_limit,
-                         self.verbosity)
+                         self.verbosity, tracked=tracked)
         except BaseException:
             self.config = previous      # a failed fit leaves the predictor as it was
             raise
@@ -103,7 +104,7 @@ class ImageTaskLearner(FamilyLearner):
         self.config, self.model, self.labels = result.config, result.net, result.labels
         self.meta = {"label": self.label, "problem_type": self.problem_type, "eval_metric": result.eval_metric,
                      "architecture": result.architecture, "fit_summary": result.summary}
-        return FitOutcome(result.log_csv, result.workdir)
+        return FitOutcome(result.log_csv, result.workdir, tensorboard=result.tensorboard)
 
     # ---------------------------------------------------------------- a search's steps (automodal.hpo)
     @classmethod
@@ -130,12 +131,12 @@ class ImageTaskLearner(FamilyLearner):
                            {}, dropped)
 
     def trial_fit(self, train_data, tuning_data, config: Config, holdout_frac, seed: int, time_limit,
-                  keeper) -> dict:
+                  keeper, tracked=None) -> dict:
         from .fitting import fit
 
         self.config = config
         result = fit(self, train_data, tuning_data, self._eval_metric, holdout_frac, seed, time_limit, 0,
-                     keeper=keeper)
+                     keeper=keeper, tracked=tracked)
         shutil.rmtree(result.workdir, ignore_errors=True)
         return result.summary
 

@@ -17,7 +17,7 @@ from ...config import Config
 from ...errors import DataError
 from ...folds import checked_holdout
 from ...inference import eval_batch_size
-from ...training import session
+from ...training import session, tracking
 from ...training.soup import choose_weights, load_state
 from ...training.trainer import DevicePlan, build_trainer, plan_devices
 from ..contract import Trained
@@ -39,6 +39,7 @@ class ImageTaskFit:
     summary: dict = field(default_factory=dict)
     log_csv: str | None = None
     workdir: str | None = None      # the fit's scratch directory; the caller removes it
+    tensorboard: str | None = None  # the fit's TensorBoard event files (training.tracking)
 
 
 def split_rows(frame: pd.DataFrame, holdout_frac: float | None, seed: int):
@@ -104,7 +105,8 @@ def search_defaults(learner, train_data, tuning_data, holdout_frac: float | None
 
 
 def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float | None, seed: int,
-        time_limit: float | None, verbosity: int, keeper=None, trained: Trained | None = None) -> ImageTaskFit:
+        time_limit: float | None, verbosity: int, keeper=None, trained: Trained | None = None,
+        tracked=None) -> ImageTaskFit:
     """`keeper` replaces the top-k checkpoint callback (a search's trial reports to Ray Tune instead); `trained`
     skips training: the network is built and finished from a search's best trial's kept checkpoints."""
     started = time.time()
@@ -131,7 +133,9 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
         if trained is not None:
             progress, entries = dict(trained.progress), trained.entries
         else:
-            trainer = build_trainer(config, plan, watched.callbacks, workdir, remaining, verbosity)
+            loggers = tracked.loggers(workdir) if tracked is not None else []
+            tracking.start(loggers, config, tracked.tags if tracked is not None else {})
+            trainer = build_trainer(config, plan, watched.callbacks, workdir, remaining, verbosity, loggers)
             progress, entries, _ = session.train(trainer, module, net, train_loader, val_loader, watched)
         net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
         greater = learner.metrics[eval_metric]
@@ -165,5 +169,7 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
         "chosen_defaults": chosen,
     }
     log_csv = os.path.join(workdir, "logs", "metrics.csv")
+    events = os.path.join(workdir, tracking.TENSORBOARD_DIRECTORY)
     return ImageTaskFit(net, config, labels, architecture, eval_metric, summary,
-                        log_csv if os.path.exists(log_csv) else None, workdir)
+                        log_csv if os.path.exists(log_csv) else None, workdir,
+                        events if os.path.isdir(events) else None)

@@ -78,8 +78,10 @@ class Bag:
     folds: list                         # per fold: its tuning score, head scale, epochs and rows
 
 
-def train_folds(data, config, plan, folds: int, seed: int, workdir: str, time_limit, started: float, verbosity):
-    """One network per fold of `data`'s training rows (data.without_holdout: none held out)."""
+def train_folds(data, config, plan, folds: int, seed: int, workdir: str, time_limit, started: float, verbosity,
+                tracked=None):
+    """One network per fold of `data`'s training rows (data.without_holdout: none held out); each logs to the
+    trackers as a run of its own."""
     runs, summaries, out_of_fold = [], [], None
     splits = kfold(data.train_arrays["label"], folds, seed, by_class=data.problem_type in CLASSIFICATION)
     for fold, (train_rows, tune_rows) in enumerate(splits):
@@ -90,7 +92,8 @@ def train_folds(data, config, plan, folds: int, seed: int, workdir: str, time_li
         # the time left is shared by the folds still to train
         remaining = None if time_limit is None else (time_limit - (time.time() - started)) / (folds - fold)
         run = train_network(part, config, plan, seed + fold, os.path.join(workdir, f"fold{fold}"), remaining,
-                            verbosity)
+                            verbosity, tracked=None if tracked is None else tracked.for_run(
+                                f"{tracked.run_name or 'fit'}-bag{fold}", bag_fold=fold))
         runs.append(run)
         summaries.append({"val_score": signed(data.metric, run.soup_info["eval_score"]),
                           "head_scale": run.soup_info.get("head_scale"), "epochs": run.progress.get("epochs"),

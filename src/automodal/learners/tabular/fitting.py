@@ -16,6 +16,7 @@ import pandas as pd
 from ...config import Config
 from ...inference import FittedModel
 from ...metrics import signed
+from ...training.tracking import TENSORBOARD_DIRECTORY
 from ...training.trainer import plan_devices
 from ..contract import Trained
 from . import bagging
@@ -38,13 +39,14 @@ class FitResult:
     log_csv: str | None = None
     workdir: str | None = None          # the fit's scratch directory (holds log_csv); the caller removes it
     saves: bool = True                  # False in the other processes of a ddp run: the first one saves
+    tensorboard: str | None = None      # the first network's TensorBoard event files (training.tracking)
 
 
 def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, config: Config,
         problem_type: str | None, eval_metric: str | None, column_types: dict | None, holdout_frac: float | None,
         seed: int, time_limit: float | None, verbosity: int, teacher=None, callbacks: list | None = None,
         start: Start | None = None, co_tasks: list | None = None, task_weights=None, keeper=None,
-        trained: Trained | None = None) -> FitResult:
+        trained: Trained | None = None, tracked=None) -> FitResult:
     """`keeper` replaces the top-k checkpoint callback (a search's trial reports to Ray Tune instead); like
     training.checkpoints.TopKCheckpoints it has `reload()` and a `directory` to remove (None: nothing to remove).
     `trained` skips training: the network is rebuilt and finished from a search's best trial. With
@@ -64,12 +66,13 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
     workdir = tempfile.mkdtemp(prefix="automodal-fit-", dir=os.environ.get("AUTOMODAL_SCRATCH") or None)
     try:
         if folds:
-            bag = bagging.train_folds(data, config, plan, folds, seed, workdir, time_limit, started, verbosity)
+            bag = bagging.train_folds(data, config, plan, folds, seed, workdir, time_limit, started, verbosity,
+                                      tracked)
             net, architecture, runs, val_score = bag.net, bag.architecture, bag.runs, bag.val_score
         else:
             remaining = None if time_limit is None else time_limit - (time.time() - started)
             runs = [train_network(data, config, plan, seed, workdir, remaining, verbosity, teacher, callbacks,
-                                  start, co_tasks, task_weights, keeper, trained)]
+                                  start, co_tasks, task_weights, keeper, trained, tracked)]
             net, architecture = runs[0].net, runs[0].architecture
             val_score = signed(data.metric, runs[0].soup_info["eval_score"])  # signed twice: the metric's own sign
         fitted = FittedModel.from_config(net, data.pipeline, data.label_processor, data.problem_type, config)
@@ -109,5 +112,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         summary["co_tasks"] = first.module.co_tasks.summary()
         summary["pivot_weight"] = first.module.pivot_weight
     log_csv = os.path.join(first.workdir, "logs", "metrics.csv")
+    events = os.path.join(first.workdir, TENSORBOARD_DIRECTORY)
     return FitResult(fitted, config, data.problem_type, metric.name, data.column_types, data.dropped, architecture,
-                     summary, log_csv if os.path.exists(log_csv) else None, workdir, first.saves)
+                     summary, log_csv if os.path.exists(log_csv) else None, workdir, first.saves,
+                     events if os.path.isdir(events) else None)

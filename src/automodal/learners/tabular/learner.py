@@ -65,8 +65,9 @@ class TabularLearner(FamilyLearner):
 
     # ---------------------------------------------------------------- training
     def fit(self, train_data, tuning_data, config: Config, time_limit, holdout_frac, seed: int, search=None,
-            column_types: dict | None = None, teacher_predictor=None, callbacks: list | None = None, init_from=None,
-            freeze_backbone: bool = False, co_tasks: list | None = None, task_weights=None) -> FitOutcome:
+            tracked=None, column_types: dict | None = None, teacher_predictor=None, callbacks: list | None = None,
+            init_from=None, freeze_backbone: bool = False, co_tasks: list | None = None,
+            task_weights=None) -> FitOutcome:
         """`teacher_predictor` and `init_from` are learners of this family (the facade unwraps predictors)."""
         if freeze_backbone and init_from is None:
             raise AutomodalError("freeze_backbone=True needs init_from: a fitted predictor whose backbones to keep.")
@@ -98,10 +99,10 @@ class TabularLearner(FamilyLearner):
             from ...hpo.search import run_search    # Ray Tune (the hpo extra), loaded only when a fit searches
 
             return run_search(self, train, tuning, config, *search, holdout_frac, seed, time_limit,
-                              {"column_types": column_types})
+                              {"column_types": column_types}, tracked)
         result = table_fit(train, tuning, self.label, config, self._problem_type, self._eval_metric, column_types,
                            holdout_frac, seed, time_limit, self.verbosity, teacher_predictor, callbacks, start,
-                           co_tasks, task_weights)
+                           co_tasks, task_weights, tracked=tracked)
         return self._adopt(result)
 
     def _adopt(self, result) -> FitOutcome:
@@ -112,7 +113,7 @@ class TabularLearner(FamilyLearner):
             "column_types": result.column_types, "dropped_columns": result.dropped_columns,
             "architecture": result.architecture, "fit_summary": result.summary,
         }
-        return FitOutcome(result.log_csv, result.workdir, result.saves)
+        return FitOutcome(result.log_csv, result.workdir, result.saves, result.tensorboard)
 
     # ---------------------------------------------------------------- a search's steps (automodal.hpo)
     # the fitting modules load here as in fit (Lightning: a measured start-up cost of loading a saved predictor)
@@ -124,11 +125,11 @@ class TabularLearner(FamilyLearner):
                             self._eval_metric, column_types, holdout_frac, seed)
 
     def trial_fit(self, train_data, tuning_data, config: Config, holdout_frac, seed: int, time_limit, keeper,
-                  column_types: dict | None = None) -> dict:
+                  column_types: dict | None = None, tracked=None) -> dict:
         from .fitting import fit as table_fit
 
         result = table_fit(train_data, tuning_data, self.label, config, self._problem_type, self._eval_metric,
-                           column_types, holdout_frac, seed, time_limit, 0, keeper=keeper)
+                           column_types, holdout_frac, seed, time_limit, 0, keeper=keeper, tracked=tracked)
         shutil.rmtree(result.workdir, ignore_errors=True)
         return result.summary
 

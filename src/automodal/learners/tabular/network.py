@@ -25,7 +25,7 @@ from ...models.fold_bag import first_network
 from ...models.hashed_text import NAME as HASHED_TEXT
 from ...models.linear_start import KNOTS, own_scale_knots
 from ...models.net import build_net, ensemble_members, warn_unused_keys
-from ...training import fabric_loop
+from ...training import fabric_loop, tracking
 from ...training.cutmix import CutMix
 from ...training.finetune import apply_efficient_finetune, check_adapters
 from ...training.mixup import BatchMixer
@@ -33,6 +33,7 @@ from ...training.module import Distillation, TrainingModule
 from ...training.multitask import CoTask, CoTaskStreams, check_weights
 from ...training.session import train, watchers
 from ...training.soup import choose_weights, load_state
+from ...training.tracking import Tracking
 from ...training.trainer import build_trainer
 from ..contract import Trained
 from .data import PreparedData, Start, keep_usable_rows, pretrained
@@ -228,9 +229,10 @@ class TrainedNet:
 def train_network(data: PreparedData, config: Config, plan, seed: int, workdir: str, remaining: float | None,
                   verbosity: int, teacher=None, callbacks: list | None = None, start: Start | None = None,
                   co_tasks: list | None = None, task_weights=None, keeper=None,
-                  trained: Trained | None = None) -> TrainedNet:
+                  trained: Trained | None = None, tracked: Tracking | None = None) -> TrainedNet:
     """Build one network, train it on data's training rows and finish it on its tuning rows (checkpoint soup,
-    head scale); checkpoints and logs go under workdir, and training stops after `remaining` seconds."""
+    head scale); checkpoints and logs go under workdir, and training stops after `remaining` seconds. `tracked`:
+    the experiment trackers this run logs to (training.tracking)."""
     pl.seed_everything(seed, verbose=False)  # the teacher's predictions must not change the initial weights
     architecture, net, forward_net = build_network(data, config, plan, start)
 
@@ -262,13 +264,16 @@ def train_network(data: PreparedData, config: Config, plan, seed: int, workdir: 
     extra_callbacks = user_callbacks(callbacks, data)
     # a search's trials report through a Lightning callback, so a finished trial trained on the Trainer
     on_fabric = trained is None and fabric_loop.applies(plan, pretrained(data), module, extra_callbacks, keeper)
+    loggers = tracked.loggers(workdir) if tracked is not None and trained is None else []
+    tracking.start(loggers, config, tracked.tags if tracked is not None else {})
     if trained is not None:
         progress, entries, saves = dict(trained.progress), trained.entries, True
     elif on_fabric:
         progress, entries, saves = fabric_loop.train(config, plan, module, train_loader, val_loader, watched,
-                                                     workdir, remaining, verbosity)
+                                                     workdir, remaining, verbosity, loggers)
     else:
-        trainer = build_trainer(config, plan, [*watched.callbacks, *extra_callbacks], workdir, remaining, verbosity)
+        trainer = build_trainer(config, plan, [*watched.callbacks, *extra_callbacks], workdir, remaining, verbosity,
+                                loggers)
         progress, entries, saves = train(trainer, module, net, train_loader, val_loader, watched)
     net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
     fitted = FittedModel.from_config(net, data.pipeline, data.label_processor, data.problem_type, config)
