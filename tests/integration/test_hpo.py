@@ -66,6 +66,9 @@ def test_searchers_give_distinct_configurations_default_first(tmp_path, searcher
     np.testing.assert_allclose(loaded.predict_proba(frame.head(20)).to_numpy(),
                                predictor.predict_proba(frame.head(20)).to_numpy(), atol=1e-6)
     assert not [p for p in os.listdir(tmp_path) if p != "model"]
+    # each trial is a TensorBoard run of its own, saved with the predictor
+    runs = sorted(os.listdir(tmp_path / "model" / "tensorboard"))
+    assert len(runs) == 3 and all(run.startswith("trial-") for run in runs), runs
 
 
 def test_asha_stops_a_trial_that_cannot_learn(tmp_path):
