@@ -120,6 +120,8 @@ def test_create_train_test_predict_through_the_command(tables, tmp_path):
     for path in project.rglob("*.json"):
         if "models" not in path.parts or path.name.startswith("fold"):
             assert json.loads(path.read_text())["format_version"] == 1, path
+        elif path.name in ("processors.json", "automodal.json"):           # a saved predictor's own format
+            assert json.loads(path.read_text())["format_version"] == 2, path
 
 
 def test_a_killed_run_resumes_to_the_result_of_an_uninterrupted_one(tables, tmp_path):
@@ -329,6 +331,41 @@ def test_upgrade_of_a_project_migrates_its_models(tables, tmp_path):
     MultiModalPredictor.load(str(model))
     backup = next((home / "u" / "backups").iterdir())
     assert json.loads((backup / "changes.json").read_text())["changes"]["models/churn/fold0"]["from"] == 1
+
+
+def test_downgrade_then_upgrade_gives_back_the_same_bytes_or_refuses_before_any_change(tables, tmp_path,
+                                                                                       capsys):
+    home = tmp_path / "home"
+    assert run(*create_args(tables, "r"), home=home) == 0
+    single = ["mode.cv=false", "mode.nested=false", *FAST]
+    plain = ["hp.data.numerical.transform=standard", "hp.model.numerical_mlp.embedding=none"]
+    assert run("train", "proj=r", "task_list=[churn]", *single, *plain, home=home) == 0
+    model = home / "r" / "models" / "churn" / "fold0"
+    processors = json.loads((model / "processors.json").read_text())
+    assert processors["format_version"] == 2
+    assert processors["features"]["processors"]["numerical"]["date_width"] > 1     # what format 1 cannot hold
+    # a save from before processors.json carried format_version loads, and round-trips too
+    older = home / "r" / "models" / "older" / "fold0"
+    shutil.copytree(model, older)
+    (older / "processors.json").write_text(json.dumps({k: v for k, v in processors.items()
+                                                       if k != "format_version"}, indent=2))
+    MultiModalPredictor.load(str(older))
+    before = {path: digest(path) for path in (model, older)}
+    assert run("downgrade", "proj=r", "mode.version=1", home=home) == 0
+    downgraded = json.loads((model / "processors.json").read_text())
+    assert "format_version" not in downgraded and set(downgraded["features"]["numerical"]) == {
+        "columns", "with_mean", "with_std", "mean", "scale"}                        # format 1's own keys
+    with pytest.raises(Exception, match="automodal upgrade mode.version=1"):
+        MultiModalPredictor.load(str(model))
+    assert run("upgrade", "proj=r", "mode.version=1", home=home) == 0
+    assert {path: digest(path) for path in (model, older)} == before
+    # a model that format 1 cannot express (quantile transform) refuses the whole downgrade before any change
+    assert run("train", "proj=r", "task_list=[churn]", "mode.cv=false", "mode.nested=false", *FAST, home=home) == 0
+    quantile = digest(model)
+    capsys.readouterr()
+    assert run("downgrade", "proj=r", "mode.version=1", home=home) == 1
+    assert "quantiles" in capsys.readouterr().err
+    assert digest(model) == quantile and digest(older) == before[older]
 
 
 # ---------------------------------------------------------------- post
