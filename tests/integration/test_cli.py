@@ -453,6 +453,23 @@ def test_info_writes_its_tables_and_figures(tables, tmp_path, capsys):
     assert "bright" in out and "label per fold" in out
 
 
+def test_each_log_message_is_printed_once(tables, tmp_path):
+    """As in tl: a predictor made in the process (it adds a handler of its own) before a mode logs a warning."""
+    home = tmp_path / "home"
+    assert run(*create_args(tables, "once"), home=home) == 0
+    study = home / "once" / "hpo" / "search"
+    study.mkdir(parents=True)
+    (study / "trials.json").write_text(json.dumps({"name": "search", "metric": "roc_auc", "trials": [
+        {"trial": 0, "config": {"optimization.learning_rate": 1e-3}, "score": 0.8, "status": "done", "seconds": 1}]}))
+    script = ("import sys\nfrom automodal import MultiModalPredictor\nfrom automodal.cli.main import main\n"
+              "MultiModalPredictor(label='y')\n"
+              f"sys.exit(main(['info', 'proj=once', 'mode.subroutines=[hpo]', 'root={home}']))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("no mode.study_name given") == 1, done.stderr
+
+
 # ---------------------------------------------------------------- pp
 def picture_table(tmp_path, count=24, size=24):
     """Bright and dark images with relative paths in a CSV beside them."""

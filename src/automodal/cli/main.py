@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from contextlib import contextmanager
 
 from ..errors import AutomodalError
 from .options import MODES, OptionError, compose, mode_summary, options
@@ -41,6 +42,28 @@ def print_options(mode: str):
     _console().print(table)
 
 
+@contextmanager
+def console_logging():
+    """Every log record printed once on stderr while a command runs. The automodal logger gets its own handler and
+    stops passing records to the root, whose handler prints the libraries beneath; otherwise the handler that a
+    predictor adds for notebook users and the root's would both print each of automodal's messages."""
+    root, own = logging.getLogger(), logging.getLogger("automodal")
+    saved = (root.level, list(own.handlers), own.propagate)
+    libraries, messages = logging.StreamHandler(sys.stderr), logging.StreamHandler(sys.stderr)
+    libraries.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    messages.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(libraries)
+    if root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
+    own.handlers, own.propagate = [messages], False
+    try:
+        yield
+    finally:
+        root.removeHandler(libraries)
+        root.setLevel(saved[0])
+        own.handlers, own.propagate = saved[1], saved[2]
+
+
 def scheduler_class(target: str):
     module, _, name = target.rpartition(".")
     return getattr(importlib.import_module(module), name)
@@ -63,11 +86,11 @@ def main(argv: list | None = None) -> int:
         return 0
     if mode == "serve" and rest and "=" not in rest[0]:      # automodal serve PATH [key=value ...]
         rest = [f"mode.path={rest[0]}", *rest[1:]]
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         config = compose(mode, rest)
         scheduler = scheduler_class(config.mode.scheduler._target_)(config)
-        scheduler.run()
+        with console_logging():
+            scheduler.run()
         return 0
     except KeyboardInterrupt:
         err.print(f"automodal {mode}: interrupted; resume with continue=latest")
