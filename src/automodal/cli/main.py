@@ -16,7 +16,7 @@ USAGE = "usage: automodal MODE [key=value ...]   (automodal MODE --help lists a 
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=True)
 
 
 def print_modes():
