@@ -189,7 +189,7 @@ def test_n_folds_and_ensure_balancing_shape_the_folds(tables, tmp_path, capsys):
     assert max(abs(s - share) for s in per_fold) < 0.02       # stratified: every fold has the overall share
     assert not np.array_equal(balanced["fold"].to_numpy(), free["fold"].to_numpy())
     assert run(*create_args(tables, "p", "one", folds=1), home=home) == 2
-    assert "integer larger than 1" in capsys.readouterr().err
+    assert "mode.n_folds takes an integer > 1" in capsys.readouterr().err
 
 
 def test_nested_tasks_hold_out_an_outer_fold_and_have_the_asked_inner_folds(tables, tmp_path):

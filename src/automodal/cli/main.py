@@ -7,8 +7,9 @@ import logging
 import sys
 from contextlib import contextmanager
 
-from ..errors import AutomodalError
-from .options import MODES, OptionError, compose, mode_summary, options
+from ..errors import AutomodalError, ConfigError
+from .option_types import TRUE
+from .options import MODES, allowed, compose, mode_summary, options
 
 USAGE = "usage: automodal MODE [key=value ...]   (automodal MODE --help lists a mode's options)"
 
@@ -22,24 +23,40 @@ def _console(stderr: bool = False):
 def print_modes():
     from rich.table import Table
 
+    console = _console()
+    console.print(USAGE, markup=False)
+    if not console.is_terminal:         # piped: one whole line per mode, for grep and the like
+        width = max(len(mode) for mode in MODES)
+        for mode in MODES:
+            console.print(f"{mode:<{width}}  {mode_summary(mode)}", markup=False)
+        return
     table = Table(title="modes", show_header=False, box=None)
     for mode in MODES:
         table.add_row(mode, mode_summary(mode))
-    console = _console()
-    console.print(USAGE, markup=False)
     console.print(table)
 
 
 def print_options(mode: str):
+    """A table on a terminal; elsewhere (a pipe, a file) one unwrapped line per option, KEY=DEFAULT first, so that
+    no option name is ever broken across lines."""
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"automodal {mode}: {mode_summary(mode)}")
-    for column in ("option", "default", "description"):
-        table.add_column(column, overflow="fold")
-    for key, default, description in options(mode):
-        table.add_row(*(escape(cell) for cell in (key, default, description)))
-    _console().print(table)
+    console, title = _console(), f"automodal {mode}: {mode_summary(mode)}"
+    rows = [(o.key, o.default, allowed(o), o.description) for o in options(mode)]
+    if not console.is_terminal:
+        console.print(title, markup=False)
+        for key, default, values, description in rows:
+            console.print(f"{key}={default}  ({values})  {description}", markup=False)
+        return
+    table = Table(title=title)
+    table.add_column("option", no_wrap=True, min_width=max(len(key) for key, _, _, _ in rows))
+    table.add_column("default", overflow="fold")
+    table.add_column("values")
+    table.add_column("description")
+    for key, default, values, description in rows:
+        table.add_row(*(escape(cell) for cell in (key, default, values, description)))
+    console.print(table)
 
 
 @contextmanager
@@ -75,7 +92,8 @@ def main(argv: list | None = None) -> int:
         print_modes()
         return 0
     mode, rest = argv[0], argv[1:]
-    show_traceback = "--traceback" in rest or "traceback=true" in rest
+    show_traceback = "--traceback" in rest or any(item.partition("=")[0].strip() == "traceback"
+                                                  and item.partition("=")[2].strip().lower() in TRUE for item in rest)
     rest = [item for item in rest if item != "--traceback"]
     err = _console(stderr=True)
     if mode not in MODES:
@@ -98,7 +116,7 @@ def main(argv: list | None = None) -> int:
     except Exception as error:  # one line per error; the traceback only when asked for
         if show_traceback:
             raise
-        code = 2 if isinstance(error, OptionError) else 1
+        code = 2 if isinstance(error, ConfigError) else 1     # an option (OptionError) or a predictor key
         kind = "" if isinstance(error, AutomodalError) else f"{type(error).__name__}: "
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         err.print(f"automodal {mode}: error: {kind}{message}", markup=False)
