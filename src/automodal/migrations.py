@@ -1,9 +1,16 @@
 """Saved-predictor formats and the migrations between them.
 
 Format 1 kept one numerical and one categorical processor under fixed keys of processors.json and knew no
-periodic number embedding; format 2 (the current one) keeps named processors, each with its kind, and records
-"format_version" in automodal.json. A migration rewrites only processors.json, config.yaml and automodal.json;
-the weights are the same in both formats. Each step has an inverse, so a downgrade gives back the earlier files.
+periodic number embedding, quantile transform or date columns; format 2 (the current one) keeps named processors,
+each with its kind, and records "format_version" in automodal.json and processors.json. A migration rewrites only
+processors.json, config.yaml and automodal.json; the weights are the same in both formats.
+
+Both directions give back the same bytes. An upgrade then a downgrade does, as each step inverts the other. A
+downgrade then an upgrade does too: what a format-2 file holds that format 1 has no place for (settings of the
+numerical processor that format 1 implies, such as date_width) is kept in processors.json under KEPT, a key that
+format-1 readers never look at (they read its "features" and "label" only), and the upgrade puts it back. What
+format 1 cannot express (a quantile transform, date columns, a periodic embedding, other processors) is refused
+before anything is written.
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ from .errors import AutomodalError
 
 CURRENT = 2
 FILES = ("processors.json", "config.yaml", "automodal.json")
+KEPT = "kept_from_format_2"
+# keys of the numerical processor that format 2 added; format 1 means "standard", no dates and seconds by them
+NUMERICAL_2_KEYS = ("day_first", "date_width", "transform", "quantiles", "quantile_rows")
 
 
 class MigrationError(AutomodalError):
@@ -49,12 +59,16 @@ def is_predictor(path: str) -> bool:
 # ---------------------------------------------------------------- 1 <-> 2
 def _up_1_2(files: dict) -> dict:
     processors, config, meta = files["processors.json"], files["config.yaml"], files["automodal.json"]
+    kept = processors.get(KEPT, {})
     features = processors["features"]
     named = {}
     for kind in ("numerical", "categorical"):
         if features.get(kind):
-            named[kind] = {"kind": kind, **features[kind]}
-    processors = dict(processors, features={"column_types": features["column_types"], "processors": named})
+            named[kind] = {"kind": kind, **features[kind], **kept.get(kind, {})}
+    rest = {k: v for k, v in processors.items() if k not in ("format_version", KEPT)}
+    processors = dict(rest, features={"column_types": features["column_types"], "processors": named})
+    if kept.get("format_version", True):
+        processors = {"format_version": 2, **processors}
     model = dict(config.get("model", {}))
     # format 1 fed numbers to the MLP as they were: no periodic embedding in its weights
     model["numerical_mlp"] = {**model.get("numerical_mlp", {}), "embedding": "none"}
@@ -64,6 +78,8 @@ def _up_1_2(files: dict) -> dict:
 
 def _down_2_1(files: dict) -> dict:
     processors, config, meta = files["processors.json"], files["config.yaml"], files["automodal.json"]
+    if "features" not in processors:
+        raise MigrationError(f"format 1 holds table predictors only; this one is {meta.get('problem_type')}.")
     features = processors["features"]
     named = features["processors"]
     extra = sorted(set(named) - {"numerical", "categorical"})
@@ -71,24 +87,30 @@ def _down_2_1(files: dict) -> dict:
         raise MigrationError(f"format 1 holds numerical and categorical processors only; this predictor also has "
                              f"{', '.join(extra)}.")
     numerical = named.get("numerical")
-    if numerical and (numerical.get("transform", "standard") != "standard" or any(numerical.get("day_first") or [])):
+    if numerical and (numerical.get("transform", "standard") != "standard"
+                      or any(d is not None for d in numerical.get("day_first") or [])):
         raise MigrationError("format 1 scales numbers by mean and standard deviation only; this predictor maps them "
-                             "through quantiles or reads dates.")
+                             "through quantiles (data.numerical.transform=quantile) or reads dates.")
     if (config.get("model", {}).get("numerical_mlp", {}).get("embedding", "none") != "none"):
-        raise MigrationError("format 1 has no periodic number embedding; this predictor was trained with one.")
-    old = {"column_types": features["column_types"]}
+        raise MigrationError("format 1 has no periodic number embedding; this predictor was trained with one "
+                             "(model.numerical_mlp.embedding).")
+    old, kept = {"column_types": features["column_types"]}, {}
     for kind in ("numerical", "categorical"):
         state = dict(named[kind]) if kind in named else None
         if state is not None:
             state.pop("kind")
-            for key in ("day_first", "date_width", "transform", "quantiles", "quantile_rows"):
-                state.pop(key, None)
+            moved = {key: state.pop(key) for key in NUMERICAL_2_KEYS if key in state}
+            if moved:
+                kept[kind] = moved
         old[kind] = state
+    if "format_version" not in processors:      # saved before processors.json carried one
+        kept["format_version"] = False
+    processors = {k: v for k, v in processors.items() if k != "format_version"}
+    processors = dict(processors, features=old, **({KEPT: kept} if kept else {}))
     model = dict(config["model"])
     model["numerical_mlp"] = {k: v for k, v in model["numerical_mlp"].items() if k != "embedding"}
     meta = {k: v for k, v in meta.items() if k != "format_version"}
-    return {"processors.json": dict(processors, features=old), "config.yaml": dict(config, model=model),
-            "automodal.json": meta}
+    return {"processors.json": processors, "config.yaml": dict(config, model=model), "automodal.json": meta}
 
 
 STEPS = {(1, 2): _up_1_2, (2, 1): _down_2_1}

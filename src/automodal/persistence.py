@@ -70,7 +70,7 @@ def save(path: str, meta: dict, config: Config, processors: dict, net, log_csv: 
         with open(os.path.join(staging, META_FILE), "w", encoding="utf-8") as f:
             json.dump(dict(meta, version=__version__, format_version=migrations.CURRENT), f, indent=2, default=str)
         with open(os.path.join(staging, PROCESSORS_FILE), "w", encoding="utf-8") as f:
-            json.dump(processors, f, indent=2)
+            json.dump({"format_version": migrations.CURRENT, **processors}, f, indent=2)
         if save_assets is not None:
             save_assets(staging)
         save_file(state_to_cpu(net), os.path.join(staging, WEIGHTS_FILE))

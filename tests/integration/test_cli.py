@@ -120,6 +120,8 @@ def test_create_train_test_predict_through_the_command(tables, tmp_path):
     for path in project.rglob("*.json"):
         if "models" not in path.parts or path.name.startswith("fold"):
             assert json.loads(path.read_text())["format_version"] == 1, path
+        elif path.name in ("processors.json", "automodal.json"):           # a saved predictor's own format
+            assert json.loads(path.read_text())["format_version"] == 2, path
 
 
 def test_a_killed_run_resumes_to_the_result_of_an_uninterrupted_one(tables, tmp_path):
@@ -187,7 +189,7 @@ def test_n_folds_and_ensure_balancing_shape_the_folds(tables, tmp_path, capsys):
     assert max(abs(s - share) for s in per_fold) < 0.02       # stratified: every fold has the overall share
     assert not np.array_equal(balanced["fold"].to_numpy(), free["fold"].to_numpy())
     assert run(*create_args(tables, "p", "one", folds=1), home=home) == 2
-    assert "integer larger than 1" in capsys.readouterr().err
+    assert "mode.n_folds takes an integer > 1" in capsys.readouterr().err
 
 
 def test_nested_tasks_hold_out_an_outer_fold_and_have_the_asked_inner_folds(tables, tmp_path):
@@ -331,6 +333,41 @@ def test_upgrade_of_a_project_migrates_its_models(tables, tmp_path):
     assert json.loads((backup / "changes.json").read_text())["changes"]["models/churn/fold0"]["from"] == 1
 
 
+def test_downgrade_then_upgrade_gives_back_the_same_bytes_or_refuses_before_any_change(tables, tmp_path,
+                                                                                       capsys):
+    home = tmp_path / "home"
+    assert run(*create_args(tables, "r"), home=home) == 0
+    single = ["mode.cv=false", "mode.nested=false", *FAST]
+    plain = ["hp.data.numerical.transform=standard", "hp.model.numerical_mlp.embedding=none"]
+    assert run("train", "proj=r", "task_list=[churn]", *single, *plain, home=home) == 0
+    model = home / "r" / "models" / "churn" / "fold0"
+    processors = json.loads((model / "processors.json").read_text())
+    assert processors["format_version"] == 2
+    assert processors["features"]["processors"]["numerical"]["date_width"] > 1     # what format 1 cannot hold
+    # a save from before processors.json carried format_version loads, and round-trips too
+    older = home / "r" / "models" / "older" / "fold0"
+    shutil.copytree(model, older)
+    (older / "processors.json").write_text(json.dumps({k: v for k, v in processors.items()
+                                                       if k != "format_version"}, indent=2))
+    MultiModalPredictor.load(str(older))
+    before = {path: digest(path) for path in (model, older)}
+    assert run("downgrade", "proj=r", "mode.version=1", home=home) == 0
+    downgraded = json.loads((model / "processors.json").read_text())
+    assert "format_version" not in downgraded and set(downgraded["features"]["numerical"]) == {
+        "columns", "with_mean", "with_std", "mean", "scale"}                        # format 1's own keys
+    with pytest.raises(Exception, match="automodal upgrade mode.version=1"):
+        MultiModalPredictor.load(str(model))
+    assert run("upgrade", "proj=r", "mode.version=1", home=home) == 0
+    assert {path: digest(path) for path in (model, older)} == before
+    # a model that format 1 cannot express (quantile transform) refuses the whole downgrade before any change
+    assert run("train", "proj=r", "task_list=[churn]", "mode.cv=false", "mode.nested=false", *FAST, home=home) == 0
+    quantile = digest(model)
+    capsys.readouterr()
+    assert run("downgrade", "proj=r", "mode.version=1", home=home) == 1
+    assert "quantiles" in capsys.readouterr().err
+    assert digest(model) == quantile and digest(older) == before[older]
+
+
 # ---------------------------------------------------------------- post
 def sharpen(path):
     """Make stored probabilities over-confident, as a badly calibrated model's would be."""
@@ -414,6 +451,23 @@ def test_info_writes_its_tables_and_figures(tables, tmp_path, capsys):
                "task_list=[pictures]", home=home) == 0
     assert (info / "samples" / "grid.png").exists()
     assert "bright" in out and "label per fold" in out
+
+
+def test_each_log_message_is_printed_once(tables, tmp_path):
+    """As in tl: a predictor made in the process (it adds a handler of its own) before a mode logs a warning."""
+    home = tmp_path / "home"
+    assert run(*create_args(tables, "once"), home=home) == 0
+    study = home / "once" / "hpo" / "search"
+    study.mkdir(parents=True)
+    (study / "trials.json").write_text(json.dumps({"name": "search", "metric": "roc_auc", "trials": [
+        {"trial": 0, "config": {"optimization.learning_rate": 1e-3}, "score": 0.8, "status": "done", "seconds": 1}]}))
+    script = ("import sys\nfrom automodal import MultiModalPredictor\nfrom automodal.cli.main import main\n"
+              "MultiModalPredictor(label='y')\n"
+              f"sys.exit(main(['info', 'proj=once', 'mode.subroutines=[hpo]', 'root={home}']))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("no mode.study_name given") == 1, done.stderr
 
 
 # ---------------------------------------------------------------- pp

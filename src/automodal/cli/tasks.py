@@ -94,10 +94,6 @@ def data_spec(config, name: str, single: bool) -> dict:
     if not isinstance(spec, dict) or "path" not in spec:
         raise OptionError(f"creating data set '{name}' needs data.{name}.path=FILE_OR_DIR and "
                           f"data.{name}.label=COLUMN.")
-    unknown = set(spec) - {"path", "label", "test", "unlabeled", "fold_column", "problem_type"}
-    if unknown:
-        raise OptionError(f"data.{name} has unknown keys {sorted(unknown)}; known: path, label, test, unlabeled, "
-                          "fold_column, problem_type.")
     declared = image_tasks.declared_problem_type(spec, name)
     if "label" not in spec:
         if not (image_tasks.is_coco(spec["path"]) or image_tasks.is_image_task(declared)):
@@ -177,17 +173,10 @@ def store_dataset(project, name: str, spec: dict, log) -> bool:
 
 
 # ---------------------------------------------------------------- folds
-def check_fold_count(value, key: str = "mode.n_folds"):
-    """A number of folds: an integer larger than 1."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 2:
-        raise OptionError(f"{key} must be an integer larger than 1, got {value!r}.")
-
-
 def assign_folds(labels: pd.Series, classification: bool, n_folds: int, balancing: bool, seed: int) -> np.ndarray:
     """A fold per row: stratified by class (classification) or by target quantile (regression) when balancing."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    check_fold_count(n_folds)
     if n_folds > len(labels):
         raise OptionError(f"mode.n_folds={n_folds} is more than the {len(labels)} rows.")
     folds = np.zeros(len(labels), dtype=np.int64)

@@ -29,7 +29,7 @@ class Scheduler:
 
         self.config = config
         self.mode = config.mode_name
-        self.console = Console(highlight=False, soft_wrap=True)
+        self.console = Console(highlight=False, emoji=False, soft_wrap=True)   # step ids such as train:a:fold0
         self.project = None
         self.run_record = None
 

@@ -3,7 +3,7 @@ skipped, so both subroutines can always be given."""
 
 from __future__ import annotations
 
-from ..tasks import check_fold_count, create_task, data_spec, store_dataset
+from ..tasks import create_task, data_spec, store_dataset
 from .base import Scheduler, Step
 
 
@@ -13,7 +13,6 @@ class CreateScheduler(Scheduler):
 
     def prepare(self):
         tasks = self.task_list()
-        check_fold_count(self.options.n_folds)
         if "dataset" in self.options.subroutines:
             for name in tasks:
                 data_spec(self.config, name, single=len(tasks) == 1)

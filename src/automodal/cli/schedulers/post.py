@@ -20,7 +20,6 @@ from ..tasks import TaskData
 from ..workspace import WorkspaceError, read_json, write_json, write_parquet
 from .base import Scheduler, Step
 
-PRIORS = ("val", "test", "quantify")
 PIXELS_PER_IMAGE = 4096     # pixels per selection image that the segmentation ensemble search scores
 
 
@@ -32,18 +31,7 @@ class PostprocessScheduler(Scheduler):
     subroutines = ("calibrate", "ensemble")
 
     def prepare(self):
-        options = self.options
-        if not 0 < options.eval_frac < 1:
-            raise OptionError(f"mode.eval_frac must lie in (0, 1), got {options.eval_frac}.")
-        for key in ("temperature", "weights_temperature"):
-            if not 0 <= options[key] <= 1:
-                raise OptionError(f"mode.{key} must lie in [0, 1], got {options[key]}.")
-        for key, low in (("budget", 1), ("weights_budget", 0), ("max_ensemble_size", 1)):
-            if not isinstance(options[key], int) or options[key] < low:
-                raise OptionError(f"mode.{key} must be an integer >= {low}, got {options[key]!r}.")
-        prior = options.prior
-        if isinstance(prior, str) and prior not in PRIORS:
-            raise OptionError(f"mode.prior={prior!r}: use val, test, quantify or a list of class shares.")
+        prior = self.options.prior          # its type is checked; a list's length depends on the task
         for pivot in self.task_list():
             task = TaskData(self.project, pivot)
             if not isinstance(prior, str) and task.info["classes"] is not None and not task.image_task:

@@ -19,7 +19,7 @@ from ...predictor import MultiModalPredictor
 from ...training.multitask import check_weights
 from .. import image_tasks
 from ..options import OptionError, merge, predictor_hyperparameters
-from ..tasks import NESTED, TaskData, check_fold_count, create_nested
+from ..tasks import NESTED, TaskData, create_nested
 from ..workspace import FORMAT_VERSION, WorkspaceError, read_json, write_json, write_parquet
 from .base import Scheduler, Step
 from .preprocess import matching_store, token_stores
@@ -52,8 +52,6 @@ class TrainingScheduler(Scheduler):
         if not options.store_parameters and wants & {"predict", "test"}:
             raise OptionError("mode.store_parameters=false keeps no weights, so predict and test cannot run: drop "
                               "them from mode.subroutines or store the parameters.")
-        if options.inner_folds is not None:
-            check_fold_count(options.inner_folds, "mode.inner_folds")
         self.hyperparameters({})            # predictor keys checked now, not after the first fit
         for pivot in self.task_list():
             task = TaskData(self.project, pivot)
@@ -82,7 +80,7 @@ class TrainingScheduler(Scheduler):
         """The co-tasks of a multitask fit (mode.multitask = the number of tasks, pivot included): tasks of this
         project that hold the pivot's feature columns, listed in mode.co_tasks or drawn at random after seeding."""
         total, listed = self.options.multitask, self.options.co_tasks
-        if total in (False, None):
+        if total is False:
             if listed != "random" or self.options.task_weights is not None:
                 raise OptionError("mode.co_tasks and mode.task_weights need mode.multitask, the number of tasks "
                                   "trained together (the pivot and its co-tasks).")
@@ -91,9 +89,6 @@ class TrainingScheduler(Scheduler):
         if pivot_task.image_task:
             raise OptionError(f"mode.multitask trains heads of table tasks on one network; task {pivot} is "
                               f"{pivot_task.info['problem_type']}: train it with mode.multitask=false.")
-        if not isinstance(total, int) or isinstance(total, bool) or total < 2:
-            raise OptionError(f"mode.multitask must be false or the number of tasks trained together, an integer "
-                              f"larger than 1; got {total!r}.")
         columns = set(TaskData(self.project, pivot).info["column_types"])
         eligible = [t for t in self.project.task_names() if NESTED not in t and t != pivot
                     and not TaskData(self.project, t).image_task
@@ -105,7 +100,7 @@ class TrainingScheduler(Scheduler):
             order = np.random.default_rng(int(self.config.seed)).permutation(len(eligible))
             names = [eligible[i] for i in order[:total - 1]]
         else:
-            names = [str(listed)] if isinstance(listed, str) else [str(t) for t in listed]
+            names = list(listed)
             if len(names) != total - 1:
                 raise OptionError(f"mode.co_tasks lists {len(names)} task(s); mode.multitask={total} needs "
                                   f"{total - 1}.")

@@ -23,14 +23,8 @@ from ..tasks import NESTED, TaskData
 from ..workspace import WorkspaceError
 from .train import TrainingScheduler, Unit
 
-SELECTIONS = ("performance", "created", "random")
-
-
 class TransferScheduler(TrainingScheduler):
     def prepare(self):
-        if self.options.model_selection not in SELECTIONS:
-            raise OptionError(f"mode.model_selection={self.options.model_selection!r}: use one of "
-                              f"{', '.join(SELECTIONS)}.")
         record = self.pretrained()
         source = TaskData(self.project, record["task"]).info["problem_type"]
         for pivot in self.task_list():

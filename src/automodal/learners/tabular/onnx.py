@@ -12,6 +12,7 @@ import os
 import numpy as np
 import torch
 
+from ... import migrations
 from ...data.batches import BatchDataset
 from ..contract import OnnxGraph
 
@@ -59,8 +60,8 @@ def table_graph(learner, frame, truncate: bool) -> OnnxGraph:
 
     def save_beside(directory: str):
         with open(os.path.join(directory, "processors.json"), "w", encoding="utf-8") as handle:
-            json.dump({"features": model.pipeline.to_dict(), "label": model.label_processor.to_dict()}, handle,
-                      indent=2)
+            json.dump({"format_version": migrations.CURRENT, "features": model.pipeline.to_dict(),
+                       "label": model.label_processor.to_dict()}, handle, indent=2)
         with open(os.path.join(directory, "automodal.json"), "w", encoding="utf-8") as handle:
             json.dump(meta, handle, indent=2, default=str)
         model.pipeline.save_assets(directory)
