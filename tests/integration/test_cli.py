@@ -300,7 +300,8 @@ def test_clean_removes_exactly_its_targets(tables, tmp_path):
 
 # ---------------------------------------------------------------- upgrade / downgrade
 def digest(directory):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 def test_upgrade_makes_an_earlier_save_loadable_and_downgrade_restores_it_byte_for_byte(tmp_path, capsys):
