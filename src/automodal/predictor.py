@@ -181,7 +181,8 @@ class MultiModalPredictor:
         path = os.path.abspath(save_path or self._path
                                or os.path.join("automodal_models", time.strftime("%Y%m%d_%H%M%S")))
         persistence.check_target(path)   # before training, not after it
-        tracked = Tracking(loggers, run_name=os.path.basename(path), tags={"path": path})
+        tracked = loggers if isinstance(loggers, Tracking) else Tracking(loggers, os.path.basename(path),
+                                                                          {"path": path})
         outcome = learner.fit(train_data, tuning_data, config, time_limit, holdout_frac, seed,
                               (spaces, hyperparameter_tune_kwargs) if searching else None, tracked,
                               **family_keywords)

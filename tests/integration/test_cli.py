@@ -555,3 +555,23 @@ def test_pp_token_store_serves_the_tokenizer_s_ids(tmp_path, monkeypatch, capsys
     assert "token ids from 1 pp store" in capsys.readouterr().out
     assert tokenized == []                                   # every text came from the store
     assert len(pd.read_parquet(store)) == len(set(pd.read_csv(tmp_path / "reviews.csv")["review"]))
+
+
+# ---------------------------------------------------------------- experiment tracking
+def test_each_fold_is_an_mlflow_run_tagged_with_task_fold_and_run(tables, tmp_path):
+    mlflow = pytest.importorskip("mlflow")
+    home, uri = tmp_path / "home", f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert run(*create_args(tables, "tracked", folds=2), home=home) == 0
+    assert run("train", "proj=tracked", "task_list=[churn]", "mode.nested=false", "mode.loggers=[mlflow]",
+               f"mode.mlflow_uri={uri}", *FAST, home=home) == 0
+    client = mlflow.MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("automodal").experiment_id])
+    assert sorted(r.data.tags["fold"] for r in runs) == ["0", "1"]
+    run_ids = {r.data.tags["run_id"] for r in runs}
+    assert len(run_ids) == 1 and run_ids <= set(os.listdir(home / "tracked" / "runs"))
+    for logged in runs:
+        assert logged.data.tags["task"] == "churn" and logged.data.tags["project"] == "tracked"
+        assert logged.info.run_name == f"churn-fold{logged.data.tags['fold']}"
+        assert "val_score" in logged.data.metrics and "lr" in logged.data.metrics
+        model = home / "tracked" / "models" / "churn" / f"fold{logged.data.tags['fold']}"
+        assert not (model / "tensorboard").exists()     # named loggers replace the default

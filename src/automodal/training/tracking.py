@@ -45,6 +45,7 @@ class Tracking:
     run_name: str | None = None
     tags: dict = field(default_factory=dict)
     directory: str | None = None        # where TensorBoard writes this run (None: the run's scratch directory)
+    mlflow_uri: str | None = None       # None: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here
 
     def __post_init__(self):
         if self.requested is None:
@@ -73,7 +74,8 @@ class Tracking:
     def for_run(self, run_name: str, directory: str | None = None, **tags) -> "Tracking":
         """The same loggers for one run of several (a fold, a trial), named and tagged as such; `directory` keeps
         its TensorBoard events apart from the run's scratch directory, under run_name."""
-        return Tracking(self.requested, run_name, {**self.tags, **tags}, directory or self.directory)
+        return Tracking(self.requested, run_name, {**self.tags, **tags}, directory or self.directory,
+                        self.mlflow_uri)
 
     def loggers(self, save_dir: str) -> list:
         """Lightning loggers for one training run whose scratch directory is save_dir."""
@@ -91,7 +93,8 @@ class Tracking:
         if name == "csv":
             return loggers.CSVLogger(save_dir, name="csv", version="")
         if name == "mlflow":
-            uri = os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///" + os.path.abspath("mlflow.db")
+            uri = self.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///" + os.path.abspath(
+                "mlflow.db")
             return loggers.MLFlowLogger(experiment_name=os.environ.get("MLFLOW_EXPERIMENT_NAME", "automodal"),
                                         run_name=self.run_name, tracking_uri=uri, tags=self.tags or None)
         return loggers.WandbLogger(name=self.run_name, save_dir=save_dir, tags=[f"{k}={v}" for k, v in

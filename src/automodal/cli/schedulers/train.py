@@ -17,6 +17,7 @@ from ...data.types import CLASSIFICATION
 from ...metrics import METRICS
 from ...predictor import MultiModalPredictor
 from ...training.multitask import check_weights
+from ...training.tracking import Tracking
 from .. import image_tasks
 from ..options import OptionError, merge, predictor_hyperparameters
 from ..tasks import NESTED, TaskData, create_nested
@@ -254,8 +255,17 @@ class TrainingScheduler(Scheduler):
                            "task_weights": list(weights) if co_tasks and weights else None}
         taken = predictor.learner.capabilities.fit_keywords      # an image task's fit takes none of them
         predictor.fit(train, tuning_data=tune, hyperparameters=hyperparameters, presets=self.config.presets,
-                      seed=int(self.config.seed), time_limit=self.config.time_limit,
+                      seed=int(self.config.seed), time_limit=self.config.time_limit, loggers=self.tracking(unit),
                       **{k: v for k, v in family_keywords.items() if k in taken})
+
+    def tracking(self, unit: Unit) -> Tracking:
+        """mode.loggers for one fold's fit: a run of its own, tagged with the project, task, fold and run id."""
+        loggers = self.options.loggers
+        uri = self.options.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or \
+            "sqlite:///" + os.path.join(self.project.path, "mlflow.db")
+        return Tracking(None if loggers is None else list(loggers), f"{unit.task}-fold{unit.fold}",
+                        {"project": self.project.name, "task": unit.task, "fold": unit.fold,
+                         "run_id": self.run_record.id}, mlflow_uri=uri)
 
     def predict(self, unit: Unit):
         predictor = self._load(unit)

@@ -68,11 +68,12 @@ class TransferScheduler(TrainingScheduler):
         if image_tasks.is_image_task(predictor.problem_type):
             start = self.starting_checkpoint(unit, record, predictor.problem_type)
             predictor.fit(train, tuning_data=tune, hyperparameters=merge(hyperparameters, start),
-                          presets=self.config.presets, seed=int(self.config.seed), time_limit=self.config.time_limit)
+                          presets=self.config.presets, seed=int(self.config.seed), time_limit=self.config.time_limit,
+                          loggers=self.tracking(unit))
             return
         predictor.fit(train, tuning_data=tune, hyperparameters=hyperparameters or None, presets=self.config.presets,
                       seed=int(self.config.seed), time_limit=self.config.time_limit, init_from=path,
-                      freeze_backbone=bool(self.options.freeze))
+                      freeze_backbone=bool(self.options.freeze), loggers=self.tracking(unit))
 
     def starting_checkpoint(self, unit: Unit, record: dict, problem_type: str) -> dict:
         """The predictor keys that start an image task's fit from the pretrained model: its checkpoint directory
