@@ -76,3 +76,27 @@ def test_an_unknown_logger_is_refused_before_training(frame, tmp_path):
     with pytest.raises(AutomodalError, match="unknown logger 'tensorbord'"):
         MultiModalPredictor(label="label", path=str(tmp_path / "m"), verbosity=0).fit(frame, loggers=["tensorbord"])
     assert not (tmp_path / "m").exists()
+
+
+def test_training_and_chunked_prediction_count_their_progress(frame, tmp_path, monkeypatch):
+    from automodal import progress
+    from automodal.deploy import file_prediction
+    from automodal.training import fabric_loop
+
+    bars = []
+
+    class Recorded(progress.Bar):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(fabric_loop, "Bar", Recorded)
+    monkeypatch.setattr(file_prediction, "Bar", Recorded)
+    predictor = MultiModalPredictor(label="label", path=str(tmp_path / "m"), verbosity=0).fit(
+        frame, hyperparameters={"optimization.max_epochs": 2, "env.per_gpu_batch_size": 32}, loggers=[])
+    epochs = [bar for bar in bars if bar.description.startswith("epoch")]
+    assert len(epochs) == 2 and all(bar.done == bar.total for bar in epochs)
+    assert not any(bar.wanted for bar in bars)              # verbosity 0: never drawn
+    frame.drop(columns="label").to_parquet(tmp_path / "rows.parquet")
+    predictor.predict_proba(str(tmp_path / "rows.parquet"), chunk_size=100)
+    assert bars[-1].done == bars[-1].total == len(frame)

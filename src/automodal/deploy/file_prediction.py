@@ -6,8 +6,11 @@ import os
 
 from ..data.types import BINARY
 from ..errors import AutomodalError
+from ..progress import Bar
 from .ray_predict import predict_on_ray, use_ray
-from .streaming import check_chunk_size, chunks, collect, file_format, predicted_frame
+from .streaming import check_chunk_size, chunks, collect, file_format, predicted_frame, row_count
+
+SHOW_AFTER = 2.0        # seconds before a bar of rows predicted appears
 
 
 def predict_file(learner, saved: str | None, data, chunk_size: int | None, output_path: str | None,
@@ -31,8 +34,10 @@ def predict_file(learner, saved: str | None, data, chunk_size: int | None, outpu
         columns = [learner.label]
     chunk_size = check_chunk_size(chunk_size)
     file_format(os.fspath(data))
-    if use_ray(on_ray):
+    ray = use_ray(on_ray)
+    if ray:
         results = predict_on_ray(data, saved, method, kwargs, chunk_size, columns)
     else:
         results = (predicted_frame(learner, method, kwargs, chunk) for chunk in chunks(os.fspath(data), chunk_size))
-    return collect(results, output_path)
+    bar = Bar(f"{method} on Ray" if ray else method, row_count(os.fspath(data)), learner.verbosity, SHOW_AFTER)
+    return collect(results, output_path, bar)

@@ -26,6 +26,11 @@ def file_format(path: str) -> str:
     raise DataError(f"data: '{path}' is neither a .csv nor a .parquet file; chunked prediction reads those.")
 
 
+def row_count(path: str) -> int | None:
+    """Rows of a Parquet file, from its footer; None for a CSV file (counting would read it)."""
+    return pq.ParquetFile(path).metadata.num_rows if file_format(path) == "parquet" else None
+
+
 def chunks(path: str, chunk_size: int):
     """DataFrames of at most chunk_size rows, in file order, indexed by their row number in the file."""
     offset = 0
@@ -72,8 +77,9 @@ def check_chunk_size(chunk_size: int | None) -> int:
     return chunk_size
 
 
-def collect(results, output_path: str | None):
-    """Write result frames to output_path as they come and return it, or return them gathered into one frame."""
+def collect(results, output_path: str | None, bar=None):
+    """Write result frames to output_path as they come and return it, or return them gathered into one frame;
+    `bar` (automodal.progress.Bar) counts the rows."""
     writer = ResultWriter(output_path) if output_path else None
     gathered = []
     try:
@@ -82,9 +88,13 @@ def collect(results, output_path: str | None):
                 writer.write(result)
             else:
                 gathered.append(result)
+            if bar is not None:
+                bar.advance(len(result))
     finally:
         if writer is not None:
             writer.close()
+        if bar is not None:
+            bar.close()
     if writer is not None:
         return output_path
     return pd.concat(gathered) if gathered else pd.DataFrame()

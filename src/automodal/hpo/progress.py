@@ -1,5 +1,5 @@
 """Every trial's reports as they arrive, and the live view of a search in automodal's log: a line per ended
-trial with the best so far."""
+trial with the best so far, and on a terminal a bar of trials done."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 
 from ray.tune import Callback
 
+from ..progress import Bar
 from .job import METRIC
 
 logger = logging.getLogger("automodal")
@@ -20,8 +21,9 @@ def short(config: dict) -> str:
 
 
 class TrialTable(Callback):
-    def __init__(self, greater_is_better: bool, num_trials: int):
+    def __init__(self, greater_is_better: bool, num_trials: int, verbosity: int = 2):
         self.greater_is_better, self.num_trials = greater_is_better, num_trials
+        self.bar = Bar("trials", num_trials, verbosity)
         self.records: dict = {}         # trial path -> what the search summary says of it
         self.ended = 0
         self.results = None             # Tune's ResultGrid, once the search is over
@@ -60,6 +62,9 @@ class TrialTable(Callback):
         for other in self.records.values():
             if self.best(other) is not None and (best is None or self.better(self.best(other), self.best(best))):
                 best = other
+        self.bar.advance(note="" if best is None else f"best {METRIC} {self.best(best):.4f}")
+        if self.ended >= self.num_trials:
+            self.bar.close()
         shown = "failed (its error is in fit_summary()['hpo']['trials'])" if status == "error" else status
         logger.info("Trial %d/%d %s %s: %s = %s [%s]. Current best trial: %s (%s = %s)", self.ended,
                     self.num_trials, trial.trial_id, shown, METRIC, "-" if own is None else f"{own:.4f}",

@@ -144,7 +144,7 @@ def _tune(job, settings, domains, point, resources, slots, pool, budget, storage
     import ray
     from ray import tune
 
-    table = TrialTable(job.greater_is_better, settings.num_trials)
+    table = TrialTable(job.greater_is_better, settings.num_trials, verbosity)
     mode = "max" if job.greater_is_better else "min"
     tune_config = tune.TuneConfig(
         metric=METRIC, mode=mode, search_alg=_searcher(settings, point, job.seed), scheduler=_scheduler(settings),
@@ -157,8 +157,11 @@ def _tune(job, settings, domains, point, resources, slots, pool, budget, storage
     shared = {"job": ray.put(job), "pool": pool}
     trainable = tune.with_resources(tune.with_parameters(run_trial, shared=shared), resources)
     with _quiet_tune(verbosity):
-        table.results = tune.Tuner(trainable, param_space=domains, tune_config=tune_config,
-                                   run_config=run_config).fit()
+        try:
+            table.results = tune.Tuner(trainable, param_space=domains, tune_config=tune_config,
+                                       run_config=run_config).fit()
+        finally:
+            table.bar.close()       # a time limit can end the search before every trial
     return table
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..config import Config
+from ..progress import Bar
 from . import tracking
 from .session import Watchers
 from .trainer import DevicePlan, accumulation_steps, quiet_lightning
@@ -28,6 +29,7 @@ from .trainer import DevicePlan, accumulation_steps, quiet_lightning
 logger = logging.getLogger(__name__)
 
 WHOLE_NETWORK = ("16-true", "bf16-true", "64-true")   # precisions that cast the weights, and so the inputs
+SHOW_AFTER = 2.0        # seconds into an epoch before its progress bar appears
 
 
 def applies(plan: DevicePlan, pretrained: bool, module, callbacks: list, keeper) -> bool:
@@ -75,7 +77,7 @@ def total_steps(batches_per_epoch: int, accumulate: int, max_epochs: int, max_st
 
 class FabricLoop:
     def __init__(self, config: Config, plan: DevicePlan, watched: Watchers, log_dir: str, time_limit: float | None,
-                 loggers: list = ()):
+                 loggers: list = (), verbosity: int = 2):
         from lightning.fabric import Fabric
         from lightning.fabric.loggers import CSVLogger
 
@@ -93,6 +95,7 @@ class FabricLoop:
         self.clip = config["optimization.gradient_clip_val"]
         self.clip_by = config["optimization.gradient_clip_algorithm"]
         self.global_step, self.epoch, self.log_step = 0, 0, 0
+        self.verbosity = verbosity
 
     def fit(self, module, train_loader, val_loader) -> dict:
         """Train; returns the fit record (epochs, steps, why it stopped, throughput)."""
@@ -107,13 +110,14 @@ class FabricLoop:
         stepper = fabric.setup_optimizers(optimizer)
         schedule = ValidationSchedule(self.config["optimization.val_check_interval"], batches)
         self.started = time.perf_counter()
-        reason, seen = None, 0
+        reason, seen, bar = None, 0, None
         try:
             while reason is None:
                 if self.epoch >= self.max_epochs:       # at least 1 (config.schema)
                     reason = "max_epochs"
                     break
                 epoch_start, samples, validating = time.perf_counter(), 0, 0.0
+                bar = Bar(f"epoch {self.epoch}", batches, self.verbosity, SHOW_AFTER)
                 for index, batch in enumerate(train_loader):
                     self.log_step = self.global_step    # the Trainer's log step: optimizer steps before this batch's
                     batch = self._ready(module, batch)
@@ -130,12 +134,17 @@ class FabricLoop:
                         reason = self._validate(module, val_loader) or reason
                         validating += time.perf_counter() - began
                     seen += 1
+                    bar.advance(note="" if self.patience.best == -math.inf else f"best {self.patience.best:.4f}")
                     if reason is not None:
                         break
+                bar.close()
                 self.watched.meter.add_epoch(samples, time.perf_counter() - epoch_start - validating)
                 self.epoch += 1
         except KeyboardInterrupt:
             reason = "interrupted"
+        finally:
+            if bar is not None:
+                bar.close()
         tracking.finish(self.loggers)
         self.watched.record.write(self.epoch, self.global_step, 1, reason)
         return self.watched.record.read()
@@ -201,5 +210,6 @@ def train(config: Config, plan: DevicePlan, module, train_loader, val_loader, wa
           time_limit: float | None, verbosity: int, loggers: list = ()) -> tuple[dict, list, bool]:
     """As training.session.train: (progress, kept checkpoint entries, True: this process trained)."""
     quiet_lightning(verbosity)      # Fabric's device notes are Lightning's info lines, as on the Trainer
-    progress = FabricLoop(config, plan, watched, workdir, time_limit, loggers).fit(module, train_loader, val_loader)
+    progress = FabricLoop(config, plan, watched, workdir, time_limit, loggers, verbosity).fit(module, train_loader,
+                                                                                              val_loader)
     return progress, watched.keeper.reload(), True

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from ...progress import Bar
 from ..options import OptionError
 from ..runs import Run
 from ..workspace import Project
@@ -113,13 +114,17 @@ class Scheduler:
         run = self.run_record
         run.write_plan([step.id for step in steps])
         done = run.finished
-        run.log(f"run {run.id}: {len(steps)} steps, {len(done & {s.id for s in steps})} done before")
-        for step in steps:
-            if step.id in done:
-                continue
-            started = time.time()
-            run.log(f"step {step.id}")
-            step.action()
-            run.mark_done(step.id, time.time() - started)
+        before = len(done & {s.id for s in steps})
+        run.log(f"run {run.id}: {len(steps)} steps, {before} done before")
+        with Bar(f"{self.mode} run", len(steps), console=self.console) as bar:
+            bar.advance(before)
+            for step in steps:
+                if step.id in done:
+                    continue
+                started = time.time()
+                run.log(f"step {step.id}")
+                step.action()
+                run.mark_done(step.id, time.time() - started)
+                bar.advance(note=step.id)
         self.finish()
         run.log(f"run {run.id} finished")
