@@ -5,13 +5,14 @@ by column, in plain Python: a frame per request, and pandas' per-call costs, wou
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 import pandas as pd
 
 from ..data import dates
 from ..data.image import readable
 from ..data.markers import read_numbers
-from ..data.processors import category_values, integer_style
+from ..data.processors import integer_style
 from ..data.types import CATEGORICAL, IMAGE, NUMERICAL, TEXT
 from ..learners.contract import RequestSchema, json_value
 
@@ -43,6 +44,27 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _iso_date(value) -> bool:
+    """An ISO 8601 date or time, which pandas reads too: the common case, checked without pandas' per-call cost."""
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def category_texts(present: list, integers: bool) -> list:
+    """category_values of the values as the model's frame holds them: a column of numbers only is numeric there
+    (whole ones "3" when `integers`, else "3.0"); any other column renders each value as its text."""
+    if not all(_number(v) for v in present):
+        return [str(v) for v in present]
+    return [str(int(v)) if integers and float(v).is_integer() else repr(float(v)) for v in present]
+
+
 class RowChecker:
     """The checks of a learner's request schema: every column present, values of the type training saw."""
 
@@ -69,10 +91,12 @@ class RowChecker:
 
     def _check_column(self, column: str, kind: str, present: list):
         if kind == NUMERICAL and column in self.day_first:
-            parsed = dates.parse(pd.Series(present, dtype=object), self.day_first[column])
-            bad = [value for value, gone in zip(present, parsed.isna()) if gone]
-            if bad:
-                raise RequestError(422, f"column '{column}' takes dates; got {bad[0]!r}.")
+            others = [value for value in present if not _iso_date(value)]
+            if others:
+                parsed = dates.parse(pd.Series(others, dtype=object), self.day_first[column])
+                bad = [value for value, gone in zip(others, parsed.isna()) if gone]
+                if bad:
+                    raise RequestError(422, f"column '{column}' takes dates; got {bad[0]!r}.")
         elif kind == NUMERICAL:
             # JSON true / false would read as 1 / 0: a flag sent where training saw numbers is a client's error
             bad = [v for v in present if isinstance(v, bool) or not isinstance(v, (int, float, str))]
@@ -82,9 +106,7 @@ class RowChecker:
             if bad:
                 raise RequestError(422, f"column '{column}' takes numbers; got {json_value(bad[0])!r}.")
         elif kind == CATEGORICAL and column in self.categories:
-            # pandas reads the column's type as the model's frame will, so numbers render as the model sees them
-            unseen = [v for v in category_values(pd.Series(present), self.integers[column])
-                      if v not in self.known[column]]
+            unseen = [v for v in category_texts(present, self.integers[column]) if v not in self.known[column]]
             if unseen:
                 known = sorted(self.categories[column])
                 shown = f"{known[:10]}{' ...' if len(known) > 10 else ''}"
