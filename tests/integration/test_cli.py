@@ -575,3 +575,25 @@ def test_each_fold_is_an_mlflow_run_tagged_with_task_fold_and_run(tables, tmp_pa
         assert "val_score" in logged.data.metrics and "lr" in logged.data.metrics
         model = home / "tracked" / "models" / "churn" / f"fold{logged.data.tags['fold']}"
         assert not (model / "tensorboard").exists()     # named loggers replace the default
+
+
+# ---------------------------------------------------------------- runs on a Ray cluster
+def test_a_run_on_ray_gives_the_models_of_a_sequential_run(tables, tmp_path, ray_session):
+    home = tmp_path / "home"
+    plan = ["task_list=[churn]", "mode.nested=false", "mode.subroutines=[train,test]", *FAST]
+    records = {}
+    for proj, executor in (("seq", "local"), ("par", "ray")):
+        assert run(*create_args(tables, proj, folds=3), home=home) == 0
+        assert run("train", f"proj={proj}", *plan, f"mode.executor={executor}", home=home) == 0
+        records[proj] = [json.loads((home / proj / "models" / "churn" / f"fold{k}.json").read_text())
+                         for k in range(3)]
+    for sequential, parallel in zip(records["seq"], records["par"]):
+        assert parallel["val_score"] == pytest.approx(sequential["val_score"], abs=2e-3)
+        assert parallel["epochs"] == sequential["epochs"]
+    run_dir, = [p for p in (home / "par" / "runs").iterdir() if "-train-" in p.name]
+    done = [json.loads(line)["step"] for line in (run_dir / "done.jsonl").read_text().splitlines()]
+    assert sorted(done) == sorted([f"{s}:churn:fold{k}" for s in ("train", "test") for k in range(3)]
+                                  + ["report:churn"])
+    assert "sent to Ray" in (run_dir / "run.log").read_text()
+    metrics = list((home / "par" / "metrics").rglob("*"))
+    assert metrics, "the report step ran after the Ray tasks"

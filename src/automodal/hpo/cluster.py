@@ -33,8 +33,9 @@ def _connected_to(ray) -> str | None:
         return None
 
 
-def connect(address: str | None, verbosity: int):
-    """Join the cluster at `address` (else RAY_ADDRESS), or start a local one kept for the session. When Ray already
+def connect(address: str | None, verbosity: int, num_cpus: int | None = None):
+    """Join the cluster at `address` (else RAY_ADDRESS), or start a local one kept for the session (with `num_cpus`,
+    else one per CPU). When Ray already
     runs in this process: it is used if no address is asked for or it is the one asked for; the local session
     started here is left for the cluster asked for; another connection is an error naming both."""
     import ray
@@ -56,7 +57,7 @@ def connect(address: str | None, verbosity: int):
     if address is None:
         if verbosity < 3:   # a new local cluster turns on token authentication and says so on every start
             logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-        ray.init(**options)
+        ray.init(**options, **({} if num_cpus is None else {"num_cpus": num_cpus}))
         _LOCAL_SESSION["started"] = True
         return
     try:

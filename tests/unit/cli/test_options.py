@@ -34,6 +34,8 @@ WRONG = {
     "number >= 1 | list[int >= 0]": ["0", "x", "[1.5]"],
     "list[model | data | optimization | env | distiller]": ["model", "[bogus]", "[[model]]"],
     "null | list[tensorboard | mlflow | csv]": ["mlflow", "[tensorbord]", "true"],
+    "local | ray": ["dask", "true", "[ray]"],
+    "null | int >= 1": ["0", "abc", "[2]"],
     "predictor keys": ["hp.optimization.max_epochs=abc", "hp.bogus=1", "hp.optimization.learning_rate=[1]"],
     "data sets": ["data.x.path=[1,2]", "data.x.bogus=a", "data.x=5"],
     "reuse sources": ["reuse.blueprint=[1]", "reuse.other=a"],

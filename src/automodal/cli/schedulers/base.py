@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ...progress import Bar
+from ..executors import run_locally, run_on_ray
 from ..options import OptionError
 from ..runs import Run
 from ..workspace import Project
@@ -19,6 +20,7 @@ from ..workspace import Project
 class Step:
     id: str                     # stable across runs of the same configuration: the key of the finished-steps log
     action: Callable[[], None]
+    group: str | None = None    # steps of one group run in plan order, apart from other groups (cli.executors)
 
 
 class Scheduler:
@@ -118,13 +120,9 @@ class Scheduler:
         run.log(f"run {run.id}: {len(steps)} steps, {before} done before")
         with Bar(f"{self.mode} run", len(steps), console=self.console) as bar:
             bar.advance(before)
-            for step in steps:
-                if step.id in done:
-                    continue
-                started = time.time()
-                run.log(f"step {step.id}")
-                step.action()
-                run.mark_done(step.id, time.time() - started)
-                bar.advance(note=step.id)
+            if self.options.get("executor", "local") == "ray":
+                run_on_ray(self, steps, done, bar, run.config_yaml())
+            else:
+                run_locally(self, steps, done, bar)
         self.finish()
         run.log(f"run {run.id} finished")

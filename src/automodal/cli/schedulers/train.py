@@ -134,10 +134,11 @@ class TrainingScheduler(Scheduler):
             if unit.task != unit.pivot:
                 outer = int(unit.task.rsplit(NESTED, 1)[1])
                 steps.append(Step(f"nest:{unit.task}", lambda u=unit, k=outer: create_nested(
-                    self.project, u.pivot, k, self.options.inner_folds, self.config.seed, self.log)))
+                    self.project, u.pivot, k, self.options.inner_folds, self.config.seed, self.log), unit.name))
             for subroutine, action in (("train", self.train), ("predict", self.predict), ("test", self.test)):
                 if subroutine in wants:
-                    steps.append(Step(f"{subroutine}:{unit.name}", lambda u=unit, a=action: self.with_stores(u, a)))
+                    steps.append(Step(f"{subroutine}:{unit.name}", lambda u=unit, a=action: self.with_stores(u, a),
+                                      unit.name))
         if "test" in wants:
             for pivot in self.task_list():
                 steps.append(Step(f"report:{pivot}", lambda p=pivot: self.report(p)))
