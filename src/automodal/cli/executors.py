@@ -70,10 +70,13 @@ def run_chain(config_yaml: str, run_directory: str, step_ids: list) -> list:
     scratch = os.path.join(scheduler.project.tmp, scheduler.run_record.id, f"task-{os.getpid()}")
     os.makedirs(scratch, exist_ok=True)
     os.environ["AUTOMODAL_SCRATCH"] = scratch
+    import ray                                      # this runs in a Ray task
+
+    node = ray.get_runtime_context().get_node_id()[:8]
     finished = []
     for step_id in step_ids:
         started = time.time()
-        scheduler.run_record.log(f"step {step_id} (Ray task on {os.uname().nodename})")
+        scheduler.run_record.log(f"step {step_id} (Ray node {node} on {os.uname().nodename})")
         planned[step_id].action()
         scheduler.run_record.mark_done(step_id, time.time() - started)
         finished.append(step_id)
