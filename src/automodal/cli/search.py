@@ -19,6 +19,7 @@ import time
 
 import yaml
 
+from ..hpo.cluster import release_local
 from ..hpo.space import Space
 from ..predictor import MultiModalPredictor
 from .options import OptionError, merge, predictor_hyperparameters
@@ -181,6 +182,7 @@ class ProjectSearch:
             summary = predictor.fit_summary()["hpo"]
         finally:
             shutil.rmtree(path, ignore_errors=True)
+            release_local()
         best = summary["best_config"]
         search = _json_ready({
             "task": task_name, "fold": 0, "rows": rows, "spaces": spaces, "settings": settings,
