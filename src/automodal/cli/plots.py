@@ -42,8 +42,9 @@ def label_distribution(path: str, labels: pd.Series, folds: np.ndarray, classifi
     return _save(figure, path)
 
 
-def trials(path: str, frame: pd.DataFrame, parameters: list, metric: str) -> str:
-    """The score against trial number with the best so far, and against each searched key."""
+def trials(path: str, frame: pd.DataFrame, parameters: list, metric: str, log_keys: list = ()) -> str:
+    """The score against trial number with the best so far, and against each searched key (log_keys, or keys
+    whose values span a factor of 100, on a log scale)."""
     plt = _pyplot()
     panels = 1 + len(parameters)
     figure, axes = plt.subplots(1, panels, figsize=(3.2 * panels, 3), squeeze=False)
@@ -57,7 +58,8 @@ def trials(path: str, frame: pd.DataFrame, parameters: list, metric: str) -> str
         values = frame[parameter]
         numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
         axis.plot(values if numeric else values.astype(str), frame["score"], marker="o", linestyle="")
-        if numeric and (values > 0).all() and values.max() / max(values.min(), 1e-300) > 100:
+        wide = numeric and (values > 0).all() and values.max() / max(values.min(), 1e-300) > 100
+        if numeric and (parameter in log_keys or wide):
             axis.set_xscale("log")
         axis.set_xlabel(parameter)
         axis.set_ylabel(metric)

@@ -165,16 +165,18 @@ class InfoScheduler(Scheduler):
         short = {key: key.rsplit(".", 1)[-1] for key in parameters}      # learning_rate for optimization.learning_rate
         if len(set(short.values())) < len(short):
             short = {key: key for key in parameters}
-        self._table(title, [short.get(c, c) for c in columns], [[_cell(v) for v in row] for row in shown.values.tolist()])
+        self._table(title, [short.get(c, c) for c in columns],
+                    [[_cell(v) for v in row] for row in shown.values.tolist()])
         self.log("  searched: " + ", ".join(f"{key} in {search.get('spaces', {}).get(key, '?')}" for key in parameters))
         done = trials.dropna(subset=["score"])
         done.attrs["greater_is_better"] = search.get("greater_is_better", True)
         spaces = search.get("spaces", {})
         logs = [key for key in parameters if str(spaces.get(key, "")).startswith(("log", "qlog"))]
         stem = study + (f".{task}" if task else "")
-        self.log(f"  {plots.trials(self.figure_path('hpo', f'{stem}.png'), done, parameters, metric)}")
+        self.log(f"  {plots.trials(self.figure_path('hpo', f'{stem}.png'), done, parameters, metric, logs)}")
         if parameters and len(done):
-            self.log(f"  {plots.parallel_trials(self.figure_path('hpo', f'{stem}.parallel.png'), done, parameters, metric, logs)}")
+            path = self.figure_path("hpo", f"{stem}.parallel.png")
+            self.log(f"  {plots.parallel_trials(path, done, parameters, metric, logs)}")
 
     # ---------------------------------------------------------------- samples
     def samples(self, per_class: int = 4):
