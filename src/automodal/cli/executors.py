@@ -89,8 +89,6 @@ def run_on_ray(scheduler, steps: list, done: set, bar: Bar, config_yaml: str):
     except ImportError:
         raise AutomodalError("mode.executor=ray needs Ray: pip install 'automodal[hpo]'.") from None
     options = scheduler.options
-    # a local cluster: mode.slots steps at once, each with mode.step_cpus CPUs
-    connect(options.address, 2, (options.slots or os.cpu_count()) * options.step_cpus)
     remote = ray.remote(num_cpus=options.step_cpus, max_retries=0)(run_chain)
     pending: dict = {}
 
@@ -107,6 +105,9 @@ def run_on_ray(scheduler, steps: list, done: set, bar: Bar, config_yaml: str):
     run = scheduler.run_record
     for kind, item in chains(steps, done):
         if kind == "chain":
+            # again before each chain: a search step between chains may have ended the local session it used.
+            # A local cluster runs mode.slots steps at once, each with mode.step_cpus CPUs
+            connect(options.address, 2, (options.slots or os.cpu_count()) * options.step_cpus)
             run.log(f"steps {', '.join(item)} sent to Ray")
             pending[remote.remote(config_yaml, run.directory, item)] = item
         else:

@@ -15,6 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ..config.loader import flatten_user, resolve_config
 from ..errors import ConfigError
 from .option_types import Invalid, OptionType
+from .spaces import is_space_text, parse_space, probe_values
 
 CONF = os.path.join(os.path.dirname(__file__), "conf")
 MODES = ("create", "train", "predict", "test", "tl", "post", "pp", "info", "clean", "upgrade", "downgrade", "serve")
@@ -106,14 +107,16 @@ def _shown(value) -> str:
 
 
 def check_hyperparameters(config, written: dict):
-    """hp.* and hp_file: each key and value by the predictor's own rules (aliases included)."""
+    """hp.* and hp_file: each key and value by the predictor's own rules (aliases included); a value written as a
+    search space (loguniform(1e-5,1e-2), choice(a,b), ...) is read as one, and each value it can give is checked."""
     given = OmegaConf.to_container(config.hp, resolve=True) or {}
     if not isinstance(given, dict):
         raise OptionError(f"hp={_shown(given)}: hp takes predictor keys, e.g. hp.optimization.max_epochs=10.")
     from_command = flatten_user(given)
     for key, value in flatten_user(predictor_hyperparameters(config)).items():
         try:
-            resolve_config(None, {key: value})
+            for plain in probe_values(parse_space(value)) if is_space_text(value) else [value]:
+                resolve_config(None, {key: plain})
         except ConfigError as error:
             where = f"hp.{key}={written.get(f'hp.{key}', _shown(value))}" if key in from_command else \
                 f"hp_file={config.hp_file}, key {key}"

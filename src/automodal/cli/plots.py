@@ -42,23 +42,71 @@ def label_distribution(path: str, labels: pd.Series, folds: np.ndarray, classifi
     return _save(figure, path)
 
 
-def trials(path: str, frame: pd.DataFrame, parameters: list, metric: str) -> str:
-    """Score against trial number, and against each searched parameter."""
+def trials(path: str, frame: pd.DataFrame, parameters: list, metric: str, log_keys: list = ()) -> str:
+    """The score against trial number with the best so far, and against each searched key (log_keys, or keys
+    whose values span a factor of 100, on a log scale)."""
     plt = _pyplot()
     panels = 1 + len(parameters)
     figure, axes = plt.subplots(1, panels, figsize=(3.2 * panels, 3), squeeze=False)
-    axes[0, 0].plot(frame["trial"], frame["score"], marker="o", linestyle="")
-    axes[0, 0].plot(frame["trial"], frame["score"].cummax() if frame.attrs.get("greater_is_better", True)
-                    else frame["score"].cummin(), color="grey")
+    axes[0, 0].plot(frame["trial"], frame["score"], marker="o", linestyle="", label="trial")
+    axes[0, 0].step(frame["trial"], frame["score"].cummax() if frame.attrs.get("greater_is_better", True)
+                    else frame["score"].cummin(), where="post", color="grey", label="best so far")
     axes[0, 0].set_xlabel("trial")
     axes[0, 0].set_ylabel(metric)
+    axes[0, 0].legend(fontsize=7)
     for axis, parameter in zip(axes[0, 1:], parameters):
         values = frame[parameter]
-        numeric = pd.api.types.is_numeric_dtype(values)
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
         axis.plot(values if numeric else values.astype(str), frame["score"], marker="o", linestyle="")
-        if numeric and (values > 0).all() and values.max() / max(values.min(), 1e-300) > 100:
+        wide = numeric and (values > 0).all() and values.max() / max(values.min(), 1e-300) > 100
+        if numeric and (parameter in log_keys or wide):
             axis.set_xscale("log")
         axis.set_xlabel(parameter)
+        axis.set_ylabel(metric)
+    return _save(figure, path)
+
+
+def parallel_trials(path: str, frame: pd.DataFrame, parameters: list, metric: str, log_keys: list = ()) -> str:
+    """One line per trial across the searched keys and the score, each axis scaled to its own range (a log scale
+    for keys in log_keys; categories evenly spaced), the lines coloured by score, the best trial drawn on top."""
+    plt = _pyplot()
+    axes_keys = [*parameters, metric]
+    columns, ticks = [], []
+    for key in parameters:
+        values = frame[key]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            scaled = np.log10(values.astype(float)) if key in log_keys else values.astype(float)
+            low, high = float(scaled.min()), float(scaled.max())
+            columns.append((scaled - low) / (high - low) if high > low else scaled * 0 + 0.5)
+            ticks.append((f"{values.min():.3g}", f"{values.max():.3g}"))
+        else:
+            names = sorted(values.astype(str).unique())
+            columns.append(values.astype(str).map({n: i / max(1, len(names) - 1) for i, n in enumerate(names)}))
+            ticks.append((names[0], names[-1]) if len(names) > 1 else (names[0], names[0]))
+    scores = frame["score"].astype(float)
+    low, high = float(scores.min()), float(scores.max())
+    columns.append((scores - low) / (high - low) if high > low else scores * 0 + 0.5)
+    ticks.append((f"{low:.4g}", f"{high:.4g}"))
+    better = scores if frame.attrs.get("greater_is_better", True) else -scores
+    shade = (better - better.min()) / (better.max() - better.min()) if better.max() > better.min() else better * 0 + 1
+    figure, axis = plt.subplots(figsize=(max(4.5, 2.2 * len(axes_keys)), 3.8))
+    colours = plt.get_cmap("viridis")
+    points = np.column_stack([np.asarray(c, dtype=float) for c in columns])
+    for row in np.argsort(shade.to_numpy()):        # the best last, on top
+        axis.plot(range(len(axes_keys)), points[row], color=colours(float(shade.iloc[row])), marker="o",
+                  linewidth=2.5 if shade.iloc[row] == 1 else 1.2, alpha=0.9)
+        axis.annotate(str(frame["trial"].iloc[row]), (len(axes_keys) - 1, points[row, -1]), fontsize=7,
+                      xytext=(4, 0), textcoords="offset points", va="center")
+    for x, (bottom, top) in enumerate(ticks):
+        axis.axvline(x, color="grey", linewidth=0.8)
+        axis.text(x, -0.06, bottom, ha="center", va="top", fontsize=7)
+        axis.text(x, 1.06, top, ha="center", va="bottom", fontsize=7)
+    axis.set_xticks(range(len(axes_keys)))
+    axis.set_xticklabels([k.rsplit(".", 1)[-1] + (" (log)" if k in log_keys else "") for k in axes_keys],
+                         fontsize=8)
+    axis.set_ylim(-0.2, 1.2)
+    axis.set_yticks([])
+    axis.set_title(f"trials across the searched keys (colour: {metric}, brighter is better)", fontsize=9)
     return _save(figure, path)
 
 

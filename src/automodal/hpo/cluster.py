@@ -33,6 +33,16 @@ def _connected_to(ray) -> str | None:
         return None
 
 
+def release_local():
+    """Shut down the local Ray session that connect() started in this process, if any (a command-line run does
+    after each search, so that its fits run without Ray's processes beside them); a cluster joined is left alone."""
+    if _LOCAL_SESSION["started"]:
+        import ray
+
+        ray.shutdown()
+        _LOCAL_SESSION["started"] = False
+
+
 def connect(address: str | None, verbosity: int, num_cpus: int | None = None):
     """Join the cluster at `address` (else RAY_ADDRESS), or start a local one kept for the session (with `num_cpus`,
     else one per CPU). When Ray already

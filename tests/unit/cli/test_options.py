@@ -36,7 +36,11 @@ WRONG = {
     "null | list[tensorboard | mlflow | csv]": ["mlflow", "[tensorbord]", "true"],
     "local | ray": ["dask", "true", "[ray]"],
     "null | int >= 1": ["0", "abc", "[2]"],
-    "predictor keys": ["hp.optimization.max_epochs=abc", "hp.bogus=1", "hp.optimization.learning_rate=[1]"],
+    "random | bayes": ["grid", "[random]", "true"],
+    "FIFO | ASHA": ["fifo", "hyperband", "[ASHA]"],
+    "predictor keys": ["hp.optimization.max_epochs=abc", "hp.bogus=1", "hp.optimization.learning_rate=[1]",
+                       "hp.optimization.learning_rate=logunifrom(1e-5,1e-2)", "hp.optimization.max_epochs=randint(0,3)",
+                       "hp.optimization.optim_type=choice(adamw,bogus)"],
     "data sets": ["data.x.path=[1,2]", "data.x.bogus=a", "data.x=5"],
     "reuse sources": ["reuse.blueprint=[1]", "reuse.other=a"],
 }

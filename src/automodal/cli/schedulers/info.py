@@ -22,6 +22,13 @@ logger = logging.getLogger(__name__)
 ALIASES = {"sample_grid": "samples"}
 
 
+def _cell(value) -> str:
+    """A table cell: numbers to four significant digits, errors cut to their first line."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).splitlines()[0][:80] if isinstance(value, str) and value else str(value)
+
+
 class InfoScheduler(Scheduler):
     subroutines = ("tasks", "hpo", "samples", "sample_grid", "models")
 
@@ -117,7 +124,9 @@ class InfoScheduler(Scheduler):
 
     # ---------------------------------------------------------------- hpo
     def hpo(self):
-        """Searches stored as PROJECT/hpo/STUDY/trials.json: [{trial, config, score, status, seconds}]."""
+        """A study stored as PROJECT/hpo/STUDY/trials.json (automodal train with search spaces): per task searched,
+        a table of its trials and two figures: the score against trials (with the best so far) and against each
+        searched key, and one line per trial across the searched keys."""
         studies = sorted(glob.glob(os.path.join(self.project.path, "hpo", "*", "trials.json")),
                          key=os.path.getmtime)
         if not studies:
@@ -134,17 +143,40 @@ class InfoScheduler(Scheduler):
                 known = [os.path.basename(os.path.dirname(s)) for s in studies]
                 raise OptionError(f"mode.study_name={name}: no such search; this project has {', '.join(known)}.")
         study = read_json(path)
-        trials = pd.DataFrame([{"trial": t["trial"], "score": t.get("score"), "status": t.get("status"),
-                                "seconds": t.get("seconds"), **t.get("config", {})} for t in study["trials"]])
-        parameters = [c for c in trials.columns if c not in ("trial", "score", "status", "seconds")]
-        self._table(f"search {study.get('name', os.path.basename(os.path.dirname(path)))}: "
-                    f"{study.get('metric', 'score')}", list(trials.columns),
-                    trials.astype(object).where(trials.notna(), "").values.tolist())
+        name = study.get("name", os.path.basename(os.path.dirname(path)))
+        searches = study["searches"] if "searches" in study else {None: study}   # one search without tasks
+        listed = [str(t) for t in (self.config.task_list or [])]
+        for task, search in searches.items():
+            if task is not None and listed and task not in listed and task.split(NESTED)[0] not in listed:
+                continue
+            self.search_summary(name, task, search)
+
+    def search_summary(self, study: str, task: str | None, search: dict):
+        trials = pd.DataFrame([{"trial": t["trial"], "status": t.get("status"), "score": t.get("score"),
+                                "seconds": t.get("seconds"), **t.get("config", {}), "error": t.get("error")}
+                               for t in search["trials"]])
+        parameters = [c for c in trials.columns if c not in ("trial", "score", "status", "seconds", "error")]
+        metric = search.get("metric", "score")
+        title = f"search {study}" + (f" of {task}" if task else "") + f": {metric}"
+        if "best_trial" in search:
+            title += f", best trial {search['best_trial']} ({search['best_score']:.4f})"
+        columns = [c for c in trials.columns if c != "error" or trials["error"].notna().any()]
+        shown = trials[columns].astype(object).where(trials[columns].notna(), "")
+        short = {key: key.rsplit(".", 1)[-1] for key in parameters}      # learning_rate for optimization.learning_rate
+        if len(set(short.values())) < len(short):
+            short = {key: key for key in parameters}
+        self._table(title, [short.get(c, c) for c in columns],
+                    [[_cell(v) for v in row] for row in shown.values.tolist()])
+        self.log("  searched: " + ", ".join(f"{key} in {search.get('spaces', {}).get(key, '?')}" for key in parameters))
         done = trials.dropna(subset=["score"])
-        done.attrs["greater_is_better"] = study.get("greater_is_better", True)
-        figure = plots.trials(self.figure_path("hpo", f"{os.path.basename(os.path.dirname(path))}.png"), done,
-                              parameters, study.get("metric", "score"))
-        self.log(f"  {figure}")
+        done.attrs["greater_is_better"] = search.get("greater_is_better", True)
+        spaces = search.get("spaces", {})
+        logs = [key for key in parameters if str(spaces.get(key, "")).startswith(("log", "qlog"))]
+        stem = study + (f".{task}" if task else "")
+        self.log(f"  {plots.trials(self.figure_path('hpo', f'{stem}.png'), done, parameters, metric, logs)}")
+        if parameters and len(done):
+            path = self.figure_path("hpo", f"{stem}.parallel.png")
+            self.log(f"  {plots.parallel_trials(path, done, parameters, metric, logs)}")
 
     # ---------------------------------------------------------------- samples
     def samples(self, per_class: int = 4):

@@ -19,7 +19,8 @@ from ...predictor import MultiModalPredictor
 from ...training.multitask import check_weights
 from ...training.tracking import Tracking
 from .. import image_tasks
-from ..options import OptionError, merge, predictor_hyperparameters
+from ..options import OptionError, merge
+from ..search import ProjectSearch
 from ..tasks import NESTED, TaskData, create_nested
 from ..workspace import FORMAT_VERSION, WorkspaceError, read_json, write_json, write_parquet
 from .base import Scheduler, Step
@@ -45,6 +46,11 @@ class Unit:
 
 class TrainingScheduler(Scheduler):
     subroutines = ("train", "predict", "test")
+    searches = True         # search spaces in hp.* are searched per task before its folds train (cli.search)
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.search = ProjectSearch(self)
 
     # ---------------------------------------------------------------- checks before any work
     def prepare(self):
@@ -72,6 +78,7 @@ class TrainingScheduler(Scheduler):
                                      "same task_list, cv and nested options first.")
         if options.use_blueprint:
             self.blueprint()
+        self.search.prepare(self.units())
 
     def eval_on(self) -> list:
         value = self.options.eval_on
@@ -129,12 +136,17 @@ class TrainingScheduler(Scheduler):
         return units
 
     def plan(self) -> list:
-        wants, steps = set(self.options.subroutines), []
-        for unit in self.units():
-            if unit.task != unit.pivot:
-                outer = int(unit.task.rsplit(NESTED, 1)[1])
-                steps.append(Step(f"nest:{unit.task}", lambda u=unit, k=outer: create_nested(
-                    self.project, u.pivot, k, self.options.inner_folds, self.config.seed, self.log), unit.name))
+        """Nested tasks' folds first (each reads only its pivot), then per predictor its task's search where one is
+        asked for, and its own chain of steps (grouped by predictor: cli.executors runs chains side by side), then
+        the reports."""
+        wants, searched = set(self.options.subroutines), set()
+        units = self.units()
+        steps = [Step(f"nest:{unit.task}", lambda u=unit: create_nested(
+                    self.project, u.pivot, int(u.task.rsplit(NESTED, 1)[1]), self.options.inner_folds,
+                    self.config.seed, self.log))
+                 for unit in units if unit.task != unit.pivot]
+        for unit in units:
+            steps += self.search.steps(unit, searched)
             for subroutine, action in (("train", self.train), ("predict", self.predict), ("test", self.test)):
                 if subroutine in wants:
                     steps.append(Step(f"{subroutine}:{unit.name}", lambda u=unit, a=action: self.with_stores(u, a),
@@ -156,9 +168,10 @@ class TrainingScheduler(Scheduler):
             action(unit)
 
     # ---------------------------------------------------------------- hyperparameters and blueprints
-    def hyperparameters(self, blueprint: dict) -> dict:
-        """hp_file, then hp.*, then the blueprint's sections; validated by the predictor's own rules."""
-        values = merge(predictor_hyperparameters(self.config), blueprint)
+    def hyperparameters(self, blueprint: dict, unit: Unit | None = None) -> dict:
+        """hp_file, then hp.* (a unit whose task was searched: the search's blueprint, the fixed keys with the best
+        values), then the blueprint's sections; validated by the predictor's own rules."""
+        values = merge(self.search.hyperparameters(unit), blueprint)
         if not self.options.store_best:
             values = merge(values, {"optimization": {"top_k_average_method": "last"}})
         resolve_config(self.config.presets, values)
@@ -209,7 +222,7 @@ class TrainingScheduler(Scheduler):
         predictor = MultiModalPredictor(label=task.label, problem_type=task.info["problem_type"], path=path,
                                         verbosity=0)
         train, tune = self.fit_data(task, unit, train.drop(columns=ROW), tune.drop(columns=ROW))
-        self.fit(predictor, unit, train, tune, self.hyperparameters(blueprint),
+        self.fit(predictor, unit, train, tune, self.hyperparameters(blueprint, unit),
                  None if task.image_task else task.info["column_types"])
         summary = predictor.fit_summary()
         sections = {k: v for k, v in summary["config"].items() if k in self.options.pipeline_keys}

@@ -24,6 +24,7 @@ from ..workspace import WorkspaceError
 from .train import TrainingScheduler, Unit
 
 class TransferScheduler(TrainingScheduler):
+    searches = False        # a fit starts from a pretrained model; searches run in train
     def prepare(self):
         record = self.pretrained()
         source = TaskData(self.project, record["task"]).info["problem_type"]
