@@ -22,10 +22,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from common import one_row_latency_ms, write_results
+from common import airbnb_frame, one_row_latency_ms, write_results
 
 os.environ["HF_HUB_OFFLINE"] = "1"
-AIRBNB = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "airbnb_nyc", "AB_NYC_2019.csv")
 CLOTHING = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "womens_clothing",
                         "Womens Clothing E-Commerce Reviews.csv")
 
@@ -109,12 +108,9 @@ def column_type_frames(rng) -> dict:
         frame = pd.concat([numbers, columns], axis=1)
         frame["label"] = (signal + rng.normal(size=n) > 0).astype(int)
         frames[name] = frame
-    if os.path.exists(AIRBNB):
-        airbnb = pd.read_csv(AIRBNB).sample(3000, random_state=0)
-        airbnb = airbnb[["neighbourhood_group", "neighbourhood", "latitude", "longitude", "room_type",
-                         "minimum_nights", "number_of_reviews", "last_review", "reviews_per_month",
-                         "calculated_host_listings_count", "availability_365", "name", "price"]]
-        frames["airbnb_all_types"] = airbnb.assign(label=np.log1p(airbnb.pop("price")))
+    airbnb = airbnb_frame()
+    if airbnb is not None:
+        frames["airbnb_all_types"] = airbnb
     return frames
 
 

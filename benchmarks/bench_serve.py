@@ -29,9 +29,7 @@ import urllib.request
 import numpy as np
 import pandas as pd
 
-from common import one_row_latency_ms, write_results
-
-AIRBNB = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "airbnb_nyc", "AB_NYC_2019.csv")
+from common import airbnb_frame, one_row_latency_ms, write_results
 
 
 def frames(rng) -> dict:
@@ -49,12 +47,9 @@ def frames(rng) -> dict:
             note=[" ".join(rng.choice(words, rng.integers(2, 12))) for _ in range(n)]),
     }
     out = {name: frame.assign(label=label) for name, frame in out.items()}
-    if os.path.exists(AIRBNB):
-        airbnb = pd.read_csv(AIRBNB).sample(3000, random_state=0)
-        airbnb = airbnb[["neighbourhood_group", "neighbourhood", "latitude", "longitude", "room_type",
-                         "minimum_nights", "number_of_reviews", "last_review", "reviews_per_month",
-                         "calculated_host_listings_count", "availability_365", "name", "price"]]
-        out["airbnb"] = airbnb.assign(label=np.log1p(airbnb.pop("price")))
+    airbnb = airbnb_frame()
+    if airbnb is not None:
+        out["airbnb"] = airbnb
     return out
 
 

@@ -7,6 +7,23 @@ import os
 import statistics
 import time
 
+import numpy as np
+import pandas as pd
+
+AIRBNB = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "airbnb_nyc", "AB_NYC_2019.csv")
+
+
+def airbnb_frame(rows: int = 3000) -> pd.DataFrame | None:
+    """NYC Airbnb listings (../shared/data) with every column type: categories, numbers, a date column and the
+    listing's name as text; label the log price. None when the file is not here."""
+    if not os.path.exists(AIRBNB):
+        return None
+    frame = pd.read_csv(AIRBNB).sample(rows, random_state=0)
+    frame = frame[["neighbourhood_group", "neighbourhood", "latitude", "longitude", "room_type", "minimum_nights",
+                   "number_of_reviews", "last_review", "reviews_per_month", "calculated_host_listings_count",
+                   "availability_365", "name", "price"]]
+    return frame.assign(label=np.log1p(frame.pop("price")))
+
 
 def one_row_latency_ms(predictor, frame, count: int, warm_up: int = 20) -> dict:
     """Median and 95th percentile of predict() on single rows (one-row frames cut beforehand, as a request
