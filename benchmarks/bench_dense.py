@@ -2,7 +2,7 @@
 
     python benchmarks/bench_dense.py [--images 48] [--steps 12]
 
-Generated images of squares and discs on noise (tests/shape_images.py), random-initialised networks (no
+Generated images of squares and discs on noise (automodal.demo_scenes), random-initialised networks (no
 pretrained detection or SAM weights are needed). On the CPU, the small sizes: a small-backbone FCOS at 64 px, the
 default detector (SSDlite320-MobileNetV3, what yolov3_mobilenetv2 maps to) at 320 px, and a tiny SAM (2 layers,
 width 32, 8-pixel patches) at 128 px.
@@ -17,18 +17,15 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from common import write_results  # noqa: E402
-from segmentation_samples import build_sam_checkpoint  # noqa: E402
-from shape_images import shape_images  # noqa: E402
+from common import write_results
 
-from automodal import MultiModalPredictor  # noqa: E402
+from automodal import MultiModalPredictor
+from automodal.demo_scenes import shape_images, small_sam
 
 
 def latency_ms(predictor, paths: list, count: int = 20) -> float:
@@ -60,10 +57,11 @@ def bare_samples_per_second(predictor, train, batch_size: int, workers: int, ste
     throughput is compared with."""
     from automodal.learners.image_tasks.running import make_loader
 
-    learner, architecture = predictor._learner(), predictor._meta["architecture"]
+    learner = predictor.learner
+    architecture = learner.meta["architecture"]
     net = learner.prepare_training(learner.build_net(architecture, pretrained=False), architecture).train()
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-3)
-    loader = make_loader(learner, learner.read(train, "train", True), predictor._labels, architecture, batch_size,
+    loader = make_loader(learner, learner.read(train, "train", True), learner.labels, architecture, batch_size,
                          True, workers)
     # timed as fit times its epochs: from the start of iteration, the loader's worker start-up included
     done, samples, started = 0, 0, time.perf_counter()
@@ -120,7 +118,7 @@ def main():
                        common, "rois", root))     # the default checkpoint: random weights offline
     tiny = shape_images(os.path.join(root, "128"), args.images + 8, size=128)
     results.append(run("sam_tiny_128px", "semantic_segmentation", tiny[:args.images], tiny[args.images:],
-                       dict(common, **{"model.sam.checkpoint_name": build_sam_checkpoint(
+                       dict(common, **{"model.sam.checkpoint_name": small_sam(
                            os.path.join(root, "sam_tiny"), image_size=128, patch_size=8)}), "binary_mask", root))
     if gpu:
         real = dict(common, **{"env.precision": "16-mixed", "env.num_workers": 8})

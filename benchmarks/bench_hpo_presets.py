@@ -66,7 +66,10 @@ def main():
                 row[label] = {"score": round(score(metric, test["target"], proba, predictor.predict(test)), 4),
                               "seconds": round(time.time() - started, 1)}
                 if presets:
-                    row[label]["trials"] = len(predictor.fit_summary()["hpo"]["trials"])
+                    trials = predictor.fit_summary()["hpo"]["trials"]
+                    row[label]["trials"] = len(trials)
+                    # trials that reported one validation score (one epoch) before ASHA or the time limit ended them
+                    row[label]["trials_one_report"] = sum(1 for t in trials if t["reports"] == 1)
             results[name] = row
             print(name, row, flush=True)
     finally:

@@ -158,8 +158,8 @@ def measure(work, args, torch, inference):
         if entry is not None and entry[2] is not None:
             report = entry[0].optimize_for_inference(entry[2], tolerance=0.002)
             results[f"{name}/int8_guard"] = {k: report[k] for k in ("kept", "rows", "scores_float", "scores_int8")}
-            entry[0]._model.int8 = entry[0]._model.fast_net
-            entry[0]._model.fast_net = None
+            fitted = entry[0].learner.model
+            fitted.int8, fitted.fast_net = fitted.fast_net, None
     for load in ("idle", "one_core_busy"):
         busy = None
         if load == "one_core_busy":
@@ -170,9 +170,9 @@ def measure(work, args, torch, inference):
                 if entry is None:
                     continue
                 predictor, rows, _ = entry
-                int8 = getattr(predictor._model, "int8", None)
+                int8 = getattr(predictor.learner.model, "int8", None)
                 for policy in ("chooser", "all_threads", "one_thread") + (("int8_chooser",) if int8 else ()):
-                    model = predictor._model
+                    model = predictor.learner.model
                     model.fast_net = int8 if policy == "int8_chooser" else None
                     model.threads = inference.ThreadChooser() if policy.endswith("chooser") else None
                     torch.set_num_threads(1 if policy == "one_thread" else threads)

@@ -1,5 +1,5 @@
 """Tabular benchmark: the training loop against a bare PyTorch loop, prediction latency and throughput,
-peak memory, and the cost of `import automodal`.
+peak memory, and the start-up costs (imports, load() and a first predict(), a process's first fit).
 
     python benchmarks/bench_tabular.py [--rows 20000] [--epochs 3] [--models mlp ft default]
     python benchmarks/bench_tabular.py --rows 3000 --epochs 20 --models default   # a small table's default fit
@@ -44,14 +44,48 @@ def make_frame(rows: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def import_cost(repeats: int = 5) -> dict:
-    code = ("import sys, time; sys.path.insert(0, %r); from common import peak_mb; r0 = peak_mb(); "
-            "t = time.perf_counter(); import automodal; dt = time.perf_counter() - t; "
-            "print(dt, peak_mb() - r0)" % os.path.dirname(os.path.abspath(__file__)))
-    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-            for _ in range(repeats)]
-    return {"import_seconds": statistics.median(float(r[0]) for r in runs),
-            "import_extra_rss_mb": statistics.median(float(r[1]) for r in runs)}
+STARTUP = {
+    # each prints seconds (and for the import, the extra resident MB) measured in a new process
+    "import": "r0 = peak_mb(); t = time.perf_counter(); import automodal; "
+              "print(time.perf_counter() - t, peak_mb() - r0)",
+    "predictor_import": "t = time.perf_counter(); from automodal import MultiModalPredictor; "
+                        "print(time.perf_counter() - t)",
+    "load_and_predict": "from automodal import MultiModalPredictor; import pandas as pd; row = pd.read_csv(CSV).head(1); "
+                        "t = time.perf_counter(); p = MultiModalPredictor.load(PATH); t1 = time.perf_counter(); "
+                        "p.predict(row); print(t1 - t, time.perf_counter() - t1)",
+    # a first fit against the same fit again in the same process: what the first pays once (its imports)
+    "first_fit": "from automodal import MultiModalPredictor; import pandas as pd; frame = pd.read_csv(CSV); s = []\n"
+                 "for path in (PATH + '-first', PATH):\n"
+                 "    t = time.perf_counter(); MultiModalPredictor(label='label', path=path, verbosity=0).fit("
+                 "frame, hyperparameters={'optimization.max_epochs': 2}); s.append(time.perf_counter() - t)\n"
+                 "print(s[0] - s[1])",
+}
+
+
+def startup_cost(repeats: int) -> dict:
+    """The start-up table's figures, each the median of `repeats` new processes: `import automodal`, `from automodal
+    import MultiModalPredictor`, then load() of a saved predictor and its first one-row predict(), and the extra
+    time of a process's first fit (a first fit of 400 rows against the same fit again)."""
+    work = tempfile.mkdtemp(prefix="bench-startup-")
+    csv, path = os.path.join(work, "rows.csv"), os.path.join(work, "predictor")
+    make_frame(400).to_csv(csv, index=False)
+    prelude = ("import sys, time; sys.path.insert(0, %r); from common import peak_mb; CSV, PATH = %r, %r\n"
+               % (os.path.dirname(os.path.abspath(__file__)), csv, path))
+
+    def medians(step: str) -> list:
+        runs = [subprocess.run([sys.executable, "-c", prelude + STARTUP[step]], capture_output=True, text=True,
+                               check=True).stdout.split() for _ in range(repeats)]
+        return [round(statistics.median(float(r[i]) for r in runs), 6) for i in range(len(runs[0]))]
+
+    try:
+        results = {"processes_per_figure": repeats}
+        results["import_seconds"], results["import_extra_rss_mb"] = medians("import")
+        results["predictor_import_seconds"], = medians("predictor_import")
+        results["first_fit_extra_seconds"], = medians("first_fit")     # leaves a saved predictor at PATH
+        results["load_seconds"], results["first_predict_seconds"] = medians("load_and_predict")
+        return results
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def bare_loop_throughput(predictor, frame: pd.DataFrame, epochs: int, seed: int) -> list:
@@ -63,9 +97,10 @@ def bare_loop_throughput(predictor, frame: pd.DataFrame, epochs: int, seed: int)
     from automodal.models.net import build_net
     from automodal.training.optim import build_optimizer, build_scheduler, param_groups
 
-    config, model = predictor._config, predictor._model
+    learner = predictor.learner
+    config, model = learner.config, learner.model
     torch.manual_seed(seed)
-    net = build_net(predictor._meta["architecture"], config).train()
+    net = build_net(learner.meta["architecture"], config).train()
     arrays = dict(model.pipeline.transform(frame), label=model.label_processor.transform(frame[predictor.label]))
     loader = make_loader(arrays, config["env.per_gpu_batch_size"], shuffle=True, seed=seed)
     optimizer = build_optimizer(param_groups(net, config), config)
@@ -135,7 +170,7 @@ def run_model(kind: str, train: pd.DataFrame, test: pd.DataFrame, epochs: int, r
     return {
         "model": "+".join(summary["models"]), "kind": kind, "training_loop": summary["training_loop"], "train_rows": len(train), "epochs": epochs,
         "batch_size": predictor.config["env"]["per_gpu_batch_size"],
-        "ensemble_size": predictor._meta["architecture"].get("members", 1),
+        "ensemble_size": predictor.learner.meta["architecture"].get("members", 1),
         "roc_auc": round(loaded.evaluate(test, "roc_auc")["roc_auc"], 4),
         "fit_seconds": round(fit_seconds, 2),
         "train_samples_per_s": round(statistics.median(ours_rates), 1),
@@ -154,11 +189,12 @@ def main():
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3, help="fits per model; the loop ratio is their median")
+    parser.add_argument("--startup-repeats", type=int, default=3, help="new processes per start-up figure")
     parser.add_argument("--models", nargs="+", default=["mlp", "ft"], choices=sorted(MODELS))
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "tabular.json"))
     args = parser.parse_args()
 
-    results = {"import": import_cost()}
+    results = {"startup": startup_cost(args.startup_repeats)}
     frame = make_frame(args.rows + 10_000)
     train, test = frame.iloc[: args.rows], frame.iloc[args.rows:]
     results["runs"] = [run_model(kind, train, test, args.epochs, args.repeats) for kind in args.models]

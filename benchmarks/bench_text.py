@@ -7,7 +7,8 @@ Datasets come from ../shared/data (see its README): womens_clothing (Recommended
 airline_tweets (airline_sentiment, 3 classes, accuracy; the columns that leak the label are dropped). Training
 runs on a subsample so that a CPU finishes in minutes. The loop comparison trains the fitted network further on
 the same rows: the project's length-bucketed batches against a bare PyTorch loop over uniformly random batches,
-each padded to its longest row, same optimiser and batch size.
+each padded to its longest row, same optimiser and batch size. Each result also gives the share of the test rows' commonest
+class (`majority_baseline`), as bench_image does.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def loop_throughputs(predictor, frame: pd.DataFrame, steps: int, seed: int = 0) 
     from automodal.data.batches import BatchDataset, make_loader
     from automodal.training.optim import build_optimizer, param_groups
 
-    model, config = predictor._model, predictor._config
+    model, config = predictor.learner.model, predictor.learner.config
     net = model.net.train()
     batch_size = config["env.per_gpu_batch_size"]
     features = dict(model.pipeline.transform(frame), label=model.label_processor.transform(frame[predictor.label]))
@@ -101,6 +102,7 @@ def run(name: str, train_rows: int, test_rows: int, epochs: int, loop_steps: int
     ours, bare = loop_throughputs(loaded, train, loop_steps)
     return {
         "dataset": name, "label": label, "metric": metric, "score": round(score, 4),
+        "majority_baseline": round(test[label].value_counts(normalize=True).max(), 4),
         "train_rows": len(train), "test_rows": len(test), "epochs": epochs,
         "column_types": summary["column_types"], "models": summary["models"],
         "fit_seconds": round(fit_seconds, 1), "train_samples_per_s": summary["train_samples_per_second"],
