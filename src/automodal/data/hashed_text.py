@@ -20,6 +20,7 @@ from .types import TEXT
 
 COLUMN_SHIFT = 7919          # a prime: columns land on different buckets for the same n-gram
 INT32_MIN = -2 ** 31
+CACHED_CELLS = 8192          # (text, column) pairs whose buckets a predicting processor keeps
 
 
 def _vectorizers(num_buckets: int) -> list:
@@ -58,6 +59,8 @@ class HashedTextProcessor:
         self._vectorizers = _vectorizers(self.num_buckets)
         self._analyzers = [v.build_analyzer() for v in self._vectorizers]
         self._hash = _murmurhash()
+        # cells repeat (categories read as text, short phrases): each is hashed once, until the store fills
+        self._cells: dict = {}
 
     def fit(self, frame: pd.DataFrame) -> "HashedTextProcessor":
         return self     # hashing has nothing to learn
@@ -81,30 +84,35 @@ class HashedTextProcessor:
             return (2 ** 31 - 1 - (self.num_buckets - 1)) % self.num_buckets
         return abs(code) % self.num_buckets
 
-    def _row_pairs(self, texts: list, buckets: list, weights: list):
-        """One row's (bucket, weight) pairs, the numbers the sparse path gives for it, without its fixed cost."""
-        for position, text in enumerate(texts):
-            shift = position * COLUMN_SHIFT
-            column_buckets, column_weights = [], []
-            for analyzer in self._analyzers:
-                counts = Counter(self._bucket(ngram) for ngram in analyzer(text))
-                for bucket in sorted(counts):
-                    column_buckets.append((bucket + shift) % self.num_buckets)
-                    column_weights.append(np.log1p(np.float32(counts[bucket])))
-            values = np.asarray(column_weights, dtype=np.float32)
-            norm = np.sqrt(np.sum(values.astype(np.float64) ** 2))
-            buckets.extend(column_buckets)
-            weights.append(values / (norm if norm > 0 else 1.0))
+    def _column_pairs(self, text: str, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """One cell's (buckets, weights), the numbers the sparse path gives for it, without its fixed cost."""
+        shift = position * COLUMN_SHIFT
+        buckets, weights = [], []
+        for analyzer in self._analyzers:
+            counts = Counter(self._bucket(ngram) for ngram in analyzer(text))
+            for bucket in sorted(counts):
+                buckets.append((bucket + shift) % self.num_buckets)
+                weights.append(np.log1p(np.float32(counts[bucket])))
+        values = np.asarray(weights, dtype=np.float32)
+        norm = np.sqrt(np.sum(values.astype(np.float64) ** 2))
+        return np.asarray(buckets, dtype=np.int64), (values / (norm if norm > 0 else 1.0)).astype(np.float32)
+
+    def _cell(self, text: str, position: int) -> tuple[np.ndarray, np.ndarray]:
+        pairs = self._cells.get((text, position))
+        if pairs is None:
+            if len(self._cells) >= CACHED_CELLS:
+                self._cells.clear()
+            pairs = self._cells[(text, position)] = self._column_pairs(text, position)
+        return pairs
 
     def _few_rows(self, frame: pd.DataFrame) -> dict:
         columns = [render_column(frame[column], self.normalize) for column in self.columns]
         indices = np.empty(len(frame), dtype=object)
         weights = np.empty(len(frame), dtype=object)
         for row, texts in enumerate(zip(*columns)):
-            row_buckets, row_weights = [], []
-            self._row_pairs(list(texts), row_buckets, row_weights)
-            indices[row] = np.asarray(row_buckets, dtype=np.int64)
-            weights[row] = np.concatenate(row_weights).astype(np.float32)
+            pairs = [self._cell(text, position) for position, text in enumerate(texts)]
+            indices[row] = np.concatenate([buckets for buckets, _ in pairs])
+            weights[row] = np.concatenate([values for _, values in pairs])
         return {f"{self.name}.buckets": indices, f"{self.name}.weights": weights}
 
     def features(self, frame: pd.DataFrame) -> dict:

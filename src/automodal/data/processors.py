@@ -43,6 +43,11 @@ def _numeric_block(series: pd.Series, column: str, day_first: bool | None = None
         if isinstance(series.dtype, np.dtype):      # na_value costs a scan that NumPy columns do not need
             return series.to_numpy(dtype=np.float64)[:, None]
         return series.to_numpy(dtype=np.float64, na_value=np.nan)[:, None]
+    if day_first is None and series.dtype == object and len(series) <= FEW_ROWS:
+        # a few rows of numbers and missing values (JSON's null makes a column of objects): read in plain Python
+        values = series.to_numpy()
+        if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
+            return np.array([np.nan if v is None else v for v in values], dtype=np.float64)[:, None]
     if pd.api.types.is_datetime64_any_dtype(series):
         if day_first is None and date_width != 1:
             raise DataError(f"Column '{column}' held numbers in training but holds dates ({series.dtype}) now; "

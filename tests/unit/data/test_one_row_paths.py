@@ -78,3 +78,12 @@ def test_a_float_category_sent_alone_is_the_category_training_saw():
     assert processor.transform(pd.DataFrame({"size": [1.0]}))[0, 0] == processor.transform(frame)[0, 0] > 0
     checker = RowChecker(RequestSchema({"size": "categorical"}, categories=processor.categories))
     checker.check([{"size": 1.0}])      # a known category: no 422
+
+
+def test_a_few_rows_of_numbers_and_nulls_as_objects_read_as_the_frame_reads_them():
+    frame = pd.DataFrame({"n": [1.5, None, 3, 4.25, np.inf]})
+    processor = NumericalProcessor(["n"]).fit(frame)
+    as_objects = pd.DataFrame({"n": pd.Series([1.5, None, 3, 4.25, np.inf], dtype=object)})   # JSON records
+    np.testing.assert_array_equal(processor.transform(as_objects), processor.transform(frame))
+    np.testing.assert_array_equal(processor.transform(pd.DataFrame({"n": pd.Series([None], dtype=object)})),
+                                  processor.transform(pd.DataFrame({"n": [np.nan]})))
