@@ -110,7 +110,7 @@ class SegmentationLearner(ImageTaskLearner):
     def defaults(self, train_images: int, architecture: dict) -> dict:
         return {key: (value, "AutoGluon's setting for fine-tuning SAM") for key, value in SAM_DEFAULTS.items()}
 
-    def architecture(self, labels: dict) -> dict:
+    def architecture(self, labels: dict, train: pd.DataFrame) -> dict:
         config = self.config
         architecture = sam.sam_architecture(config, labels["num_classes"], config.chosen(sam.TOKENS_KEY),
                                             config.chosen(sam.FINETUNE_KEY))
