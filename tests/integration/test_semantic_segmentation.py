@@ -9,6 +9,8 @@ import torch
 from PIL import Image
 
 from automodal import MultiModalPredictor
+from automodal.cli.schedulers.transfer import sam_checkpoint
+from automodal.cli.workspace import WorkspaceError
 from automodal.errors import CheckpointNotFoundError, ConfigError, DataError
 from automodal.learners.segmentation.learner import SegmentationLearner
 from automodal.demo_scenes import shape_images
@@ -200,3 +202,6 @@ def test_without_any_sam_checkpoint_a_unet_sized_from_the_data_learns(offline, t
     loaded = MultiModalPredictor.load(predictor.path)
     for mine, theirs in zip(masks, loaded.predict(test[["image"]])):
         assert np.array_equal(mine, theirs)
+    # transfer learning starts from SAM checkpoints only: a U-Net source is refused with what to do instead
+    with pytest.raises(WorkspaceError, match="U-Net.*pretrain_task"):
+        sam_checkpoint(predictor.path, str(tmp_path / "start"))

@@ -6,8 +6,9 @@ S being the network's input size (SAM's SamConfig.vision_config.image_size, or t
 - resize_gt_to_square (gt_transforms): nearest-neighbour resize of the mask to S x S, so no new values appear.
 - random_horizontal_flip (train_transforms, training only): mirrors image and mask together, with probability 0.5.
 
-The network takes exactly S x S inputs (SAM's encoder by design, a U-Net's batches by being stacked), so an image that leaves img_transforms at another size is an error. A mask
-left at its own size (gt_transforms: []) is allowed: the loss then scales the logits to the mask."""
+The network takes exactly S x S inputs (SAM's encoder by design, a U-Net's batches by being stacked), so an image
+that leaves img_transforms at another size is an error. A mask left at its own size (gt_transforms: []) is allowed:
+the loss then scales the logits to the mask."""
 
 from __future__ import annotations
 
