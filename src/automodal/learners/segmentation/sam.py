@@ -53,8 +53,8 @@ USED_PROMPT = "sam.prompt_encoder.no_mask_embed."
 
 def resolve_finetune(method: str | None, user_set: bool, untrained: bool = False) -> str | None:
     """optimization.efficient_finetune for a segmentation fit: AutoGluon's default (LoRA) unless the user chose, or
-    None (everything trains) for an encoder without trained weights: adapters on random features learn nothing
-    (IoU 0.0 on generated discs, where the whole network reaches 0.95)."""
+    None (everything trains) for an encoder without trained weights: it has nothing pretrained to keep, and
+    low-rank adapters at a fine-tuning learning rate leave its features close to random."""
     if user_set:
         return method
     return None if untrained else DEFAULT_FINETUNE
@@ -128,7 +128,7 @@ def sam_architecture(config, num_classes: int, tokens_user_set: bool, finetune_u
     chosen = {}
     if untrained:
         reason = (f"the image encoder of '{name}' holds no trained weights (its normalisation layers hold their "
-                  f"initial values): {DEFAULT_FINETUNE} adapters on random features learn nothing, so the whole "
+                  f"initial values): it has nothing pretrained for {DEFAULT_FINETUNE} adapters to keep, so the whole "
                   "network trains")
         logger.warning("%s: %s. Set %s to choose.", CHECKPOINT_KEY, reason, FINETUNE_KEY)
         chosen[FINETUNE_KEY] = (None, reason)
