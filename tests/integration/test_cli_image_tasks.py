@@ -18,8 +18,10 @@ from automodal.demo_scenes import shape_images, small_sam
 
 DETECTION = ["hp.env.per_gpu_batch_size=4", "hp.env.num_workers=0", "hp.env.num_workers_evaluation=0",
              "hp.optimization.learning_rate=2e-3", "hp.optimization.max_epochs=6"]
+# LoRA named: on the tiny SAM's random encoder the default would train the whole network, and transfer learning
+# is checked here on adapters merged into the encoder
 SEGMENTATION = ["hp.env.num_workers=0", "hp.env.num_workers_evaluation=0", "hp.optimization.learning_rate=3e-3",
-                "hp.optimization.max_epochs=6"]
+                "hp.optimization.max_epochs=6", "hp.optimization.efficient_finetune=lora"]
 PER_FOLD = ["mode.nested=false", "mode.subroutines=[train,test,predict]"]
 
 

@@ -123,25 +123,55 @@ def test_frozen_layers_must_name_a_part_and_keys_without_effect_are_named(shapes
     assert "optimization.efficient_finetune is set, but it does nothing in object_detection" in caplog.text
 
 
-def test_mmdetection_names_map_to_torchvision_and_the_default_trains_from_scratch_offline(monkeypatch, caplog):
+@pytest.fixture
+def no_coco_weights(monkeypatch, tmp_path):
+    """An empty torch hub cache and no network: torchvision's COCO weights are out of reach."""
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+
+
+def test_mmdetection_names_map_to_torchvision(no_coco_weights):
     assert models.resolve("yolov3_mobilenetv2_8xb24-320-300e_coco")["architecture"] == \
         "ssdlite320_mobilenet_v3_large"
     assert models.resolve("yolox_l")["architecture"] == "fcos_resnet50_fpn"
     assert models.resolve("fasterrcnn_resnet50_fpn")["architecture"] == "fasterrcnn_resnet50_fpn"
     with pytest.raises(ConfigError, match="yolox_l"):
         models.resolve("yolox_lx")
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: "/nonexistent-hub")
+    with pytest.raises(CheckpointNotFoundError, match="could not be downloaded.*hub/checkpoints/ssdlite320"):
+        models.weights_file(models.resolve("yolov3_mobilenetv2_8xb24-320-300e_coco"))
 
-    def offline(*args, **kwargs):
-        raise OSError("no network")
 
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
-    spec = models.resolve("yolov3_mobilenetv2_8xb24-320-300e_coco")
+def test_without_the_default_weights_a_small_fcos_sized_from_the_data_learns(no_coco_weights, tmp_path, caplog):
+    train = shape_images(str(tmp_path / "train"), 48, size=64, seed=0)[["image", "rois"]]
+    test = shape_images(str(tmp_path / "test"), 12, size=64, seed=1)[["image", "rois"]]
+    predictor = MultiModalPredictor(problem_type="object_detection", path=str(tmp_path / "model"),
+                                    hyperparameters={"optimization.max_epochs": 10})
     with caplog.at_level(logging.WARNING, logger="automodal"):
-        assert models.starting_weights(spec, user_named=False) is None
-    assert "random weights" in caplog.text and "/nonexistent-hub/checkpoints/" in caplog.text
-    with pytest.raises(CheckpointNotFoundError, match="could not be downloaded"):
-        models.starting_weights(spec, user_named=True)
+        predictor.fit(train, seed=0)
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 1 and "could not be downloaded" in said[0] and "small FCOS" in said[0], said
+    chosen = predictor.fit_summary()["chosen_defaults"]
+    assert "FCOS" in chosen["detector.architecture"]["value"]
+    assert chosen["detector.input_size"]["value"] == [64, 64]
+    assert chosen["detector.backbone_channels"]["value"] == [16, 32, 64]
+    assert chosen["optimization.learning_rate"]["value"] == 2e-3 and "optimization.patience" in chosen
+    assert "optimization.max_epochs" not in chosen          # the user's value stays
+    scores = predictor.evaluate(test)
+    assert scores["map_50"] > 0.2, scores                   # a detector that finds nothing scores 0
+    # the saved predictor rebuilds the small network, with no weights to look for
+    loaded = MultiModalPredictor.load(predictor.path)
+    assert loaded.predict(test).bboxes.tolist() == predictor.predict(test).bboxes.tolist()
+
+
+def test_a_named_checkpoint_without_its_weights_is_never_replaced(no_coco_weights, shapes, tmp_path):
+    predictor = MultiModalPredictor(problem_type="object_detection", path=str(tmp_path / "model"),
+                                    hyperparameters={"model.mmdet_image.checkpoint_name": "yolox_s"})
+    with pytest.raises(CheckpointNotFoundError, match="fcos_resnet50_fpn are not in the torch hub cache"):
+        predictor.fit(shapes[0].head(8))
 
 
 def test_boxes_outside_the_image_are_clipped_or_dropped(shapes, caplog):

@@ -1,5 +1,7 @@
 """problem_type="semantic_segmentation": a tiny random SAM learns generated shapes; every model.sam.* key acts."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,6 +9,8 @@ import torch
 from PIL import Image
 
 from automodal import MultiModalPredictor
+from automodal.cli.schedulers.transfer import sam_checkpoint
+from automodal.cli.workspace import WorkspaceError
 from automodal.errors import CheckpointNotFoundError, ConfigError, DataError
 from automodal.learners.segmentation.learner import SegmentationLearner
 from automodal.demo_scenes import shape_images
@@ -52,8 +56,10 @@ def test_a_tiny_sam_learns_binary_masks_and_reloads_identically(fitted, shapes):
     for mine, theirs in zip(masks, loaded.predict(shapes[1])):
         assert np.array_equal(mine, theirs)
     summary = loaded.fit_summary()
-    # AutoGluon's default: LoRA on the encoder's attention, the mask decoder trained, the rest frozen
-    assert summary["trainable_parameters"] < summary["num_parameters"]
+    # the tiny SAM's encoder has random weights: instead of AutoGluon's LoRA adapters, everything trains (but the
+    # prompt encoder and IoU head, which nothing uses without prompts)
+    assert summary["chosen_defaults"]["optimization.efficient_finetune"]["value"] is None
+    assert not any("lora_" in name for name, _ in loaded._learner.model.named_parameters())
     assert summary["chosen_defaults"]["optimization.lr_schedule"]["value"] == "polynomial_decay"
 
 
@@ -138,15 +144,16 @@ def test_multiclass_masks_get_one_mask_token_per_class(checkpoint, shapes, tmp_p
     assert MultiModalPredictor.load(chosen.path)._learner.model.sam.mask_decoder.mask_tokens.weight.shape[0] == 5
 
 
-def test_efficient_finetune_set_to_none_trains_the_whole_network(checkpoint, shapes, fitted, tmp_path):
-    full = segmenter(checkpoint, tmp_path / "full", **{"optimization.efficient_finetune": None,
+def test_efficient_finetune_set_by_the_user_is_respected(checkpoint, shapes, fitted, tmp_path):
+    lora = segmenter(checkpoint, tmp_path / "lora", **{"optimization.efficient_finetune": "lora",
                                                       "optimization.max_epochs": 1}).fit(shapes[0].head(12))
-    lora = fitted.fit_summary()
-    assert full.fit_summary()["trainable_parameters"] > 2 * lora["trainable_parameters"]
+    assert any("lora_" in name for name, _ in lora._learner.model.named_parameters())
+    assert "optimization.efficient_finetune" not in lora.fit_summary()["chosen_defaults"]
+    assert fitted.fit_summary()["trainable_parameters"] > 2 * lora.fit_summary()["trainable_parameters"]
     bitfit = segmenter(checkpoint, tmp_path / "bitfit", **{"optimization.efficient_finetune": "bit_fit",
                                                           "optimization.max_epochs": 1}).fit(shapes[0].head(12))
     assert not any("lora_" in name for name, _ in bitfit._learner.model.named_parameters())
-    assert any("lora_" in name for name, _ in fitted._learner.model.named_parameters())
+    assert bitfit.fit_summary()["trainable_parameters"] < fitted.fit_summary()["trainable_parameters"]
 
 
 def test_bad_segmentation_input_gets_clear_errors(fitted, checkpoint, shapes, tmp_path):
@@ -165,7 +172,36 @@ def test_bad_segmentation_input_gets_clear_errors(fitted, checkpoint, shapes, tm
         fitted.evaluate(test.drop(columns="binary_mask"))
 
 
-def test_an_unavailable_sam_checkpoint_says_how_to_provide_it(shapes, offline, tmp_path):
-    predictor = MultiModalPredictor(problem_type="semantic_segmentation", label="binary_mask")
-    with pytest.raises(CheckpointNotFoundError, match="facebook/sam-vit-huge.*locally"):
+def test_a_named_sam_checkpoint_that_is_unavailable_says_how_to_provide_it(shapes, offline, tmp_path):
+    predictor = MultiModalPredictor(problem_type="semantic_segmentation", label="binary_mask",
+                                    hyperparameters={"model.sam.checkpoint_name": "facebook/sam-vit-base"})
+    with pytest.raises(CheckpointNotFoundError, match="facebook/sam-vit-base.*locally"):
         predictor.fit(shapes[0].head(8), save_path=str(tmp_path / "m"))
+
+
+def test_without_any_sam_checkpoint_a_unet_sized_from_the_data_learns(offline, tmp_path, caplog):
+    train = shape_images(str(tmp_path / "train"), 40, size=32, seed=0)
+    test = shape_images(str(tmp_path / "test"), 8, size=32, seed=1)
+    predictor = MultiModalPredictor(problem_type="semantic_segmentation", label="binary_mask",
+                                    path=str(tmp_path / "model"), hyperparameters={"optimization.max_epochs": 12})
+    with caplog.at_level(logging.WARNING, logger="automodal"):
+        predictor.fit(train[["image", "binary_mask"]], seed=0)
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 1 and "facebook/sam-vit-huge" in said[0] and "U-Net" in said[0], said
+    chosen = predictor.fit_summary()["chosen_defaults"]
+    assert "U-Net" in chosen["segmenter.architecture"]["value"]
+    assert chosen["segmenter.input_size"]["value"] == 32 and chosen["segmenter.widths"]["value"] == [16, 32, 64]
+    assert chosen["optimization.learning_rate"]["value"] == 1e-2 and "optimization.patience" in chosen
+    scores = predictor.evaluate(test[["image", "binary_mask"]])
+    foreground = np.mean([np.mean(np.asarray(Image.open(m)) > 0) for m in test.binary_mask])
+    assert scores["iou"] > foreground + 0.3, (scores, foreground)      # better than marking every pixel
+    masks = predictor.predict(test[["image"]])
+    assert masks.iloc[0].shape == (32, 32)
+    assert predictor.extract_embedding(test[["image"]]).shape == (8, 64)
+    # the saved predictor rebuilds the U-Net without looking for any checkpoint
+    loaded = MultiModalPredictor.load(predictor.path)
+    for mine, theirs in zip(masks, loaded.predict(test[["image"]])):
+        assert np.array_equal(mine, theirs)
+    # transfer learning starts from SAM checkpoints only: a U-Net source is refused with what to do instead
+    with pytest.raises(WorkspaceError, match="U-Net.*pretrain_task"):
+        sam_checkpoint(predictor.path, str(tmp_path / "start"))

@@ -112,6 +112,10 @@ def sam_checkpoint(model: str, directory: str):
     """The saved segmentation model's SAM, adapters merged into its weights, as save_pretrained writes it, with
     the pixel statistics it was trained with."""
     learner = MultiModalPredictor.load(model, verbosity=0).learner
+    if learner.meta["architecture"].get("network", "sam") != "sam":
+        raise WorkspaceError(f"The pretrained model {model} is a U-Net trained from scratch (no Segment Anything "
+                             "checkpoint was available), which no segmentation fit can start from; pick a "
+                             "pretrain_task whose models fine-tuned SAM, or train this task with the train mode.")
     net = learner.model
     for name, module in list(net.named_modules()):
         if hasattr(module, "merge") and hasattr(module, "get_base_layer"):     # a peft adapter layer

@@ -9,11 +9,11 @@ import os
 import pandas as pd
 import torch
 
-from ...errors import AutomodalError, ConfigError, DataError
+from ...errors import AutomodalError, CheckpointNotFoundError, ConfigError, DataError
 from ..contract import Capabilities
 from ..image_tasks.base import ImageTaskLearner
 from ..image_tasks.images import IMAGE_COLUMN
-from . import data, models
+from . import data, models, scratch
 from .coco import coco_results
 from .metrics import METRICS, detection_scores
 from .onnx import detector_graph
@@ -71,6 +71,8 @@ class DetectionLearner(ImageTaskLearner):
                             f"{labels['classes']}.")
 
     def defaults(self, train_images: int, architecture: dict) -> dict:
+        if architecture["spec"]["source"] == models.SCRATCH:
+            return scratch.training_defaults(train_images, architecture["spec"])
         # detectors learn from few images per step; accumulating to 128 images would leave small sets a handful
         # of steps
         return {"env.batch_size": (self.config["env.per_gpu_batch_size"],
@@ -86,21 +88,33 @@ class DetectionLearner(ImageTaskLearner):
 
     collate = staticmethod(data.collate)
 
-    def architecture(self, labels: dict) -> dict:
+    def architecture(self, labels: dict, train: pd.DataFrame) -> dict:
+        """The named detector; when the default checkpoint's pretrained weights are not available, a small one sized
+        from the data (scratch.design), said once. A checkpoint the user named is never replaced: its missing
+        weights are an error."""
         name = self.config[models.KEY]
         spec = models.resolve(name)
-        return {"spec": spec, "num_classes": len(labels["classes"]), "user_named": self.config.chosen(models.KEY),
+        try:
+            models.weights_file(spec)
+        except CheckpointNotFoundError as missing:
+            if models.KEY in self.config.explicit:
+                raise
+            spec = scratch.design(train, name)
+            logger.warning("%s Training a small FCOS sized from the data from random weights instead (its choices "
+                           "are in fit_summary()['chosen_defaults']); set %s to fine-tune a pretrained detector.",
+                           missing, models.KEY)
+        chosen = spec.pop("chosen", {})
+        return {"spec": spec, "num_classes": len(labels["classes"]), "chosen": chosen,
                 "frozen": models.frozen_prefixes(spec, list(self.config["model.mmdet_image.frozen_layers"]))}
 
     def build_net(self, architecture: dict, pretrained: bool):
         spec = architecture["spec"]
         net = models.build(spec, architecture["num_classes"])
-        if pretrained:
-            state = models.starting_weights(spec, architecture["user_named"])
-            if state is not None:
-                loaded = models.load_matching(net, state)
-                logger.info("Started from %d of %d weight tensors of %s.", loaded, len(net.state_dict()),
-                            spec["architecture"])
+        path = models.weights_file(spec) if pretrained else None
+        if path is not None:
+            loaded = models.load_matching(net, models.starting_weights(path))
+            logger.info("Started from %d of %d weight tensors of %s.", loaded, len(net.state_dict()),
+                        spec["architecture"])
         return net
 
     def prepare_training(self, net, architecture: dict):

@@ -12,6 +12,7 @@ import logging
 import os
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from ...errors import CheckpointNotFoundError, ConfigError
@@ -20,6 +21,7 @@ logger = logging.getLogger("automodal")
 
 KEY = "model.mmdet_image.checkpoint_name"
 SPEC_FILE, WEIGHTS_FILE = "detector.json", "model.safetensors"
+SCRATCH = "scratch"      # the source of a detector sized from the data, which has no starting weights
 
 # torchvision builder -> family (which decides the logical parts and how a small backbone is attached)
 ARCHITECTURES = {
@@ -171,30 +173,34 @@ def _torchvision_weights_file(architecture: str) -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url)), url
 
 
-def starting_weights(spec: dict, user_named: bool) -> dict | None:
-    """The pretrained weights to start from: the local directory's, or torchvision's COCO weights from the torch
-    hub cache (downloaded when the network allows). None (train from scratch) when the default checkpoint is not
-    available; a checkpoint the user named must be found."""
+def weights_file(spec: dict) -> str | None:
+    """The starting weights on disk: the local directory's model.safetensors (None when it has none), or
+    torchvision's COCO weights in the torch hub cache, downloaded there when the network allows. A network sized
+    from the data (source "scratch") has none. Raises CheckpointNotFoundError, saying which file to copy where,
+    when torchvision's weights are neither cached nor downloadable."""
+    if spec["source"] == SCRATCH:
+        return None
     if spec["source"] != "torchvision":
         path = os.path.join(spec["source"], WEIGHTS_FILE)
-        if not os.path.isfile(path):
-            return None
-        from safetensors.torch import load_file
-
-        return load_file(path)
+        return path if os.path.isfile(path) else None
     path, url = _torchvision_weights_file(spec["architecture"])
     if os.path.isfile(path):
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return path
     try:
-        return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False, weights_only=True)
-    except Exception as exc:  # offline: urllib's errors, or a partial file
-        message = (f"{KEY}: the COCO weights of {spec['architecture']} are not in the torch hub cache and could not "
-                   f"be downloaded ({type(exc).__name__}). Download {url} on a machine with network access and "
-                   f"copy it to {path}.")
-        if user_named:
-            raise CheckpointNotFoundError(message) from exc
-        logger.warning("%s Training the detector from random weights, which needs far more data and time.", message)
-        return None
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        torch.hub.download_url_to_file(url, path, progress=False)    # to a temporary file, moved when complete
+    except Exception as exc:  # offline: urllib's errors, or a partial download
+        raise CheckpointNotFoundError(f"{KEY}: the COCO weights of {spec['architecture']} are not in the torch hub "
+                                      f"cache and could not be downloaded ({type(exc).__name__}). Download {url} on "
+                                      f"a machine with network access and copy it to {path}.") from exc
+    return path
+
+
+def starting_weights(path: str) -> dict:
+    """The tensors of a weights file (safetensors, or torchvision's pickled state dict read as tensors only)."""
+    if path.endswith(".safetensors"):
+        return load_file(path)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def load_matching(net: nn.Module, state: dict) -> int:

@@ -240,9 +240,11 @@ class ImageTaskLearner(FamilyLearner):
 
     # ---------------------------------------------------------------- network
     @abstractmethod
-    def architecture(self, labels: dict) -> dict:
+    def architecture(self, labels: dict, train: pd.DataFrame) -> dict:
         """Everything needed to build the network again without the pretrained checkpoint, as JSON data; also the
-        choices that depend on which keys the user set (a saved configuration no longer tells)."""
+        choices that depend on which keys the user set (a saved configuration no longer tells). `train` is the
+        training frame (read), for a network sized from the data; an optional "chosen" entry ({name: [value,
+        reason]}) lists such choices in fit_summary()["chosen_defaults"]."""
 
     @abstractmethod
     def build_net(self, architecture: dict, pretrained: bool):

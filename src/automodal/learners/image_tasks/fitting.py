@@ -68,13 +68,18 @@ def _one_device(learner, plan, config: Config):
 
 
 def _chosen_defaults(learner, config: Config, train_images: int, architecture: dict) -> tuple[Config, dict]:
+    """The configuration with the family's defaults for keys nobody set, and what was chosen: those keys, then the
+    network's own choices (architecture["chosen"], e.g. the widths of a network sized from the data), which are no
+    configuration keys and are listed only."""
     applied = {key: {"value": value, "reason": reason}
                for key, (value, reason) in learner.defaults(train_images, architecture).items()
                if not config.chosen(key) and config[key] != value}
     if applied:
         logger.info("Chosen for %d training images: %s (reasons in fit_summary()['chosen_defaults']).",
                     train_images, ", ".join(f"{k} = {e['value']}" for k, e in applied.items()))
-    return config.with_defaults({key: entry["value"] for key, entry in applied.items()}), applied
+    listed = {name: {"value": value, "reason": reason}
+              for name, (value, reason) in architecture.get("chosen", {}).items()}
+    return config.with_defaults({key: entry["value"] for key, entry in applied.items()}), dict(applied, **listed)
 
 
 def warn_unused_keys(learner, config: Config):
@@ -101,7 +106,7 @@ def search_defaults(learner, train_data, tuning_data, holdout_frac: float | None
     """learner.config with the values a fit on this data would choose for the keys nobody set (the data read and
     checked on the way), for a search's first trial."""
     train, _, labels = read_split(learner, train_data, tuning_data, holdout_frac, seed)
-    return _chosen_defaults(learner, learner.config, len(train), learner.architecture(labels))[0]
+    return _chosen_defaults(learner, learner.config, len(train), learner.architecture(labels, train))[0]
 
 
 def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float | None, seed: int,
@@ -113,7 +118,7 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
     pl.seed_everything(seed, verbose=False)
     warn_unused_keys(learner, learner.config)
     train, val, labels = read_split(learner, train_data, tuning_data, holdout_frac, seed)
-    architecture = learner.architecture(labels)
+    architecture = learner.architecture(labels, train)
     config, chosen = _chosen_defaults(learner, learner.config, len(train), architecture)
     learner.config = config
     plan = _one_device(learner, plan_devices(config), config)

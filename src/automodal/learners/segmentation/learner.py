@@ -1,6 +1,9 @@
-"""Semantic segmentation: a class per pixel, learned by fine-tuning Segment Anything (transformers' SamModel)."""
+"""Semantic segmentation: a class per pixel, learned by fine-tuning Segment Anything (transformers' SamModel), or by
+a U-Net trained from scratch when no SAM checkpoint is available."""
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import pandas as pd
@@ -8,14 +11,19 @@ import torch
 import torch.nn.functional as F
 
 from ...data.frames import read_frame
-from ...errors import DataError
+from ...errors import CheckpointNotFoundError, DataError
 from ...hpo.space import loguniform
 from ..contract import Capabilities
 from ..image_tasks.base import ImageTaskLearner
 from ..image_tasks.images import IMAGE_COLUMN, absolute_paths, image_column, image_size, read_rgb
-from . import masks, metrics, sam
+from . import masks, metrics, sam, unet
 from .loss import segmentation_loss
 from .transforms import SegmentationTransforms
+
+logger = logging.getLogger("automodal")
+
+# the network module of each architecture's "network" (predictors saved before the U-Net have SAM's and no name)
+NETWORKS = {sam.NETWORK: sam, unet.NETWORK: unet}
 
 # AutoGluon's settings for fine-tuning SAM, for the keys nobody set
 SAM_DEFAULTS = {
@@ -24,6 +32,10 @@ SAM_DEFAULTS = {
     "optimization.lr_choice": "", "optimization.max_epochs": 30, "optimization.patience": 10,
     "optimization.top_k_average_method": "best", "env.per_gpu_batch_size": 4, "env.batch_size": 4,
 }
+
+
+def _network(architecture: dict):
+    return NETWORKS[architecture.get("network", sam.NETWORK)]
 
 
 class SegmentationDataset(torch.utils.data.Dataset):
@@ -108,21 +120,33 @@ class SegmentationLearner(ImageTaskLearner):
             masks.encode_mask(masks.read_mask(path, self.label), labels, path, self.label)
 
     def defaults(self, train_images: int, architecture: dict) -> dict:
+        if _network(architecture) is unet:
+            return unet.training_defaults(train_images, architecture)
         return {key: (value, "AutoGluon's setting for fine-tuning SAM") for key, value in SAM_DEFAULTS.items()}
 
-    def architecture(self, labels: dict) -> dict:
+    def architecture(self, labels: dict, train: pd.DataFrame) -> dict:
+        """Segment Anything from its checkpoint; when the default checkpoint is not available, a U-Net sized from
+        the data (unet.unet_architecture), said once. A checkpoint the user named is never replaced: if it is
+        missing, that is the error."""
         config = self.config
-        architecture = sam.sam_architecture(config, labels["num_classes"], config.chosen(sam.TOKENS_KEY),
-                                            config.chosen(sam.FINETUNE_KEY))
+        try:
+            architecture = sam.sam_architecture(config, labels["num_classes"], config.chosen(sam.TOKENS_KEY),
+                                                config.chosen(sam.FINETUNE_KEY))
+        except CheckpointNotFoundError as missing:
+            if sam.CHECKPOINT_KEY in config.explicit:
+                raise
+            logger.warning("%s Training a U-Net sized from the data from random weights instead (its choices are in "
+                           "fit_summary()['chosen_defaults']).", missing)
+            architecture = unet.unet_architecture(train, labels["num_classes"], config[sam.CHECKPOINT_KEY])
         transforms = SegmentationTransforms.from_config(config, architecture["image_size"],
                                                         architecture["image_mean"], architecture["image_std"])
         return dict(architecture, transforms=transforms.to_dict())
 
     def build_net(self, architecture: dict, pretrained: bool):
-        return sam.build_network(architecture, pretrained)
+        return _network(architecture).build_network(architecture, pretrained)
 
     def prepare_training(self, net, architecture: dict):
-        return sam.apply_finetune(net, architecture["efficient_finetune"])
+        return _network(architecture).prepare(net, architecture)
 
     def dataset(self, frame: pd.DataFrame, labels: dict, architecture: dict, training: bool):
         transforms = SegmentationTransforms.from_dict(architecture["transforms"])
@@ -134,8 +158,9 @@ class SegmentationLearner(ImageTaskLearner):
         return segmentation_loss(net(batch["image"]), batch["label"])
 
     def embed_batch(self, net, batch: dict):
-        """Segment Anything's image embedding, averaged over the image."""
-        return net.sam.vision_encoder(batch["image"]).last_hidden_state.mean(dim=(2, 3))
+        """The image encoder's features averaged over the image (SAM's image embedding, or the U-Net's coarsest
+        map)."""
+        return net.embed(batch["image"])
 
     def predict_batch(self, net, batch: dict) -> list:
         """Per image, class probabilities (classes, H, W): at the label's size when the batch has labels (what

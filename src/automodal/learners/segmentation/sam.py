@@ -21,10 +21,13 @@ either the first mask or all the others, never all of them."""
 
 from __future__ import annotations
 
+import glob
 import logging
+import os
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
 from torch import nn
 
 from ...errors import ConfigError
@@ -34,6 +37,7 @@ from .transforms import pixel_statistics
 
 logger = logging.getLogger("automodal")
 
+NETWORK = "sam"
 CHECKPOINT_KEY, TOKENS_KEY, FINETUNE_KEY = ("model.sam.checkpoint_name", "model.sam.num_mask_tokens",
                                             "optimization.efficient_finetune")
 # AutoGluon's SAM fine-tuning: LoRA (rank 3, alpha 32) on the encoder's attention qkv projections, the mask decoder
@@ -47,9 +51,43 @@ UNUSED = ("sam.prompt_encoder.", "sam.mask_decoder.iou_prediction_head.")
 USED_PROMPT = "sam.prompt_encoder.no_mask_embed."
 
 
-def resolve_finetune(method: str | None, user_set: bool) -> str | None:
-    """optimization.efficient_finetune for a segmentation fit: AutoGluon's default (LoRA) unless the user chose."""
-    return method if user_set else DEFAULT_FINETUNE
+def resolve_finetune(method: str | None, user_set: bool, untrained: bool = False) -> str | None:
+    """optimization.efficient_finetune for a segmentation fit: AutoGluon's default (LoRA) unless the user chose, or
+    None (everything trains) for an encoder without trained weights: it has nothing pretrained to keep, and
+    low-rank adapters at a fine-tuning learning rate leave its features close to random."""
+    if user_set:
+        return method
+    return None if untrained else DEFAULT_FINETUNE
+
+
+def _encoder_norms(directory: str):
+    """(name, tensor) of the image encoder's normalisation weights and biases in the checkpoint's weight files,
+    reading only those tensors."""
+    for path in sorted(glob.glob(os.path.join(directory, "*.safetensors"))):
+        with safe_open(path, "pt") as weights:
+            for name in weights.keys():
+                if _is_encoder_norm(name):
+                    yield name, weights.get_tensor(name)
+    for path in sorted(glob.glob(os.path.join(directory, "*.bin"))):
+        state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+        yield from ((name, value) for name, value in state.items() if _is_encoder_norm(name))
+
+
+def _is_encoder_norm(name: str) -> bool:
+    parts = name.split(".")
+    return "vision_encoder" in parts and len(parts) > 1 and "norm" in parts[-2] and parts[-1] in ("weight", "bias")
+
+
+def untrained_encoder(directory: str) -> bool:
+    """Whether the checkpoint's image encoder holds no trained weights: every normalisation layer at its initial
+    values (weights 1, biases 0), as a randomly initialised SamModel saves them. Training moves them, so a
+    pretrained encoder never passes; a checkpoint whose weights this cannot read counts as trained."""
+    found = False
+    for name, value in _encoder_norms(directory):
+        found = True
+        if not torch.all(value == (1.0 if name.endswith("weight") else 0.0)):
+            return False
+    return found
 
 
 def resolve_mask_tokens(value: int, num_classes: int, user_set: bool) -> int:
@@ -70,7 +108,8 @@ def resolve_mask_tokens(value: int, num_classes: int, user_set: bool) -> int:
 
 def sam_architecture(config, num_classes: int, tokens_user_set: bool, finetune_user_set: bool) -> dict:
     """Everything build_network needs, as JSON data: the checkpoint's SamConfig (read from its config.json only)
-    with the decoder's token count applied, the classes, the fine-tuning method and the pixel statistics."""
+    with the decoder's token count applied, the classes, the fine-tuning method and the pixel statistics; "chosen"
+    says why everything trains when the encoder has no trained weights."""
     from transformers import SamConfig
 
     name = config[CHECKPOINT_KEY]
@@ -85,11 +124,23 @@ def sam_architecture(config, num_classes: int, tokens_user_set: bool, finetune_u
     sam_config["mask_decoder_config"]["num_multimask_outputs"] = tokens - 1
     mean, std = pixel_statistics(directory)
     image_size = sam_config["vision_config"]["image_size"]
-    return {"checkpoint_name": name, "sam_config": sam_config, "num_classes": int(num_classes),
-            "num_mask_tokens": tokens, "efficient_finetune": resolve_finetune(config[FINETUNE_KEY],
-                                                                            finetune_user_set),
+    untrained = not finetune_user_set and untrained_encoder(directory)
+    chosen = {}
+    if untrained:
+        reason = (f"the image encoder of '{name}' holds no trained weights (its normalisation layers hold their "
+                  f"initial values): it has nothing pretrained for {DEFAULT_FINETUNE} adapters to keep, so the whole "
+                  "network trains")
+        logger.warning("%s: %s. Set %s to choose.", CHECKPOINT_KEY, reason, FINETUNE_KEY)
+        chosen[FINETUNE_KEY] = (None, reason)
+    return {"network": NETWORK, "checkpoint_name": name, "sam_config": sam_config, "num_classes": int(num_classes),
+            "num_mask_tokens": tokens,
+            "efficient_finetune": resolve_finetune(config[FINETUNE_KEY], finetune_user_set, untrained),
             "image_size": int(image_size[0] if isinstance(image_size, (list, tuple)) else image_size),
-            "image_mean": mean, "image_std": std}
+            "image_mean": mean, "image_std": std, "chosen": chosen}
+
+
+def prepare(net: "SegmentationNet", architecture: dict) -> "SegmentationNet":
+    return apply_finetune(net, architecture["efficient_finetune"])
 
 
 def build_network(architecture: dict, pretrained: bool) -> "SegmentationNet":
@@ -198,6 +249,10 @@ class SegmentationNet(nn.Module):
         upscaled = decoder.activation(decoder.upscale_conv2(upscaled))
         weights = torch.stack([mlp(outputs[:, i]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], 1)
         return torch.einsum("bkc,bchw->bkhw", weights, upscaled)
+
+    def embed(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Segment Anything's image embedding, averaged over the image."""
+        return self.sam.vision_encoder(pixel_values).last_hidden_state.mean(dim=(2, 3))
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """pixel_values (B, 3, S, S) -> logits (B, 1, S, S) for binary, (B, C, S, S) for C classes."""

@@ -1,13 +1,14 @@
 """model.sam.train_transforms, img_transforms and gt_transforms: named steps that turn an image and its mask into
 the network's tensors (image float (3, S, S) normalised with the checkpoint's pixel statistics; mask int64 (S, S)),
-S being the encoder's input size (SamConfig.vision_config.image_size).
+S being the network's input size (SAM's SamConfig.vision_config.image_size, or the size a U-Net was given).
 
 - resize_to_square (img_transforms): bicubic resize of the image to S x S, whatever its aspect ratio.
 - resize_gt_to_square (gt_transforms): nearest-neighbour resize of the mask to S x S, so no new values appear.
 - random_horizontal_flip (train_transforms, training only): mirrors image and mask together, with probability 0.5.
 
-SAM's encoder takes exactly S x S inputs, so an image that leaves img_transforms at another size is an error. A mask
-left at its own size (gt_transforms: []) is allowed: the loss then scales the logits to the mask."""
+The network takes exactly S x S inputs (SAM's encoder by design, a U-Net's batches by being stacked), so an image
+that leaves img_transforms at another size is an error. A mask left at its own size (gt_transforms: []) is allowed:
+the loss then scales the logits to the mask."""
 
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ class SegmentationTransforms:
             image = image.resize((size, size), Image.BICUBIC)
         if image.size != (size, size):
             raise DataError(f"Image '{path}' is {image.size[0]}x{image.size[1]} pixels after {IMAGE_KEY}, but "
-                            f"the SAM encoder takes exactly {size}x{size}. Keep 'resize_to_square' in {IMAGE_KEY}, "
+                            f"the network takes exactly {size}x{size}. Keep 'resize_to_square' in {IMAGE_KEY}, "
                             f"or give {size}x{size} images.")
         pixels = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
         return (pixels - self._mean) / self._std

@@ -14,7 +14,7 @@ from automodal.config import Config, default_flat
 from automodal.errors import CheckpointNotFoundError, ConfigError
 from automodal.learners.segmentation.loss import segmentation_loss
 from automodal.learners.segmentation.metrics import iou
-from automodal.learners.segmentation.sam import apply_finetune, build_network, sam_architecture
+from automodal.learners.segmentation.sam import apply_finetune, build_network, sam_architecture, untrained_encoder
 from automodal.learners.segmentation.transforms import SegmentationTransforms
 from automodal.training.soup import state_to_cpu
 
@@ -51,9 +51,9 @@ def test_the_decoder_pass_is_sams_own_without_prompts(sam_checkpoint):
     assert logits.shape == (2, 1, 64, 64)
 
 
-def test_default_finetune_is_lora_on_encoder_qkv_plus_the_decoder_and_it_learns_a_disc(sam_checkpoint):
+def test_lora_adapts_encoder_qkv_plus_the_decoder_and_it_learns_a_disc(sam_checkpoint):
     torch.manual_seed(0)
-    net, architecture = network(config(sam_checkpoint))
+    net, architecture = network(config(sam_checkpoint, optimization__efficient_finetune="lora"))
     assert architecture["efficient_finetune"] == "lora"
     trainable = {name for name, p in net.named_parameters() if p.requires_grad}
     assert trainable and all(name.startswith("sam.mask_decoder.") or ".attn.qkv.lora_" in name for name in trainable)
@@ -79,6 +79,29 @@ def test_default_finetune_is_lora_on_encoder_qkv_plus_the_decoder_and_it_learns_
             assert not torch.equal(p, before[name]), name
         elif name not in trainable:
             assert torch.equal(p, before[name]), name
+
+
+def test_an_encoder_without_trained_weights_trains_whole_unless_the_user_chose(sam_checkpoint, tmp_path, caplog):
+    assert untrained_encoder(sam_checkpoint)
+    with caplog.at_level(logging.WARNING, logger="automodal"):
+        net, architecture = network(config(sam_checkpoint))
+    assert architecture["efficient_finetune"] is None
+    assert architecture["chosen"][FINETUNE][0] is None and "no trained weights" in architecture["chosen"][FINETUNE][1]
+    assert [r.levelname for r in caplog.records].count("WARNING") == 1 and "whole network trains" in caplog.text
+    trainable = {name for name, p in net.named_parameters() if p.requires_grad}
+    assert any(name.startswith("sam.vision_encoder.") for name in trainable)
+    assert not any("lora_" in name for name, _ in net.named_parameters())
+    _, chosen = network(config(sam_checkpoint, optimization__efficient_finetune="lora"))
+    assert chosen["efficient_finetune"] == "lora" and not chosen["chosen"]
+    # an encoder whose normalisation layers moved in training keeps AutoGluon's default
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    state = load_file(f"{sam_checkpoint}/model.safetensors")
+    state["vision_encoder.layers.0.layer_norm1.weight"] = state["vision_encoder.layers.0.layer_norm1.weight"] * 1.1
+    save_file(state, str(trained / "model.safetensors"))
+    (trained / "config.json").write_text(open(f"{sam_checkpoint}/config.json").read())
+    assert not untrained_encoder(str(trained))
+    assert network(config(str(trained)))[1]["efficient_finetune"] == "lora"
 
 
 def test_num_mask_tokens_sets_the_decoders_tokens(sam_checkpoint, caplog):
