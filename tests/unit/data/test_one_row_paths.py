@@ -5,7 +5,7 @@ the whole frame gives, for every column type."""
 import numpy as np
 import pandas as pd
 
-from automodal.data.hashed_text import HashedTextProcessor
+from automodal.data.hashed_text import ROW_BY_ROW_CHARACTERS, HashedTextProcessor
 from automodal.data.processors import FEW_ROWS, CategoricalProcessor, NumericalProcessor
 
 WORDS = "the a cozy apt Brooklyn park café naïve ÀB 12 x-y !! hello world cafÃ© ç 东京".split()
@@ -17,13 +17,14 @@ def rows_one_by_one(transform, frame):
 
 def test_hashed_text_of_a_few_rows_equals_the_sparse_path():
     rng = np.random.default_rng(0)
-    texts = [" ".join(rng.choice(WORDS, rng.integers(0, 9))) for _ in range(3 * FEW_ROWS)]
+    texts = [" ".join(rng.choice(WORDS, rng.integers(0, 9))) for _ in range(200)]
     frame = pd.DataFrame({"a": texts, "b": texts[::-1], "n": rng.integers(0, 5, len(texts))})
     frame.loc[3, "a"] = None
     processor = HashedTextProcessor("hashed_text", state={"columns": ["a", "b", "n"], "num_buckets": 997,
                                                           "normalize": True})
     whole = processor.features(frame)
-    assert len(frame) > FEW_ROWS          # the whole frame takes the sparse path, each row the row-by-row one
+    # the whole frame takes the sparse path, each row the cell-by-cell one
+    assert frame[["a", "b"]].fillna("").map(len).to_numpy().sum() > ROW_BY_ROW_CHARACTERS
     for i, row in enumerate(rows_one_by_one(processor.features, frame)):
         expected = (whole["hashed_text.buckets"][i], whole["hashed_text.weights"][i])
         got = (row["hashed_text.buckets"][0], row["hashed_text.weights"][0])
