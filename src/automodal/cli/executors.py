@@ -105,9 +105,9 @@ def run_on_ray(scheduler, steps: list, done: set, bar: Bar, config_yaml: str):
     run = scheduler.run_record
     for kind, item in chains(steps, done):
         if kind == "chain":
-            # again before each chain: a search step between chains may have ended the local session it used.
-            # A local cluster runs mode.slots steps at once, each with mode.step_cpus CPUs
-            connect(options.address, 2, (options.slots or os.cpu_count()) * options.step_cpus)
+            if not ray.is_initialized():    # at the first chain, and after a search step ended its local session
+                # a local cluster runs mode.slots steps at once, each with mode.step_cpus CPUs
+                connect(options.address, 2, (options.slots or os.cpu_count()) * options.step_cpus)
             run.log(f"steps {', '.join(item)} sent to Ray")
             pending[remote.remote(config_yaml, run.directory, item)] = item
         else:
