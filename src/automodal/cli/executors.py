@@ -1,8 +1,9 @@
 """How a run's plan is carried out: step by step in this process, or (mode.executor=ray) its independent chains of
 steps side by side as Ray tasks, on an existing cluster (mode.address, else RAY_ADDRESS) or a local one.
 
-A step with a group belongs to that group's chain (one predictor: its nested folds, training, prediction and test,
-in plan order); steps without a group (a task's report) wait for every chain before them and run here. Each Ray
+A step with a group belongs to that group's chain (one predictor: its training, prediction and test, in plan
+order); steps without a group (nested folds, a task's search, a task's report) wait for every chain before them
+and run here. Each Ray
 task rebuilds the scheduler from the run's stored configuration and runs its chain's steps in order, marking each
 finished in the run's log as a local run does, so continue=latest resumes either way. The seeds and folds are the
 run's, so the models are those of a sequential run.
