@@ -13,8 +13,8 @@ network, sized by the rules below, reaches mAP@50 1.0 on the same scenes in abou
   over CELLS_PER_OBJECT at the input size, so each box covers a few cells of it, within [MIN_STAGES, MAX_STAGES]
   stages of stride 2.
 - Widths: BASE_WIDTH channels doubling per stage up to MAX_WIDTH, twice as wide from LARGE_SET training images on.
-- Training: AdamW at LEARNING_RATE in batches of BATCH, epochs for about TARGET_STEPS optimizer steps, one
-  validation per epoch and early stopping after a quarter of the epochs without progress."""
+- Training: AdamW at LEARNING_RATE, on image_tasks.images.from_scratch_schedule: small batches, epochs for about
+  400 optimizer steps, one validation per epoch, early stopping after a quarter of the epochs without progress."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..image_tasks.images import IMAGE_COLUMN, loader_workers, typical_size
+from ..image_tasks.images import IMAGE_COLUMN, from_scratch_schedule, typical_size
 from .data import BOXES
 from .models import SCRATCH
 
@@ -33,8 +33,7 @@ SIZE_STEP, MIN_INPUT, MAX_INPUT = 32, 64, 640
 CELLS_PER_OBJECT = 5
 MIN_STAGES, MAX_STAGES = 3, 6
 BASE_WIDTH, MAX_WIDTH, LARGE_SET = 16, 128, 2000
-LEARNING_RATE, BATCH = 2e-3, 8
-TARGET_STEPS, MIN_EPOCHS, MAX_EPOCHS = 400, 10, 100
+LEARNING_RATE = 2e-3
 
 
 def design(train: pd.DataFrame, replaces: str) -> dict:
@@ -78,19 +77,4 @@ def design(train: pd.DataFrame, replaces: str) -> dict:
 def training_defaults(train_images: int, spec: dict) -> dict:
     """{key: (value, reason)} for a detector trained from random weights on this many images (the spec design()
     gave)."""
-    batch = BATCH
-    steps = max(1, math.ceil(train_images / batch))
-    epochs = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps))))
-    patience = max(3, epochs // 4)
-    return {
-        "optimization.learning_rate": (LEARNING_RATE, "a detector trained from random weights needs a larger rate "
-                                                      "than fine-tuning"),
-        "env.per_gpu_batch_size": (batch, "small batches: more optimizer steps from few images"),
-        "env.batch_size": (batch, "detection: one optimizer step per batch, no gradient accumulation"),
-        "optimization.max_epochs": (epochs, f"{train_images} training images in batches of {batch} give {steps} "
-                                            f"steps per epoch; {epochs} epochs aim at about {TARGET_STEPS} steps, "
-                                            f"within [{MIN_EPOCHS}, {MAX_EPOCHS}]"),
-        "optimization.val_check_interval": (1.0, "validate once per epoch: epochs are short"),
-        "optimization.patience": (patience, f"a quarter of the {epochs} epochs without a better validation mAP"),
-        **loader_workers(spec["image_size"]),
-    }
+    return from_scratch_schedule(train_images, LEARNING_RATE, spec["image_size"], "validation mAP")

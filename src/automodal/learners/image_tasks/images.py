@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -73,6 +74,32 @@ def typical_size(paths, what: str, sample: int = 200) -> tuple[int, int]:
     picked = paths[::max(1, len(paths) // sample)][:sample]
     sizes = np.array([image_size(path, what) for path in picked])
     return int(np.median(sizes[:, 0])), int(np.median(sizes[:, 1]))
+
+
+FROM_SCRATCH_BATCH = 8
+TARGET_STEPS, MIN_EPOCHS, MAX_EPOCHS = 400, 10, 100
+
+
+def from_scratch_schedule(train_images: int, learning_rate: float, size: tuple, score: str) -> dict:
+    """{key: (value, reason)}: how a network made to learn from random weights trains on this many images of the
+    median `size`: small batches, about TARGET_STEPS optimizer steps, a validation per epoch, patience a quarter of
+    the epochs without a better `score`."""
+    batch = FROM_SCRATCH_BATCH
+    steps = max(1, math.ceil(train_images / batch))
+    epochs = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps))))
+    return {
+        "optimization.learning_rate": (learning_rate, "a network trained from random weights needs a larger rate "
+                                                      "than fine-tuning"),
+        "env.per_gpu_batch_size": (batch, "small batches: more optimizer steps from few images"),
+        "env.batch_size": (batch, "one optimizer step per batch, no gradient accumulation"),
+        "optimization.max_epochs": (epochs, f"{train_images} training images in batches of {batch} give {steps} "
+                                            f"steps per epoch; {epochs} epochs aim at about {TARGET_STEPS} steps, "
+                                            f"within [{MIN_EPOCHS}, {MAX_EPOCHS}]"),
+        "optimization.val_check_interval": (1.0, "validate once per epoch: epochs are short"),
+        "optimization.patience": (max(3, epochs // 4), f"a quarter of the {epochs} epochs without a better "
+                                                       f"{score}"),
+        **loader_workers(size),
+    }
 
 
 def loader_workers(size: tuple) -> dict:

@@ -10,8 +10,8 @@ first epochs, and its skip connections give masks at the input's full resolution
 - Depth: down-sampling steps until the coarsest map is about BOTTOM_PX pixels across (its cells see whole objects),
   within [MIN_DEPTH, MAX_DEPTH].
 - Widths: BASE_WIDTH channels doubling per level up to MAX_WIDTH, twice as wide from LARGE_SET training images on.
-- Training: AdamW at LEARNING_RATE in batches of BATCH, epochs for about TARGET_STEPS optimizer steps, one validation
-  per epoch and early stopping after a quarter of the epochs without progress."""
+- Training: AdamW at LEARNING_RATE, on image_tasks.images.from_scratch_schedule: small batches, epochs for about
+  400 optimizer steps, one validation per epoch, early stopping after a quarter of the epochs without progress."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..image_tasks.images import IMAGE_COLUMN, loader_workers, typical_size
+from ..image_tasks.images import IMAGE_COLUMN, from_scratch_schedule, typical_size
 from .transforms import pixel_statistics
 
 NETWORK = "unet"
@@ -31,8 +31,7 @@ BOTTOM_PX, MIN_DEPTH, MAX_DEPTH = 8, 2, 5
 BASE_WIDTH, MAX_WIDTH, LARGE_SET = 16, 256, 2000
 # with 3e-3 the U-Net sat at the all-background answer for about 60 steps on 32-px scenes (held-out IoU 0.31 after
 # 60 steps, 0.98 after 80); with 1e-2 it reached 0.86 after 20 and 1.0 on 128-px scenes, as with 3e-3
-LEARNING_RATE, BATCH = 1e-2, 8
-TARGET_STEPS, MIN_EPOCHS, MAX_EPOCHS = 400, 10, 100
+LEARNING_RATE = 1e-2
 
 
 def unet_architecture(train: pd.DataFrame, num_classes: int, replaces: str) -> dict:
@@ -65,22 +64,7 @@ def unet_architecture(train: pd.DataFrame, num_classes: int, replaces: str) -> d
 
 def training_defaults(train_images: int, architecture: dict) -> dict:
     """{key: (value, reason)} for the U-Net on this many training images."""
-    batch = BATCH
-    steps = max(1, math.ceil(train_images / batch))
-    epochs = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps))))
-    return {
-        "optimization.learning_rate": (LEARNING_RATE, "a network trained from random weights needs a larger rate "
-                                                      "than fine-tuning"),
-        "env.per_gpu_batch_size": (batch, "small batches: more optimizer steps from few images"),
-        "env.batch_size": (batch, "one optimizer step per batch, no gradient accumulation"),
-        "optimization.max_epochs": (epochs, f"{train_images} training images in batches of {batch} give {steps} "
-                                            f"steps per epoch; {epochs} epochs aim at about {TARGET_STEPS} steps, "
-                                            f"within [{MIN_EPOCHS}, {MAX_EPOCHS}]"),
-        "optimization.val_check_interval": (1.0, "validate once per epoch: epochs are short"),
-        "optimization.patience": (max(3, epochs // 4), f"a quarter of the {epochs} epochs without a better "
-                                                       "validation score"),
-        **loader_workers(architecture["median_image"]),
-    }
+    return from_scratch_schedule(train_images, LEARNING_RATE, architecture["median_image"], "validation score")
 
 
 def _block(inputs: int, outputs: int) -> nn.Sequential:
