@@ -1,0 +1,45 @@
+"""The server's micro-batcher: requests that wait when the model is free share one batch, and steady clients that
+the last batch answered are waited for a moment, so that they share the next batch instead of taking turns."""
+
+import asyncio
+import time
+
+from automodal.serving.app import MicroBatcher
+
+MODEL_SECONDS = 0.02
+
+
+class SlowLearner:
+    class_labels = None
+
+    def served(self, frame, kind):
+        time.sleep(MODEL_SECONDS)
+        return list(range(len(frame)))
+
+
+async def clients(count: int, requests: int) -> tuple:
+    batcher = MicroBatcher(SlowLearner(), max_batch_rows=256, max_wait_ms=0.0)
+    batcher.start()
+
+    async def client(k: int):
+        for _ in range(requests):
+            answer = await batcher.submit([{"x": 1.0}], "predict")
+            assert len(answer["predictions"]) == 1
+            await asyncio.sleep(0.0002 * (1 + k))   # the network and the client's own work, a little unequal
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(k) for k in range(count)))
+    elapsed = time.perf_counter() - started
+    await batcher.stop()
+    return batcher.batches, batcher.rows, elapsed
+
+
+def test_steady_clients_share_one_batch():
+    batches, rows, _ = asyncio.run(clients(8, 10))
+    assert rows == 80 and rows / batches > 5         # taking turns would give about 4
+
+
+def test_a_lone_client_is_never_held_back():
+    batches, rows, elapsed = asyncio.run(clients(1, 10))
+    assert batches == rows == 10
+    assert elapsed < 10 * (MODEL_SECONDS + 0.008)
