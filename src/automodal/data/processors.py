@@ -212,6 +212,11 @@ def integer_style(categories) -> bool:
     return all(INTEGER.fullmatch(str(c)) for c in categories)
 
 
+def number_category(value: float, integers: bool) -> str:
+    """A number as a category: "3" for a whole number when the column's numbers render as integers, else "3.0"."""
+    return str(int(value)) if integers and float(value).is_integer() else repr(float(value))
+
+
 def category_values(series: pd.Series, integers: bool | None = None) -> np.ndarray:
     """Categories as an object array of strings (None where missing). Numbers render as training rendered the
     column: whole numbers as integers ("3", so 3 and 3.0 are one category although a NaN turns ints to floats) when
@@ -222,10 +227,9 @@ def category_values(series: pd.Series, integers: bool | None = None) -> np.ndarr
     out = np.full(len(values), None, dtype=object)
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         numbers = values[valid].astype(np.float64)
-        whole = numbers == np.round(numbers)
         if integers is None:
-            integers = bool(whole.all())
-        out[valid] = [str(int(v)) if integers and is_whole else repr(float(v)) for v, is_whole in zip(numbers, whole)]
+            integers = bool(np.array_equal(numbers, np.round(numbers)))
+        out[valid] = [number_category(v, integers) for v in numbers]
     else:
         out[valid] = [str(v) for v in values[valid]]
     return out

@@ -12,7 +12,7 @@ import pandas as pd
 from ..data import dates
 from ..data.image import readable
 from ..data.markers import read_numbers
-from ..data.processors import integer_style
+from ..data.processors import integer_style, number_category
 from ..data.types import CATEGORICAL, IMAGE, NUMERICAL, TEXT
 from ..learners.contract import RequestSchema, json_value
 
@@ -62,7 +62,7 @@ def category_texts(present: list, integers: bool) -> list:
     (whole ones "3" when `integers`, else "3.0"); any other column renders each value as its text."""
     if not all(_number(v) for v in present):
         return [str(v) for v in present]
-    return [str(int(v)) if integers and float(v).is_integer() else repr(float(v)) for v in present]
+    return [number_category(v, integers) for v in present]
 
 
 class RowChecker:

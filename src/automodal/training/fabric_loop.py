@@ -134,7 +134,9 @@ class FabricLoop:
                         reason = self._validate(module, val_loader) or reason
                         validating += time.perf_counter() - began
                     seen += 1
-                    bar.advance(note="" if self.patience.best == -math.inf else f"best {self.patience.best:.4f}")
+                    # the note is formatted only for a bar that shows: this runs once per training batch
+                    shown = bar.wanted and self.patience.best > -math.inf
+                    bar.advance(note=f"best {self.patience.best:.4f}" if shown else "")
                     if reason is not None:
                         break
                 bar.close()
