@@ -1,6 +1,6 @@
 """Detection and segmentation with default settings and no pretrained weights: what a new user gets offline.
 
-    python benchmarks/bench_image_offline.py [--train 200] [--test 40] [--size 128] [--seed 0]
+    python benchmarks/bench_image_offline.py [--train 200] [--test 40] [--size 128] [--seed 0] [--processes 1 2]
 
 Generated scenes (automodal.demo_scenes: 1-2 squares and discs on noise per image). A default
 MultiModalPredictor(problem_type="object_detection").fit(frame) finds the default detector's COCO weights missing
@@ -8,6 +8,9 @@ and trains the small FCOS sized from the data; a default semantic_segmentation f
 finds no Segment Anything checkpoint and trains the U-Net. No hyperparameters are given. Scores are on held-out
 scenes; fit seconds include reading the data and choosing the checkpoints. The load average of the machine is
 recorded beside them, since other work on the same cores slows every fit.
+
+With --processes 1 2, each family is also fitted in two CPU processes (env.strategy ddp_spawn, env.num_processes 2),
+each process taking half of the one-process fit's batch, so that both take the same optimizer steps.
 """
 
 from __future__ import annotations
@@ -32,12 +35,20 @@ def load() -> list:
     return [round(v, 2) for v in os.getloadavg()]
 
 
-def detection(train, test, work: str) -> dict:
+def in_processes(processes: int, batch: int | None) -> dict:
+    """The keys of a fit in `processes` CPU processes that share the one-process fit's batch of `batch` images."""
+    if processes == 1:
+        return {}
+    return {"env.strategy": "ddp_spawn", "env.num_processes": processes,
+            "env.per_gpu_batch_size": max(1, batch // processes), "env.batch_size": batch}
+
+
+def detection(train, test, work: str, keys: dict) -> dict:
     from automodal import MultiModalPredictor
 
     started, load_before = time.perf_counter(), load()
     predictor = MultiModalPredictor(problem_type="object_detection", path=os.path.join(work, "detector"),
-                                    verbosity=1).fit(train[["image", "rois"]])
+                                    hyperparameters=keys, verbosity=1).fit(train[["image", "rois"]])
     seconds = time.perf_counter() - started
     summary = predictor.fit_summary()
     if "detector.architecture" not in summary["chosen_defaults"]:
@@ -48,17 +59,18 @@ def detection(train, test, work: str) -> dict:
     return {"map_50": round(scores["map_50"], 4), "map": round(scores["map"], 4), "fit_seconds": round(seconds, 1),
             "epochs": summary["epochs"], "stop_reason": summary["stop_reason"],
             "train_samples_per_second": summary["train_samples_per_second"],
+            "processes": summary["processes"], "batch": summary["config"]["env"]["batch_size"],
             "input_size": chosen["detector.input_size"]["value"],
             "backbone_channels": chosen["detector.backbone_channels"]["value"],
             "load_average_before": load_before, "load_average_after": load()}
 
 
-def segmentation(train, test, work: str) -> dict:
+def segmentation(train, test, work: str, keys: dict) -> dict:
     from automodal import MultiModalPredictor
 
     started, load_before = time.perf_counter(), load()
     predictor = MultiModalPredictor(problem_type="semantic_segmentation", label="binary_mask",
-                                    path=os.path.join(work, "segmenter"), verbosity=1).fit(
+                                    path=os.path.join(work, "segmenter"), hyperparameters=keys, verbosity=1).fit(
         train[["image", "binary_mask"]])
     seconds = time.perf_counter() - started
     summary = predictor.fit_summary()
@@ -69,6 +81,7 @@ def segmentation(train, test, work: str) -> dict:
             "iou_every_pixel_foreground": round(foreground, 4), "fit_seconds": round(seconds, 1),
             "epochs": summary["epochs"], "stop_reason": summary["stop_reason"],
             "train_samples_per_second": summary["train_samples_per_second"],
+            "processes": summary["processes"], "batch": summary["config"]["env"]["batch_size"],
             "input_size": chosen["segmenter.input_size"]["value"], "widths": chosen["segmenter.widths"]["value"],
             "load_average_before": load_before, "load_average_after": load()}
 
@@ -79,6 +92,8 @@ def main():
     parser.add_argument("--test", type=int, default=40)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--processes", type=int, nargs="+", default=[1],
+                        help="fit each family in each number of CPU processes (1 first: the others share its batch)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "image_offline.json"))
     args = parser.parse_args()
     from automodal.demo_scenes import shape_images
@@ -89,8 +104,12 @@ def main():
     results = {"train_images": args.train, "test_images": args.test, "image_px": args.size,
                "cpu_count": os.cpu_count()}
     for name, run in (("detection", detection), ("segmentation", segmentation)):
-        results[name] = run(train, test, work)
-        print(name, results[name], flush=True)
+        batch = None
+        for processes in sorted(set([1, *args.processes])):
+            result = run(train, test, os.path.join(work, f"{processes}"), in_processes(processes, batch))
+            batch = batch or result["batch"]
+            results[name if processes == 1 else f"{name}_{processes}_processes"] = result
+            print(name, result, flush=True)
     write_results(args.out, results)
 
 

@@ -160,3 +160,23 @@ def test_the_command_line_creates_trains_and_tests_every_family(family, tmp_path
     summary = json.loads((home / "families" / "metrics" / family / "summary.json").read_text())
     assert summary["models"] == [f"{family}/fold0"]
     assert summary["metrics"][sample.metric]["mean"] > sample.floor, summary["metrics"]
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if family_named(f).capabilities.devices])
+def test_two_processes_score_the_whole_tuning_set_and_save_a_predictor_like_one(family, tmp_path):
+    sample = SAMPLES[family](str(tmp_path))
+    keys = dict(sample.hyperparameters, **{"env.num_gpus": 0, "env.strategy": "ddp_spawn", "env.num_processes": 2,
+                                           "optimization.top_k": 1, "optimization.top_k_average_method": "best"})
+    predictor = MultiModalPredictor(label=sample.label, problem_type=sample.problem_type, path=str(tmp_path / "m"),
+                                    hyperparameters=keys, verbosity=0).fit(sample.train, tuning_data=sample.test,
+                                                                           seed=0)
+    summary = predictor.fit_summary()
+    assert (summary["strategy"], summary["processes"]) == ("ddp_spawn", 2)
+    # the kept checkpoint was scored in the training processes, each holding half the tuning rows; the predictor
+    # has that checkpoint's weights, and this process scores them on every row: equal only when the training
+    # processes gathered each other's predictions
+    metric = summary.get("validation_metric", summary["eval_metric"])
+    scored = predictor.evaluate(sample.test, metrics=[metric])[metric]
+    assert summary["checkpoints"][0]["score"] == pytest.approx(scored, abs=1e-5)
+    loaded = MultiModalPredictor.load(predictor.path)
+    assert str(loaded.predict(sample.test.head(3))) == str(predictor.predict(sample.test.head(3)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import lightning.pytorch as pl
 import numpy as np
@@ -18,7 +17,7 @@ from ..metrics import Metric, score, signed
 from .cutmix import scale_box
 from .mixup import IMAGE_SUFFIX, soft_cross_entropy
 from .optim import build_optimizer, build_scheduler, param_groups
-from .trainer import ignore_lightning_noise
+from .trainer import prepare_process
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +56,16 @@ def gather_rows(rows: torch.Tensor, device) -> torch.Tensor:
     gathered = [torch.zeros_like(padded) for _ in range(world)]
     dist.all_gather(gathered, padded)
     return torch.cat([part[:n] for part, n in zip(gathered, counts)]).cpu()
+
+
+def gather_objects(items: list) -> list:
+    """The items of every process, concatenated in rank order: for outputs that are no single tensor (an image's
+    boxes or mask), which are pickled across processes, so they are moved to the CPU first."""
+    import torch.distributed as dist
+
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, items)
+    return [item for part in gathered for item in part]
 
 
 class TrainingModule(pl.LightningModule):
@@ -180,10 +189,7 @@ class TrainingModule(pl.LightningModule):
                     module.eval()
 
     def setup(self, stage):
-        ignore_lightning_noise()
-        if self.trainer.world_size > 1 and self.trainer.num_devices > 1 and self.device.type == "cpu":
-            # processes that share this machine's cores split them: more threads than cores would spin
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.trainer.num_devices))
+        prepare_process(self.trainer, self.device)
 
     def _validation_rows(self, world_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """This validation's logits and labels; with several processes, every process's rows (each process

@@ -138,6 +138,14 @@ def ignore_lightning_noise():
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
+def prepare_process(trainer, device):
+    """What each training process does first (a module's setup): quiet Lightning's warnings, and split this
+    machine's cores between processes that share them, since more threads than cores would spin."""
+    ignore_lightning_noise()
+    if trainer.world_size > 1 and trainer.num_devices > 1 and device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // trainer.num_devices))
+
+
 class ReleaseProcessGroup(pl.Callback):
     """Ends the process group when a distributed fit is over. Lightning destroys it at exit only for NCCL; a gloo
     group left alive lets a ddp_spawn child abort at interpreter exit now and then ("terminate called without an

@@ -33,7 +33,7 @@ class DetectionLearner(ImageTaskLearner):
     family = "detection"
     problem_types = ("object_detection",)
     preset_section = "object_detection"
-    capabilities = Capabilities(embeddings=True, export_onnx=True, search=True)
+    capabilities = Capabilities(embeddings=True, export_onnx=True, search=True, devices=True)
     alternatives = dict(ImageTaskLearner.alternatives, predict_proba="it has no class probabilities per row; "
                                                                      "predict() gives each box's class and score.")
     config_group = "mmdet_image"

@@ -30,7 +30,6 @@ class ImageTaskLearner(FamilyLearner):
     alternatives = {
         "chunked_prediction": "pass the data itself (a frame, a CSV of image paths or a COCO json); images are read "
                               "one batch at a time anyway.",
-        "devices": "it trains on one device.",
         "validation_metric": "it chooses checkpoints by its eval_metric; pass eval_metric instead.",
     }
     config_group: str = ""          # the model.<group>.* keys this family reads
@@ -104,7 +103,7 @@ class ImageTaskLearner(FamilyLearner):
         self.config, self.model, self.labels = result.config, result.net, result.labels
         self.meta = {"label": self.label, "problem_type": self.problem_type, "eval_metric": result.eval_metric,
                      "architecture": result.architecture, "fit_summary": result.summary}
-        return FitOutcome(result.log_csv, result.workdir, tensorboard=result.tensorboard)
+        return FitOutcome(result.log_csv, result.workdir, result.saves, result.tensorboard)
 
     # ---------------------------------------------------------------- a search's steps (automodal.hpo)
     @classmethod

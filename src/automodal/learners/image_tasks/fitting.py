@@ -26,9 +26,6 @@ from .running import make_loader, run_net
 
 logger = logging.getLogger(__name__)
 
-DEVICE_KEYS = ("env.num_gpus", "env.num_processes", "env.strategy")
-
-
 @dataclass
 class ImageTaskFit:
     net: object
@@ -40,6 +37,7 @@ class ImageTaskFit:
     log_csv: str | None = None
     workdir: str | None = None      # the fit's scratch directory; the caller removes it
     tensorboard: str | None = None  # the fit's TensorBoard event files (training.tracking)
+    saves: bool = True              # False in the other processes of a ddp run: the first one saves
 
 
 def split_rows(frame: pd.DataFrame, holdout_frac: float | None, seed: int):
@@ -53,17 +51,16 @@ def split_rows(frame: pd.DataFrame, holdout_frac: float | None, seed: int):
     return frame.iloc[np.sort(order[held:])], frame.iloc[np.sort(order[:held])]
 
 
-def _one_device(learner, plan, config: Config):
-    """One process on one device: these families gather no predictions across processes yet. Several devices asked
-    for by keys the user set are refused (the family's `devices` capability); the default of every visible GPU
-    trains on the first."""
-    if plan.world_size > 1 or plan.dp_device_ids:
-        keys = [key for key in DEVICE_KEYS if config.chosen(key)]
-        if keys:
-            learner.require("devices", f"{' / '.join(keys)} asking for {plan.world_size} devices")
-        logger.info("%s trains on one device: the first of the %d visible.", learner.problem_type, plan.world_size)
-        devices = plan.devices[:1] if isinstance(plan.devices, list) else 1
-        return DevicePlan(plan.accelerator, devices, "auto", plan.precision)
+def _device_plan(learner, config: Config) -> DevicePlan:
+    """The Trainer's devices: ddp and ddp_spawn train on several GPUs or CPU processes, each on its share of every
+    batch, the tuning set's predictions gathered from all (image_tasks.module). DataParallel splits one batch
+    tensor between GPUs, which these families' batches (images of different sizes, per-image targets) are not:
+    env.strategy dp trains on the first GPU, said once."""
+    plan = plan_devices(config)
+    if plan.dp_device_ids:
+        logger.warning("env.strategy dp does not apply to %s (its batches are lists of images and targets): "
+                       "training on the first GPU; set env.strategy ddp or ddp_spawn to train on all %d.",
+                       learner.problem_type, len(plan.dp_device_ids))
     return plan
 
 
@@ -121,28 +118,31 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
     architecture = learner.architecture(labels, train)
     config, chosen = _chosen_defaults(learner, learner.config, len(train), architecture)
     learner.config = config
-    plan = _one_device(learner, plan_devices(config), config)
+    plan = _device_plan(learner, config)
     learner.check_plan(plan)
     net = learner.prepare_training(learner.build_net(architecture, pretrained=True), architecture)
     module = ImageTaskModule(learner, net, labels, eval_metric, config)
-    batch_size = config["env.per_gpu_batch_size"]
+    batch_size, processes = config["env.per_gpu_batch_size"], plan.world_size if plan.distributed else 1
     train_loader = make_loader(learner, train, labels, architecture, batch_size, True, config["env.num_workers"],
-                               seed)
+                               seed, processes)
     val_loader = make_loader(learner, val, labels, architecture, eval_batch_size(config), False,
-                             config["env.num_workers_evaluation"])
+                             config["env.num_workers_evaluation"], processes=processes)
 
     workdir = tempfile.mkdtemp(prefix="automodal-fit-", dir=os.environ.get("AUTOMODAL_SCRATCH") or None)
     try:
         remaining = None if time_limit is None else time_limit - (time.time() - started)
         watched = session.watchers(config, workdir, remaining is not None, keeper)
         if trained is not None:
-            progress, entries = dict(trained.progress), trained.entries
+            progress, entries, saves = dict(trained.progress), trained.entries, True
         else:
             loggers = tracked.loggers(workdir) if tracked is not None else []
             tracking.start(loggers, config, tracked.tags if tracked is not None else {})
             trainer = build_trainer(config, plan, watched.callbacks, workdir, remaining, verbosity, loggers)
-            progress, entries, _ = session.train(trainer, module, net, train_loader, val_loader, watched)
+            progress, entries, saves = session.train(trainer, module, net, train_loader, val_loader, watched)
         net = net.to(f"cuda:{plan.devices[0]}" if plan.accelerator == "gpu" else "cpu")
+        if processes > 1:   # the soup's choice below runs in this one process, over every tuning image
+            val_loader = make_loader(learner, val, labels, architecture, eval_batch_size(config), False,
+                                     config["env.num_workers_evaluation"])
         greater = learner.metrics[eval_metric]
 
         def evaluate(state=None):
@@ -151,7 +151,8 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
             value = learner.scores(*run_net(learner, net, val_loader), labels, [eval_metric])[eval_metric]
             return value if greater else -value
 
-        soup_info = choose_weights(net, entries, config["optimization.top_k_average_method"], evaluate)
+        soup_info = choose_weights(net, entries if saves else [], config["optimization.top_k_average_method"],
+                                   evaluate)
         if watched.keeper.directory:
             shutil.rmtree(watched.keeper.directory, ignore_errors=True)   # merged into net by now
     except BaseException:
@@ -168,7 +169,8 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
         "train_images": len(train), "tuning_images": len(val),
         "num_parameters": sum(p.numel() for p in net.parameters()),
         "trainable_parameters": sum(p.numel() for p in net.parameters() if p.requires_grad),
-        "accelerator": plan.accelerator, "precision": plan.precision,
+        "accelerator": plan.accelerator, "precision": plan.precision, "strategy": plan.strategy,
+        "processes": processes,
         "train_samples_per_second": progress.get("train_samples_per_second"),
         "fit_seconds": round(time.time() - started, 3),
         "chosen_defaults": chosen,
@@ -177,4 +179,4 @@ def fit(learner, train_data, tuning_data, eval_metric: str, holdout_frac: float 
     events = os.path.join(workdir, tracking.TENSORBOARD_DIRECTORY)
     return ImageTaskFit(net, config, labels, architecture, eval_metric, summary,
                         log_csv if os.path.exists(log_csv) else None, workdir,
-                        events if os.path.isdir(events) else None)
+                        events if os.path.isdir(events) else None, saves)

@@ -7,7 +7,9 @@ import logging
 import lightning.pytorch as pl
 
 from ...config import Config
+from ...training.module import gather_objects
 from ...training.optim import build_optimizer, build_scheduler, uniform_groups
+from ...training.trainer import prepare_process
 from .running import to_device
 
 logger = logging.getLogger(__name__)
@@ -18,6 +20,9 @@ class ImageTaskModule(pl.LightningModule):
         super().__init__()
         self.learner, self.net, self.labels, self.metric, self.config = learner, net, labels, metric, config
         self._outputs, self._targets = [], []
+
+    def setup(self, stage):
+        prepare_process(self.trainer, self.device)
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx):
         return to_device(batch, device)
@@ -31,14 +36,19 @@ class ImageTaskModule(pl.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        self._outputs.extend(self.learner.predict_batch(self.net, batch))
+        self._outputs.extend(to_device(self.learner.predict_batch(self.net, batch), "cpu"))
         self._targets.extend(to_device(batch["label"], "cpu"))
 
     def on_validation_epoch_end(self):
-        if not self._outputs:
-            return
-        value = self.learner.scores(self._outputs, self._targets, self.labels, [self.metric])[self.metric]
+        outputs, targets, world = self._outputs, self._targets, self.trainer.world_size
         self._outputs, self._targets = [], []
+        if world > 1:
+            # each process validated its share of the tuning images: the metric is taken over all of them, so
+            # that every process logs the same score and early stopping stops them together
+            outputs, targets = gather_objects(outputs), gather_objects(targets)
+        if not outputs:
+            return
+        value = self.learner.scores(outputs, targets, self.labels, [self.metric])[self.metric]
         # checkpoints and early stopping rank by higher-is-better
         self.log("val_score", value if self.learner.metrics[self.metric] else -value, prog_bar=True)
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
+from ...data.batches import BucketBatchSampler, ShardedBatches
 from ...inference import network_dtype
 
 
@@ -25,11 +26,21 @@ def to_device(value, device, dtype=None):
 
 
 def make_loader(learner, frame: pd.DataFrame, labels: dict, architecture: dict, batch_size: int, training: bool,
-                num_workers: int, seed: int = 0):
-    generator = torch.Generator().manual_seed(seed) if training else None
-    return DataLoader(learner.dataset(frame, labels, architecture, training), batch_size=batch_size, shuffle=training,
-                      num_workers=num_workers, collate_fn=learner.collate, generator=generator,
-                      persistent_workers=training and num_workers > 0)
+                num_workers: int, seed: int = 0, processes: int = 1):
+    """With `processes` > 1 (distributed training) batch_size is each process's, and every process takes its
+    images of the same global batches (data.batches.ShardedBatches): each image of the tuning set is validated
+    once, by one process. Those batches are shuffled from a seed, not a torch.Generator: the loader is pickled into
+    the spawned processes, and a Generator's state does not cross into them."""
+    dataset = learner.dataset(frame, labels, architecture, training)
+    shared = {"num_workers": num_workers, "collate_fn": learner.collate,
+              "persistent_workers": training and num_workers > 0}
+    if processes == 1:
+        generator = torch.Generator().manual_seed(seed) if training else None
+        return DataLoader(dataset, batch_size=batch_size, shuffle=training, generator=generator, **shared)
+    global_batch = batch_size * processes
+    batches = (BucketBatchSampler(np.zeros(len(dataset)), global_batch, seed) if training
+               else BatchSampler(SequentialSampler(dataset), global_batch, drop_last=False))
+    return DataLoader(dataset, batch_sampler=ShardedBatches(batches, even=training), **shared)
 
 
 def run_net(learner, net, loader) -> tuple[list, list]:

@@ -75,7 +75,7 @@ class SegmentationLearner(ImageTaskLearner):
     family = "segmentation"
     problem_types = ("semantic_segmentation",)
     preset_section = "semantic_segmentation"
-    capabilities = Capabilities(predict_proba=True, embeddings=True, search=True)
+    capabilities = Capabilities(predict_proba=True, embeddings=True, search=True, devices=True)
     alternatives = dict(ImageTaskLearner.alternatives, export_onnx="Segment Anything is not exported; predict and "
                                                                    "predict_proba in Python, or serve the saved "
                                                                    "predictor with `automodal serve`.")
