@@ -296,7 +296,7 @@ class CatBoostAnchor:
                           allow_writing_files=False)
 
     def _x(self, x):
-        return x.astype({c: str for c in self.categorical})
+        return x.assign(**{c: x[c].astype(object).where(x[c].notna(), "missing").map(str) for c in self.categorical})
 
     def fit(self, x, y):
         self.model.fit(self._x(x), y)
@@ -321,11 +321,11 @@ class LightGBMAnchor:
         self.model = kind(random_state=seed, verbose=-1, n_jobs=os.cpu_count())
 
     def _x(self, x):
-        return x.assign(**{c: pd.Categorical(x[c].astype(str).where(x[c].notna()), categories=self.levels[c])
+        return x.assign(**{c: pd.Categorical(x[c].map(str).where(x[c].notna()), categories=self.levels[c])
                            for c in self.categorical})
 
     def fit(self, x, y):
-        self.levels = {c: sorted(x[c].dropna().astype(str).unique()) for c in self.categorical}
+        self.levels = {c: sorted(x[c].dropna().map(str).unique()) for c in self.categorical}
         self.model.fit(self._x(x), y)
         self.classes_ = getattr(self.model, "classes_", None)
 
