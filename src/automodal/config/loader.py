@@ -339,6 +339,12 @@ def validate_value(key: str, value):
         if value is None or isinstance(value, str):
             return value or None
         raise ConfigError(f"'{key}' must be a string path or null; got {value!r}.")
+    if kind == "optional_int":
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("null", "none")):
+            return None
+        value = _coerce_number(key, value, integer=True)
+        _check_range(key, value)
+        return value
     if kind == "transforms":
         if isinstance(value, str):
             value = [value]

@@ -161,14 +161,15 @@ class MultimodalNet(nn.Module):
 def build_net(architecture: dict, config: Config) -> nn.Module:
     """architecture: {"backbones": [...], "fusion": name|None, "inputs": {...}, "num_outputs": int, "members": int,
     "linear_start": bool, "linear_text": the hashed-text model the linear start reads, or None, "linear_knots": the
-    knots of the map that gives the linear start numbers on their own scale, 0 for none} (members absent in
-    predictors saved before ensembles: one network; linear_start / linear_text / linear_knots absent in those saved
-    before them: none), and "folds": [{"linear_knots": ...} per network] for a k-fold bag (bagging), else absent."""
+    knots of the map that gives the linear start numbers on their own scale, 0 for none, "target_encoding": the
+    categorical columns read as their categories' mean labels, {"columns", "width"} or None} (members absent in
+    predictors saved before ensembles: one network; linear_start / linear_text / linear_knots / target_encoding
+    absent in those saved before them: none), and "folds": [{"linear_knots": ...} per network] for a k-fold bag (bagging), else absent."""
     if architecture.get("folds"):       # a k-fold bag: one network per fold, each with its own linear start map
         return FoldBag([build_net(dict(architecture, folds=None, **fold), config)
                         for fold in architecture["folds"]])
     members = architecture.get("members", 1)
-    inputs = dict(architecture["inputs"], members=members)
+    inputs = dict(architecture["inputs"], members=members, target_encoding=architecture.get("target_encoding"))
     backbones = {}
     for name in architecture["backbones"]:
         backbones[name] = get_spec(name).builder(model_config(config, name), inputs)

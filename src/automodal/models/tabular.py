@@ -9,6 +9,10 @@ from ..data.types import CATEGORICAL, NUMERICAL
 from .layers import mlp_blocks
 from .members import MemberScaling
 from .registry import register
+from .target_encoding import TargetEncoding
+
+
+CATEGORICAL_MLP = "categorical_mlp"
 
 
 def embedding_dim(num_categories: int) -> int:
@@ -61,10 +65,17 @@ class NumericalMLP(nn.Module):
 
 
 class CategoricalMLP(nn.Module):
-    def __init__(self, num_categories: list, hidden_size: int, num_layers: int, drop_rate: float, members: int = 1):
+    """Each column's embedding, beside the mean label of each category of the columns that target_encoding
+    ({"columns": [...], "width": outputs}, models.target_encoding) names."""
+
+    def __init__(self, num_categories: list, hidden_size: int, num_layers: int, drop_rate: float, members: int = 1,
+                 target_encoding: dict | None = None):
         super().__init__()
         self.embeddings = nn.ModuleList(nn.Embedding(n, embedding_dim(n)) for n in num_categories)
+        self.target_encoding = TargetEncoding(num_categories, target_encoding["columns"], target_encoding["width"]) \
+            if target_encoding else None
         width = sum(e.embedding_dim for e in self.embeddings)
+        width += self.target_encoding.out_features if self.target_encoding is not None else 0
         self.members = MemberScaling(members, width) if members > 1 else None
         self.blocks = mlp_blocks(width, hidden_size, num_layers, drop_rate)
         self.out_features = hidden_size if num_layers else width
@@ -72,6 +83,8 @@ class CategoricalMLP(nn.Module):
     def forward(self, batch: dict) -> torch.Tensor:
         codes = batch[CATEGORICAL]
         x = torch.cat([emb(codes[:, j]) for j, emb in enumerate(self.embeddings)], dim=1)
+        if self.target_encoding is not None:
+            x = torch.cat([x, self.target_encoding(batch, codes)], dim=1)
         if self.members is not None:
             x = self.members(x)
         for block in self.blocks:
@@ -89,7 +102,7 @@ def build_numerical_mlp(config: dict, inputs: dict) -> nn.Module:
                         config["embedding"], inputs.get("members", 1))
 
 
-@register("categorical_mlp", CATEGORICAL, members=True)
+@register(CATEGORICAL_MLP, CATEGORICAL, members=True)
 def build_categorical_mlp(config: dict, inputs: dict) -> nn.Module:
     return CategoricalMLP(inputs["num_categories"], config["hidden_size"], config["num_layers"], config["drop_rate"],
-                          inputs.get("members", 1))
+                          inputs.get("members", 1), inputs.get("target_encoding"))

@@ -16,11 +16,12 @@ import pandas as pd
 from ...config import Config
 from ...inference import FittedModel
 from ...metrics import signed
+from ...data.types import CATEGORICAL
 from ...training.tracking import TENSORBOARD_DIRECTORY
 from ...training.trainer import plan_devices
 from ..contract import Trained
 from . import bagging
-from .data import Start, data_aware, prepare_data, without_holdout
+from .data import PreparedData, Start, data_aware, prepare_data, without_holdout
 from .network import train_network, validation_metric
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,15 @@ class FitResult:
     workdir: str | None = None          # the fit's scratch directory (holds log_csv); the caller removes it
     saves: bool = True                  # False in the other processes of a ddp run: the first one saves
     tensorboard: str | None = None      # the first network's TensorBoard event files (training.tracking)
+
+
+def target_encoded_columns(data: PreparedData, architecture: dict) -> list:
+    """The categorical columns the network also read as their categories' mean labels (models.target_encoding)."""
+    encoding = architecture.get("target_encoding")
+    if not encoding:
+        return []
+    columns = data.pipeline.processors[CATEGORICAL].columns
+    return [columns[j] for j in encoding["columns"]]
 
 
 def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, config: Config,
@@ -89,6 +99,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         "checkpoints": [{"score": signed(validation, s), "step": step} for s, step, *_ in first.entries],
         "soup": first.soup_info["method"], "checkpoints_averaged": first.soup_info["used"],
         "linear_start": architecture.get("linear_start", False), "head_scale": first.soup_info.get("head_scale"),
+        "target_encoded_columns": target_encoded_columns(data, architecture),
         "epochs": first.progress.get("epochs"),
         "global_step": first.progress.get("global_step"),
         "stop_reason": first.progress.get("stop_reason"),

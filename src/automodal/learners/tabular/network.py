@@ -17,7 +17,7 @@ from ...data.batches import make_loader
 from ...data.frames import read_frame
 from ...data.infer import infer_problem_type
 from ...data.processors import LabelProcessor, require_columns
-from ...data.types import CLASSIFICATION, IMAGE, REGRESSION
+from ...data.types import CATEGORICAL, CLASSIFICATION, IMAGE, REGRESSION
 from ...errors import AutomodalError, ConfigError, DataError
 from ...inference import FittedModel, eval_batch_size, outputs_from_logits
 from ...metrics import get_metric, score, signed
@@ -25,6 +25,8 @@ from ...models.fold_bag import first_network
 from ...models.hashed_text import NAME as HASHED_TEXT
 from ...models.linear_start import KNOTS, own_scale_knots
 from ...models.net import build_net, ensemble_members, warn_unused_keys
+from ...models.tabular import CATEGORICAL_MLP
+from ...models.target_encoding import TARGET_MEANS, encoded_columns, target_width
 from ...training import fabric_loop, tracking
 from ...training.cutmix import CutMix
 from ...training.finetune import apply_efficient_finetune, check_adapters
@@ -73,8 +75,20 @@ def uses_linear_start(config: Config, data: PreparedData, inputs: dict) -> bool:
                 and not pretrained(data))
 
 
-def build_network(data: PreparedData, config: Config, plan, start: Start | None = None):
-    """The network to train (weights live here) and the module that runs forward passes (compiled, DataParallel)."""
+def target_encoding_plan(config: Config, data: PreparedData, inputs: dict) -> dict | None:
+    """The categorical columns the categorical MLP also reads as their categories' mean labels
+    (model.categorical_mlp.target_encoding), or None."""
+    if CATEGORICAL_MLP not in data.backbones:
+        return None
+    columns = encoded_columns(inputs["num_categories"], config["model.categorical_mlp.target_encoding"])
+    if not columns:
+        return None
+    return {"columns": columns, "width": target_width(data.label_processor.num_outputs)}
+
+
+def build_network(data: PreparedData, config: Config, plan, start: Start | None = None, seed: int = 0):
+    """The architecture, the network to train (weights live here), the module that runs forward passes (compiled,
+    DataParallel) and the training rows' arrays (with the out-of-fold category means of a target encoding)."""
     if start is None:   # a saved model's configuration names every key; only a user's own choices are checked
         warn_unused_keys(config, data.models, data.column_types)
     members = start.architecture.get("members", 1) if start is not None else \
@@ -88,11 +102,14 @@ def build_network(data: PreparedData, config: Config, plan, start: Start | None 
     else:
         knots = own_scale_knots(data.pipeline.processors.get("numerical")) if linear else None
         linear_knots = KNOTS if knots is not None else 0        # the fit below may drop them
+    encoding = start.architecture.get("target_encoding") if start is not None else \
+        target_encoding_plan(config, data, inputs)
     architecture = {"backbones": data.backbones, "fusion": data.fusion, "inputs": inputs,
                     "num_outputs": data.label_processor.num_outputs, "members": members, "linear_start": linear,
-                    "linear_text": text, "linear_knots": linear_knots}
+                    "linear_text": text, "linear_knots": linear_knots, "target_encoding": encoding}
     net = build_net(architecture, config)
-    if start is not None:
+    train_arrays = data.train_arrays
+    if start is not None:   # the start's category means come with its weights
         _start_weights(net, start, data)
     elif linear:
         net.linear_start.fit(data.train_arrays, data.train_arrays["label"], data.problem_type == REGRESSION, knots)
@@ -108,7 +125,12 @@ def build_network(data: PreparedData, config: Config, plan, start: Start | None 
                                     backend=config["env.compile.backend"])
     if plan.dp_device_ids:
         forward_net = torch.nn.DataParallel(forward_net, device_ids=plan.dp_device_ids)
-    return architecture, net, forward_net
+    if encoding and start is None:
+        encoder = net.backbones[CATEGORICAL_MLP].target_encoding
+        means = encoder.fit(data.train_arrays[CATEGORICAL], data.train_arrays["label"],
+                            data.label_processor.num_outputs, seed)
+        train_arrays = dict(train_arrays, **{TARGET_MEANS: means})
+    return architecture, net, forward_net, train_arrays
 
 
 def validation_metric(config: Config, data: PreparedData):
@@ -234,7 +256,7 @@ def train_network(data: PreparedData, config: Config, plan, seed: int, workdir: 
     head scale); checkpoints and logs go under workdir, and training stops after `remaining` seconds. `tracked`:
     the experiment trackers this run logs to (training.tracking)."""
     pl.seed_everything(seed, verbose=False)  # the teacher's predictions must not change the initial weights
-    architecture, net, forward_net = build_network(data, config, plan, start)
+    architecture, net, forward_net, train_arrays = build_network(data, config, plan, start, seed)
 
     validation = validation_metric(config, data)
     distillation = Distillation(config, data.problem_type) if teacher is not None else None
@@ -252,8 +274,8 @@ def train_network(data: PreparedData, config: Config, plan, seed: int, workdir: 
     if len(data.val_part) < processes:    # a process without a tuning row would skip validation and stall the rest
         raise DataError(f"The tuning data has {len(data.val_part)} row(s); training in {processes} processes needs at "
                         "least one per process. Pass more tuning rows or train in fewer processes.")
-    train_loader = make_loader(data.train_arrays, batch_size, shuffle=True, num_workers=config["env.num_workers"],
-                               seed=seed, collators=collators, lengths=data.pipeline.lengths(data.train_arrays),
+    train_loader = make_loader(train_arrays, batch_size, shuffle=True, num_workers=config["env.num_workers"],
+                               seed=seed, collators=collators, lengths=data.pipeline.lengths(train_arrays),
                                processes=processes)
     val_loader = make_loader(data.val_arrays, eval_batch_size(config),
                              num_workers=config["env.num_workers_evaluation"], collators=collators,
