@@ -164,7 +164,8 @@ def build_net(architecture: dict, config: Config) -> nn.Module:
     knots of the map that gives the linear start numbers on their own scale, 0 for none, "target_encoding": the
     categorical columns read as their categories' mean labels, {"columns", "width"} or None} (members absent in
     predictors saved before ensembles: one network; linear_start / linear_text / linear_knots / target_encoding
-    absent in those saved before them: none), and "folds": [{"linear_knots": ...} per network] for a k-fold bag (bagging), else absent."""
+    absent in those saved before them: none), and "folds": [{"linear_knots": ...} per network] for a k-fold bag
+    (bagging), else absent."""
     if architecture.get("folds"):       # a k-fold bag: one network per fold, each with its own linear start map
         return FoldBag([build_net(dict(architecture, folds=None, **fold), config)
                         for fold in architecture["folds"]])

@@ -10,9 +10,9 @@ standardised label).
 
 Training rows get the means of the other folds' rows (out of fold), so that the network never reads a row's own
 label through its category; every other row (validation, prediction) reads the means of all training rows, kept
-as a buffer that is saved and loaded with the weights. On lme4's InstEval (55,000 ratings, 2,972 students and
-1,128 lecturers) accuracy went from 0.268 to 0.312 (LightGBM: 0.295); on tables whose categorical columns have
-fewer categories than the threshold nothing changes.
+as a buffer that is saved and loaded with the weights. On lme4's InstEval with named ids (55,000 ratings, 2,972
+students and 1,128 lecturers) accuracy went from 0.288 to 0.295 (LightGBM: 0.295), and 0.287 to 0.292 on a
+second split; on tables whose categorical columns have fewer categories than the threshold nothing changes.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ FOLDS = 5
 
 
 def encoded_columns(num_categories: list, min_categories: int | None) -> list:
-    """The categorical columns (indices) encoded: those with at least min_categories categories; none for None."""
+    """The categorical columns (indices) encoded: those with at least min_categories categories (num_categories
+    counts code 0, for missing and unseen values, too); none for None."""
     if min_categories is None:
         return []
-    return [j for j, n in enumerate(num_categories) if n >= min_categories]
+    return [j for j, n in enumerate(num_categories) if n - 1 >= min_categories]
 
 
 def target_width(num_outputs: int) -> int:

@@ -31,6 +31,12 @@ def test_a_school_id_is_read_as_categories_and_amounts_stay_numbers():
     assert groups > 0.3 and curve < 0.05, (groups, curve)
 
 
+def test_hundreds_of_groups_with_rows_enough_are_codes_too():
+    frame = school_table(rows=9000, schools=365)    # the day of a year: about 25 rows a day
+    types, codes = read_codes(frame, "score", numerical_types(frame, "score"), "regression")
+    assert list(codes) == ["school_id"] and types["years"] == NUMERICAL
+
+
 def test_codes_are_found_for_a_class_label_too():
     frame = school_table()
     frame["passed"] = np.where(frame.pop("score") > 0.9, "yes", "no")
