@@ -294,7 +294,26 @@ def sklearn_anchors(x_train, problem_type, seed, categorical) -> dict:
     }
 
 
-class CatBoostAnchor:
+class NativeCategories:
+    """A boosting library's model fed its own form of categories (`_x`); predictions come back as scikit-learn's."""
+
+    model = None
+
+    def _x(self, x):
+        raise NotImplementedError
+
+    def fit(self, x, y):
+        self.model.fit(self._x(x), y)
+        self.classes_ = getattr(self.model, "classes_", None)
+
+    def predict(self, x):
+        return np.asarray(self.model.predict(self._x(x))).ravel()     # CatBoost gives multiclass labels as a column
+
+    def predict_proba(self, x):
+        return self.model.predict_proba(self._x(x))
+
+
+class CatBoostAnchor(NativeCategories):
     """CatBoost with its defaults; categories as strings (missing ones as their own value), as its docs ask."""
 
     def __init__(self, problem_type, seed, categorical):
@@ -308,18 +327,8 @@ class CatBoostAnchor:
     def _x(self, x):
         return x.assign(**{c: x[c].astype(object).where(x[c].notna(), "missing").map(str) for c in self.categorical})
 
-    def fit(self, x, y):
-        self.model.fit(self._x(x), y)
-        self.classes_ = getattr(self.model, "classes_", None)
 
-    def predict(self, x):
-        return np.asarray(self.model.predict(self._x(x))).ravel()
-
-    def predict_proba(self, x):
-        return self.model.predict_proba(self._x(x))
-
-
-class LightGBMAnchor:
+class LightGBMAnchor(NativeCategories):
     """LightGBM with its defaults; categories as pandas categoricals fixed on the training rows (unseen ones become
     missing), which it splits on natively."""
 
@@ -339,14 +348,7 @@ class LightGBMAnchor:
 
     def fit(self, x, y):
         self.levels = {c: sorted(x[c].dropna().map(str).unique()) for c in self.categorical}
-        self.model.fit(self._x(x), y)
-        self.classes_ = getattr(self.model, "classes_", None)
-
-    def predict(self, x):
-        return self.model.predict(self._x(x))
-
-    def predict_proba(self, x):
-        return self.model.predict_proba(self._x(x))
+        super().fit(x, y)
 
 
 def anchor_scores(train, test, label, problem_type, seed, anchors) -> tuple[dict, dict]:

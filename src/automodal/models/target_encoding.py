@@ -74,9 +74,9 @@ class TargetEncoding(nn.Module):
     def __init__(self, num_categories: list, columns: list, width: int):
         super().__init__()
         self.columns, self.width = list(columns), width
-        sizes = [num_categories[j] for j in self.columns]
-        self.register_buffer("offsets", torch.tensor([0, *np.cumsum(sizes)[:-1].tolist()], dtype=torch.long))
-        self.register_buffer("means", torch.zeros(int(sum(sizes)), width))
+        self.sizes = [num_categories[j] for j in self.columns]     # each encoded column's categories, code 0 too
+        self.register_buffer("offsets", torch.tensor([0, *np.cumsum(self.sizes)[:-1].tolist()], dtype=torch.long))
+        self.register_buffer("means", torch.zeros(int(sum(self.sizes)), width))
         self.out_features = len(self.columns) * width
 
     def forward(self, batch: dict, codes: torch.Tensor) -> torch.Tensor:
@@ -88,14 +88,13 @@ class TargetEncoding(nn.Module):
     def fit(self, codes: np.ndarray, labels: np.ndarray, num_outputs: int, seed: int) -> np.ndarray:
         """Fill the means from the training rows; returns those rows' out-of-fold means, (rows, out_features)."""
         targets = label_targets(labels, num_outputs)
-        sizes = [int(n) for n in torch.diff(torch.cat([self.offsets, torch.tensor([len(self.means)])])).tolist()]
-        tables = [category_means(codes[:, j], targets, n) for j, n in zip(self.columns, sizes)]
+        tables = [category_means(codes[:, j], targets, n) for j, n in zip(self.columns, self.sizes)]
         with torch.no_grad():
             self.means.copy_(torch.from_numpy(np.concatenate(tables)).to(self.means.dtype))
         out_of_fold = np.zeros((len(codes), self.out_features), dtype=np.float32)
         by_class = num_outputs > 1
         for train_rows, held_rows in kfold(labels, min(FOLDS, len(codes)), seed, by_class=by_class):
-            for i, (j, n) in enumerate(zip(self.columns, sizes)):
+            for i, (j, n) in enumerate(zip(self.columns, self.sizes)):
                 table = category_means(codes[train_rows, j], targets[train_rows], n)
                 out_of_fold[held_rows, i * self.width:(i + 1) * self.width] = table[codes[held_rows, j]]
         return out_of_fold
