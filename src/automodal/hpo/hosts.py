@@ -1,23 +1,25 @@
 """Trial hosts: long-lived Ray actors that import torch, Lightning and automodal once per session, so that a trial
 does not pay that import (about 4 s on 2 cores) in the fresh worker Tune starts for it. Tune's trial worker stays
 light: it takes a free host from the pool, forwards the host's reports to Tune, and stops the host's fit when Tune
-stops the trial. Used on one machine with CPU trials; elsewhere trials train in Tune's own workers."""
+stops the trial (hpo.trial). Used on one machine with CPU trials; elsewhere trials train in Tune's own workers."""
 
 from __future__ import annotations
 
 import queue
 import threading
-import time
 
 import ray
-
-from .fitting import train_trial
 
 POOL_NAME = "automodal-trial-hosts"
 
 
 class TrialHost:
     def __init__(self):
+        # imported here, in the host, and not at the top: Tune's trial worker unpickles a handle to this class,
+        # which imports this module, and torch, Lightning and what they load cost it about 6 s on 2 cores
+        from .fitting import train_trial
+
+        self._train_trial = train_trial
         self._busy = threading.Lock()
         self._stop = threading.Event()
 
@@ -32,7 +34,7 @@ class TrialHost:
 
             def work():
                 try:
-                    items.put(("final", train_trial(sampled, job, lambda *report: items.put(("report", report)),
+                    items.put(("final", self._train_trial(sampled, job, lambda *report: items.put(("report", report)),
                                                     self._stop.is_set, trial_id)))
                 except BaseException as error:   # noqa: BLE001  (re-raised to the trial below)
                     items.put(("error", error))
@@ -92,28 +94,3 @@ def ready_pool(slots: int):
     ray.get(pool.grow.remote(slots))
     ray.get(pool.reset.remote())
     return pool
-
-
-def run_on_host(pool, sampled: dict, job, send, trial_id: str | None = None) -> dict:
-    """Run one trial on a free host, passing its reports to send(metrics, weights); the host's last result."""
-    acquired, waited = None, time.time()
-    while acquired is None:
-        acquired = ray.get(pool.acquire.remote())
-        if acquired is None:
-            if time.time() - waited > 30:
-                raise RuntimeError("no trial host came free within 30 s")
-            time.sleep(0.05)
-    index, host = acquired
-    final = None
-    try:
-        for reference in host.run.options(num_returns="streaming").remote(sampled, job, trial_id):
-            kind, item = ray.get(reference)
-            if kind == "report":
-                send(*item)
-            else:
-                final = item
-        return final
-    finally:
-        if final is None:               # stopped by Tune (SystemExit in send) or failed: end the host's fit
-            ray.get(host.stop.remote())
-        ray.get(pool.release.remote(index))
