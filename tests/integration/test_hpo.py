@@ -267,7 +267,8 @@ def test_a_plain_fit_never_imports_ray(tmp_path):
 def test_tunes_trial_worker_imports_neither_torch_nor_lightning():
     # the worker unpickles the trainable and handles to the trial hosts, so imports both modules: light, it starts
     # in about a second; with torch and Lightning every search waited some 6 s more on 2 cores
-    script = "import sys, automodal.hpo.trial, automodal.hpo.hosts; print(sorted({'torch', 'lightning'} & set(sys.modules)))"
+    script = ("import sys, automodal.hpo.trial, automodal.hpo.hosts; "
+              "print(sorted({'torch', 'lightning'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr[-2000:]
 

@@ -74,6 +74,7 @@ RANGES = {
     "model.fusion_mlp.num_layers": (0, None, True, True),
     "model.fusion_mlp.drop_rate": (0, 1, True, False),
     "model.sam.num_mask_tokens": (1, None, True, True),
+    "data.categorical.crosses": (0, None, True, True),
     "data.mixup.mixup_alpha": (0, None, True, True),
     "data.mixup.cutmix_alpha": (0, None, True, True),
     "data.mixup.prob": (0, 1, True, True),

@@ -35,7 +35,7 @@ FOLDS = 5
 MAX_ROWS = 20000           # a sample this large settles the question
 
 
-def _targets(labels: pd.Series, problem_type: str) -> np.ndarray:
+def label_matrix(labels: pd.Series, problem_type: str) -> np.ndarray:
     """(rows, outputs): the standardised label, or one indicator column per class."""
     if problem_type in CLASSIFICATION:
         return pd.get_dummies(labels.astype(str)).to_numpy(dtype=np.float64)
@@ -44,7 +44,7 @@ def _targets(labels: pd.Series, problem_type: str) -> np.ndarray:
     return ((values - values.mean()) / (spread if spread > 0 else 1.0))[:, None]
 
 
-def _splits(rows: int):
+def fold_splits(rows: int):
     """(fitted rows as a mask, held-out row indices) for each of FOLDS folds, the same folds every call."""
     for held in np.array_split(np.random.default_rng(0).permutation(rows), FOLDS):
         fitted = np.ones(rows, dtype=bool)
@@ -52,7 +52,7 @@ def _splits(rows: int):
         yield fitted, held
 
 
-def _explained(targets: np.ndarray, predictions: np.ndarray) -> float:
+def explained_share(targets: np.ndarray, predictions: np.ndarray) -> float:
     total = ((targets - targets.mean(axis=0)) ** 2).sum()
     return float(1.0 - ((targets - predictions) ** 2).sum() / total) if total > 0 else 0.0
 
@@ -60,7 +60,7 @@ def _explained(targets: np.ndarray, predictions: np.ndarray) -> float:
 def _group_means(values: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Out-of-fold predictions from shrunken per-value means."""
     predictions = np.empty_like(targets)
-    for fitted, held in _splits(len(values)):
+    for fitted, held in fold_splits(len(values)):
         prior = targets[fitted].mean(axis=0)
         codes, inverse = np.unique(values[fitted], return_inverse=True)
         sums = np.zeros((len(codes), targets.shape[1]))
@@ -78,7 +78,7 @@ def _smooth_curve(values: np.ndarray, targets: np.ndarray) -> np.ndarray:
     ranks = pd.Series(values).rank(pct=True).to_numpy() - 0.5
     design = np.vander(ranks, 4)
     predictions = np.empty_like(targets)
-    for fitted, held in _splits(len(values)):
+    for fitted, held in fold_splits(len(values)):
         coefficients, *_ = np.linalg.lstsq(design[fitted], targets[fitted], rcond=None)
         predictions[held] = design[held] @ coefficients
     return predictions
@@ -98,11 +98,12 @@ def code_evidence(series: pd.Series, labels: pd.Series, problem_type: str) -> tu
     of fold, on the rows where the column has a value."""
     present = series.notna().to_numpy()
     values = series[present].to_numpy(dtype=np.float64)     # nullable integers convert once their NA are gone
-    targets = _targets(labels[present], problem_type)
+    targets = label_matrix(labels[present], problem_type)
     if len(values) > MAX_ROWS:
         keep = np.random.default_rng(0).choice(len(values), MAX_ROWS, replace=False)
         values, targets = values[keep], targets[keep]
-    return _explained(targets, _group_means(values, targets)), _explained(targets, _smooth_curve(values, targets))
+    return (explained_share(targets, _group_means(values, targets)),
+            explained_share(targets, _smooth_curve(values, targets)))
 
 
 def read_codes(frame: pd.DataFrame, label: str, types: dict, problem_type: str, chosen=()) -> tuple[dict, dict]:

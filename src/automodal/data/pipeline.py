@@ -43,9 +43,10 @@ class FeaturePipeline:
         self.processors = dict(processors)      # name -> processor; names prefix the features they produce
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, column_types: dict, config, reads: dict) -> "FeaturePipeline":
+    def fit(cls, frame: pd.DataFrame, column_types: dict, config, reads: dict, crosses=()) -> "FeaturePipeline":
         """Shared processors for numerical / categorical columns, plus one per backbone that needs its own.
-        reads: {backbone: the column types it reads} (models.net.select_models)."""
+        reads: {backbone: the column types it reads} (models.net.select_models); crosses: pairs of columns the
+        categorical processor also reads together (data.crosses)."""
         modalities = {m for read in reads.values() for m in read}
         processors = {}
         numerical = [c for c, t in column_types.items() if t == NUMERICAL]
@@ -54,8 +55,9 @@ class FeaturePipeline:
             processors["numerical"] = NumericalProcessor(numerical, config["data.numerical.scaler_with_mean"],
                                                          config["data.numerical.scaler_with_std"],
                                                          transform=config["data.numerical.transform"]).fit(frame)
-        if categorical and CATEGORICAL in modalities:
-            processors["categorical"] = CategoricalProcessor(categorical).fit(frame)
+        if (categorical or crosses) and CATEGORICAL in modalities:
+            processors["categorical"] = CategoricalProcessor(
+                categorical, crosses=[{"columns": list(pair)} for pair in crosses]).fit(frame)
         for name, read in reads.items():
             spec = get_spec(name)
             if spec.processor is not None:

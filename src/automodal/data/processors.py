@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..errors import DataError
 from . import dates
+from .crosses import SEPARATOR as CROSS_SEPARATOR, cross_name
 from .markers import numbers_with_markers, read_numbers
 from .types import BINARY, CATEGORICAL, CLASSIFICATION, NUMERICAL, REGRESSION
 
@@ -241,39 +242,69 @@ def category_strings(series: pd.Series, integers: bool | None = None) -> pd.Seri
 
 
 class CategoricalProcessor:
-    """Integer codes per column: 0 for missing or unseen values, 1..K for the training categories."""
+    """Integer codes per column: 0 for missing or unseen values, 1..K for the training categories. Crosses (pairs of
+    columns read together, data.crosses) follow the columns, each coded by its cells ("7 × 4")."""
 
-    def __init__(self, columns, categories=None):
+    def __init__(self, columns, categories=None, crosses=None):
         self.columns = list(columns)
         self.categories = categories or {}
+        # each {"columns": [first, second], "integers": how each rendered numbers in training, "categories": cells}
+        self.crosses = [dict(cross) for cross in crosses or []]
         self._indexes = {}      # per column: its categories as an index, for many rows at once
         self._codes = {}        # per column: category -> code, for a few rows
         self._integers = {}     # per column: whether training rendered its numbers as integers
 
     def fit(self, frame: pd.DataFrame) -> "CategoricalProcessor":
         self.categories = {c: sorted(category_strings(frame[c]).dropna().unique().tolist()) for c in self.columns}
+        for cross in self.crosses:
+            cross["integers"] = [integer_style(category_strings(frame[c]).dropna().unique()) for c in cross["columns"]]
+            cells = self._cross_strings(frame, cross)
+            cross["categories"] = sorted(set(cells[~pd.isna(cells)].tolist()))
         self._indexes, self._codes, self._integers = {}, {}, {}
         return self
 
     @property
+    def names(self) -> list:
+        """What each code column holds: the columns, then the crosses."""
+        return self.columns + [cross_name(cross["columns"]) for cross in self.crosses]
+
+    @property
     def num_categories(self) -> list:
-        return [len(self.categories[c]) + 1 for c in self.columns]
+        return [len(self.categories[c]) + 1 for c in self.columns] + \
+            [len(cross["categories"]) + 1 for cross in self.crosses]
+
+    @staticmethod
+    def _cross_strings(frame: pd.DataFrame, cross: dict) -> np.ndarray:
+        first, second = (category_values(frame[c], integers) for c, integers in zip(cross["columns"],
+                                                                                    cross["integers"]))
+        cells = np.full(len(frame), None, dtype=object)
+        both = ~(pd.isna(first) | pd.isna(second))
+        cells[both] = [a + CROSS_SEPARATOR + b for a, b in zip(first[both], second[both])]
+        return cells
+
+    def _strings(self, frame: pd.DataFrame, j: int) -> tuple:
+        """(name, the categories it knows, its values in frame as strings) of code column j."""
+        if j >= len(self.columns):
+            cross = self.crosses[j - len(self.columns)]
+            return cross_name(cross["columns"]), cross["categories"], self._cross_strings(frame, cross)
+        column = self.columns[j]
+        if column not in self._integers:
+            self._integers[column] = integer_style(self.categories[column])
+        return column, self.categories[column], category_values(frame[column], self._integers[column])
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        codes = np.zeros((len(frame), len(self.columns)), dtype=np.int64)
-        for j, column in enumerate(self.columns):
-            if column not in self._integers:
-                self._integers[column] = integer_style(self.categories[column])
-            strings = category_values(frame[column], self._integers[column])
+        codes = np.zeros((len(frame), len(self.columns) + len(self.crosses)), dtype=np.int64)
+        for j in range(codes.shape[1]):
+            name, categories, strings = self._strings(frame, j)
             if len(strings) <= FEW_ROWS:        # a dictionary: an index's lookup has a fixed cost per call
-                if column not in self._codes:
-                    self._codes[column] = {c: i + 1 for i, c in enumerate(self.categories[column])}
-                known = self._codes[column]
+                if name not in self._codes:
+                    self._codes[name] = {c: i + 1 for i, c in enumerate(categories)}
+                known = self._codes[name]
                 codes[:, j] = [0 if value is None else known.get(value, 0) for value in strings]
                 continue
-            if column not in self._indexes:
-                self._indexes[column] = pd.Index(self.categories[column], dtype=object)
-            found = self._indexes[column].get_indexer(strings)
+            if name not in self._indexes:
+                self._indexes[name] = pd.Index(categories, dtype=object)
+            found = self._indexes[name].get_indexer(strings)
             codes[:, j] = np.where(pd.isna(strings), 0, found + 1)
         return codes
 
@@ -284,7 +315,8 @@ class CategoricalProcessor:
         return {CATEGORICAL: self.transform(frame)}
 
     def to_dict(self):
-        return {"kind": "categorical", "columns": self.columns, "categories": self.categories}
+        return {"kind": "categorical", "columns": self.columns, "categories": self.categories,
+                "crosses": self.crosses}
 
     @classmethod
     def from_dict(cls, state, directory=None):

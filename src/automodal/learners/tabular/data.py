@@ -13,10 +13,11 @@ from sklearn.model_selection import train_test_split
 from ...config import Config
 from ...config.data_defaults import choose_defaults
 from ...data.codes import read_codes
+from ...data.crosses import cross_name, find_crosses
 from ...data.infer import check_problem_type, infer_column_types, infer_problem_type
 from ...data.pipeline import FeaturePipeline
 from ...data.processors import LabelProcessor, require_columns
-from ...data.types import CLASSIFICATION, IMAGE, REGRESSION
+from ...data.types import CATEGORICAL, CLASSIFICATION, IMAGE, REGRESSION
 from ...errors import DataError
 from ...folds import checked_holdout
 from ...metrics import DEFAULT_METRICS, get_metric
@@ -85,6 +86,7 @@ class PreparedData:
     train_arrays: dict
     val_arrays: dict
     codes: dict = field(default_factory=dict)     # {column: why} for integer columns read as categories
+    crosses: list = field(default_factory=list)   # pairs of columns also read together as categories (data.crosses)
 
     @property
     def backbones(self) -> list:
@@ -136,7 +138,7 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
         train_part, val_part = train_data, tuning_data
     else:
         train_part, val_part = holdout_split(train_data, label, problem_type, holdout_frac, seed)
-    codes = {}
+    codes, crosses = {}, []
     if start is not None:       # the starting model's columns, processors and backbones
         types, dropped = dict(start.fitted.pipeline.column_types), {}
         require_columns(train_data, list(types), "train_data")
@@ -147,18 +149,23 @@ def prepare_data(train_data, tuning_data, label, config, problem_type, eval_metr
         types, codes = read_codes(train_part, label, types, problem_type, chosen=column_types or {})
         names = offline_text_fallback(config["model.names"], types, config)
         types = text_conversion(types, config, names)
-        reads, fusion = select_models(names, types, "model.names" in config.explicit)
+        crosses = find_crosses(train_part, label, types, problem_type, config["data.categorical.crosses"])
+        # a cross is one more categorical column: a table of numbers alone gains the categorical model for it
+        read = dict(types, **{cross_name(cross["columns"]): CATEGORICAL for cross in crosses})
+        reads, fusion = select_models(names, read, "model.names" in config.explicit)
+        if not any(CATEGORICAL in modalities for modalities in reads.values()):
+            crosses = []
     if tuning_data is not None:
         require_columns(tuning_data, list(types), "tuning_data")
     data = PreparedData(problem_type, metric, types, dropped, reads, fusion, train_part, val_part, None, None, {}, {},
-                        codes)
+                        codes, [cross["columns"] for cross in crosses])
     return _processed(data, config, label, start.fitted.pipeline if start is not None else None, teacher)
 
 
 def _processed(data: PreparedData, config: Config, label: str, pipeline=None, teacher=None) -> PreparedData:
     """data with processors fitted on its training rows (or the given pipeline) and the features of its rows."""
     train_part, val_part = data.train_part, data.val_part
-    pipeline = pipeline or FeaturePipeline.fit(train_part, data.column_types, config, data.reads)
+    pipeline = pipeline or FeaturePipeline.fit(train_part, data.column_types, config, data.reads, data.crosses)
     train_features = pipeline.transform(train_part, "train_data")
     train_part, train_features = keep_usable_rows(pipeline, train_part, train_features, "train_data")
     if len(val_part):

@@ -48,8 +48,14 @@ def target_encoded_columns(data: PreparedData, architecture: dict) -> list:
     encoding = architecture.get("target_encoding")
     if not encoding:
         return []
-    columns = data.pipeline.processors[CATEGORICAL].columns
+    columns = data.pipeline.processors[CATEGORICAL].names
     return [columns[j] for j in encoding["columns"]]
+
+
+def crossed_columns(data: PreparedData) -> list:
+    """The pairs of columns the network also read together as one categorical column (data.crosses)."""
+    processor = data.pipeline.processors.get(CATEGORICAL)
+    return [cross["columns"] for cross in processor.crosses] if processor is not None else []
 
 
 def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, config: Config,
@@ -116,6 +122,7 @@ def fit(train_data: pd.DataFrame, tuning_data: pd.DataFrame | None, label: str, 
         "fit_seconds": round(time.time() - started, 3),
         "chosen_defaults": chosen_defaults,
         "integer_codes": data.codes,
+        "crossed_columns": crossed_columns(data),
     }
     if folds:       # the values above are the first network's; each network's are here
         summary["folds"] = bag.folds

