@@ -59,7 +59,7 @@ def _candidates(frame: pd.DataFrame, label: str, types: dict) -> dict:
             present = series.dropna()
             if not bool((present == np.round(present)).all()):
                 continue
-        codes, uniques = pd.factorize(series, sort=True)
+        codes, uniques = pd.factorize(series)     # the order of the values plays no part
         if 2 <= len(uniques) <= MAX_VALUES:
             keys[column] = codes + 1        # 0: missing
     return keys
@@ -84,7 +84,7 @@ def find_crosses(frame: pd.DataFrame, label: str, types: dict, problem_type: str
     if len(frame) > MAX_ROWS:
         frame = frame.sample(MAX_ROWS, random_state=0)
     keys = _candidates(frame, label, types)
-    if len(keys) < 2:
+    if len(keys) < 2 or len(frame) < 2 * FOLDS:
         return []
     targets = label_matrix(frame[label], problem_type)
     alone = {column: _cell_means(values, targets) for column, values in keys.items()}
@@ -94,7 +94,7 @@ def find_crosses(frame: pd.DataFrame, label: str, types: dict, problem_type: str
     found = []
     for first, second in itertools.combinations([c for c in keys if c in ranked], 2):
         cells = len(np.unique(keys[first] * (MAX_VALUES + 1) + keys[second]))
-        if cells > MAX_CODES or len(frame) < MIN_ROWS_PER_VALUE * cells or len(frame) < FOLDS * 2:
+        if cells > MAX_CODES or len(frame) < MIN_ROWS_PER_VALUE * cells:
             continue
         gain = interaction_gain(keys[first], keys[second], targets, [alone[first], alone[second]])
         if gain >= MIN_GAIN:
