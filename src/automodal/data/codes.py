@@ -57,19 +57,17 @@ def explained_share(targets: np.ndarray, predictions: np.ndarray) -> float:
     return float(1.0 - ((targets - predictions) ** 2).sum() / total) if total > 0 else 0.0
 
 
-def _group_means(values: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Out-of-fold predictions from shrunken per-value means."""
+def group_means(keys: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Out-of-fold predictions from each key's mean target (keys: integers from 0), shrunk toward the overall mean;
+    a key that no fitted row holds predicts the overall mean."""
     predictions = np.empty_like(targets)
-    for fitted, held in fold_splits(len(values)):
+    size = int(keys.max()) + 1
+    for fitted, held in fold_splits(len(keys)):
         prior = targets[fitted].mean(axis=0)
-        codes, inverse = np.unique(values[fitted], return_inverse=True)
-        sums = np.zeros((len(codes), targets.shape[1]))
-        np.add.at(sums, inverse, targets[fitted])
-        counts = np.bincount(inverse, minlength=len(codes))[:, None]
-        means = (sums + SHRINKAGE * prior) / (counts + SHRINKAGE)
-        position = np.clip(np.searchsorted(codes, values[held]), 0, len(codes) - 1)
-        seen = codes[position] == values[held]
-        predictions[held] = np.where(seen[:, None], means[position], prior)
+        counts = np.bincount(keys[fitted], minlength=size)[:, None]
+        sums = np.stack([np.bincount(keys[fitted], weights=targets[fitted, k], minlength=size)
+                         for k in range(targets.shape[1])], axis=1)
+        predictions[held] = ((sums + SHRINKAGE * prior) / (counts + SHRINKAGE))[keys[held]]
     return predictions
 
 
@@ -102,7 +100,8 @@ def code_evidence(series: pd.Series, labels: pd.Series, problem_type: str) -> tu
     if len(values) > MAX_ROWS:
         keep = np.random.default_rng(0).choice(len(values), MAX_ROWS, replace=False)
         values, targets = values[keep], targets[keep]
-    return (explained_share(targets, _group_means(values, targets)),
+    keys = np.unique(values, return_inverse=True)[1]
+    return (explained_share(targets, group_means(keys, targets)),
             explained_share(targets, _smooth_curve(values, targets)))
 
 

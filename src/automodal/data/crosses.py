@@ -18,7 +18,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .codes import FOLDS, MAX_CODES, MAX_ROWS, MIN_ROWS_PER_VALUE, SHRINKAGE, explained_share, fold_splits, label_matrix
+from .codes import FOLDS, MAX_CODES, MAX_ROWS, MIN_ROWS_PER_VALUE, explained_share, group_means, label_matrix
 from .types import CATEGORICAL, CLASSIFICATION, NUMERICAL, REGRESSION
 
 logger = logging.getLogger(__name__)
@@ -31,19 +31,6 @@ SEPARATOR = " × "
 
 def cross_name(pair) -> str:
     return SEPARATOR.join(pair)
-
-
-def _cell_means(keys: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Out-of-fold predictions from each key's mean target, shrunk toward the overall mean."""
-    predictions = np.empty_like(targets)
-    for fitted, held in fold_splits(len(keys)):
-        prior = targets[fitted].mean(axis=0)
-        counts = np.bincount(keys[fitted], minlength=keys.max() + 1)[:, None]
-        sums = np.stack([np.bincount(keys[fitted], weights=targets[fitted, k], minlength=keys.max() + 1)
-                         for k in range(targets.shape[1])], axis=1)
-        means = (sums + SHRINKAGE * prior) / (counts + SHRINKAGE)
-        predictions[held] = means[keys[held]]
-    return predictions
 
 
 def _candidates(frame: pd.DataFrame, label: str, types: dict) -> dict:
@@ -65,14 +52,21 @@ def _candidates(frame: pd.DataFrame, label: str, types: dict) -> dict:
     return keys
 
 
-def interaction_gain(first: np.ndarray, second: np.ndarray, targets: np.ndarray, alone=None) -> float:
-    """Out-of-fold share of the label's variance that the pair's cells explain beyond the two columns' own means
-    (apart or added); `alone`: the two columns' out-of-fold means, when already at hand."""
-    alone = alone or [_cell_means(keys, targets) for keys in (first, second)]
+def _cells(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Each row's cell of the pair, as integers from 0."""
+    return np.unique(first * (second.max() + 1) + second, return_inverse=True)[1]
+
+
+def _gain(alone: list, cells: np.ndarray, targets: np.ndarray) -> float:
     both = alone[0] + alone[1] - targets.mean(axis=0)
     beside = max(explained_share(targets, prediction) for prediction in (*alone, both))
-    _, cells = np.unique(first * (second.max() + 1) + second, return_inverse=True)
-    return explained_share(targets, _cell_means(cells, targets)) - beside
+    return explained_share(targets, group_means(cells, targets)) - beside
+
+
+def interaction_gain(first: np.ndarray, second: np.ndarray, targets: np.ndarray) -> float:
+    """Out-of-fold share of the label's variance that the pair's cells explain beyond the two columns' own means
+    (apart or added)."""
+    return _gain([group_means(keys, targets) for keys in (first, second)], _cells(first, second), targets)
 
 
 def find_crosses(frame: pd.DataFrame, label: str, types: dict, problem_type: str, most: int) -> list:
@@ -87,16 +81,17 @@ def find_crosses(frame: pd.DataFrame, label: str, types: dict, problem_type: str
     if len(keys) < 2 or len(frame) < 2 * FOLDS:
         return []
     targets = label_matrix(frame[label], problem_type)
-    alone = {column: _cell_means(values, targets) for column, values in keys.items()}
+    alone = {column: group_means(values, targets) for column, values in keys.items()}
     # the pairs of the columns that explain the most on their own: an interaction of two columns that explain
     # nothing apart is rare, and a wide table's pairs would cost seconds (3,570 for 85 columns)
     ranked = sorted(keys, key=lambda column: -explained_share(targets, alone[column]))[:MAX_COLUMNS]
     found = []
     for first, second in itertools.combinations([c for c in keys if c in ranked], 2):
-        cells = len(np.unique(keys[first] * (MAX_VALUES + 1) + keys[second]))
-        if cells > MAX_CODES or len(frame) < MIN_ROWS_PER_VALUE * cells:
+        cells = _cells(keys[first], keys[second])
+        count = int(cells.max()) + 1
+        if count > MAX_CODES or len(frame) < MIN_ROWS_PER_VALUE * count:
             continue
-        gain = interaction_gain(keys[first], keys[second], targets, [alone[first], alone[second]])
+        gain = _gain([alone[first], alone[second]], cells, targets)
         if gain >= MIN_GAIN:
             found.append({"columns": [first, second], "gain": round(float(gain), 4)})
     found.sort(key=lambda cross: -cross["gain"])
