@@ -18,7 +18,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .codes import FOLDS, MAX_CODES, MAX_ROWS, MIN_ROWS_PER_VALUE, explained_share, group_means, label_matrix
+from .codes import FOLDS, MIN_ROWS_PER_VALUE, explained_share, group_means, label_matrix
 from .types import CATEGORICAL, CLASSIFICATION, NUMERICAL, REGRESSION
 
 logger = logging.getLogger(__name__)
@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 MAX_VALUES = 64            # a column crossed has at most this many values; more leave the cells too sparse
 MAX_COLUMNS = 12           # pairs are sought among the columns whose own means explain the most
 MIN_GAIN = 0.03            # the cells explain at least this much more of the label's variance than the sum does
+MAX_CELLS = 1000           # more cells would be sparse categories
+MAX_ROWS = 20000           # a sample this large settles it, and keeps 66 pairs' folds to a fraction of a second
 SEPARATOR = " × "
 
 
@@ -89,7 +91,7 @@ def find_crosses(frame: pd.DataFrame, label: str, types: dict, problem_type: str
     for first, second in itertools.combinations([c for c in keys if c in ranked], 2):
         cells = _cells(keys[first], keys[second])
         count = int(cells.max()) + 1
-        if count > MAX_CODES or len(frame) < MIN_ROWS_PER_VALUE * count:
+        if count > MAX_CELLS or len(frame) < MIN_ROWS_PER_VALUE * count:
             continue
         gain = _gain([alone[first], alone[second]], cells, targets)
         if gain >= MIN_GAIN:

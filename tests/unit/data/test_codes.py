@@ -37,6 +37,17 @@ def test_hundreds_of_groups_with_rows_enough_are_codes_too():
     assert list(codes) == ["school_id"] and types["years"] == NUMERICAL
 
 
+def test_thousands_of_groups_are_codes_when_each_holds_rows_enough():
+    """2,500 lecturers, 12 ratings each, each lecturer a small shift: visible over all 30,000 rows, not in a sample
+    of 20,000 (8 rows a lecturer) nor beyond a bound of 1,000 values."""
+    rng = np.random.default_rng(0)
+    lecturer = rng.integers(1, 2501, 30000)
+    rating = rng.normal(scale=0.25, size=2501)[lecturer] + rng.normal(size=30000)
+    frame = pd.DataFrame({"lecturer": lecturer, "rating": rating})
+    types, codes = read_codes(frame, "rating", {"lecturer": NUMERICAL}, "regression")
+    assert types == {"lecturer": CATEGORICAL}, codes
+
+
 def test_codes_are_found_for_a_class_label_too():
     frame = school_table()
     frame["passed"] = np.where(frame.pop("score") > 0.9, "yes", "no")
