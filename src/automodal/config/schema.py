@@ -70,6 +70,7 @@ RANGES = {
     "model.numerical_mlp.hidden_size": (1, None, True, True),
     "model.numerical_mlp.num_layers": (0, None, True, True),
     "model.numerical_mlp.drop_rate": (0, 1, True, False),
+    "model.numerical_mlp.piecewise_bins": (0, None, True, True),
     "model.fusion_mlp.hidden_size": (1, None, True, True),
     "model.fusion_mlp.num_layers": (0, None, True, True),
     "model.fusion_mlp.drop_rate": (0, 1, True, False),
