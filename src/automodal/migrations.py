@@ -70,8 +70,8 @@ def _up_1_2(files: dict) -> dict:
     if kept.get("format_version", True):
         processors = {"format_version": 2, **processors}
     model = dict(config.get("model", {}))
-    # format 1 fed numbers to the MLP as they were: no periodic embedding in its weights
-    model["numerical_mlp"] = {**model.get("numerical_mlp", {}), "embedding": "none"}
+    # format 1 fed numbers to the MLP as they were: no periodic embedding or step features in its weights
+    model["numerical_mlp"] = {**model.get("numerical_mlp", {}), "embedding": "none", "piecewise_bins": 0}
     config = dict(config, model=model)
     return {"processors.json": processors, "config.yaml": config, "automodal.json": dict(meta, format_version=2)}
 
@@ -94,6 +94,9 @@ def _down_2_1(files: dict) -> dict:
     if (config.get("model", {}).get("numerical_mlp", {}).get("embedding", "none") != "none"):
         raise MigrationError("format 1 has no periodic number embedding; this predictor was trained with one "
                              "(model.numerical_mlp.embedding).")
+    if config.get("model", {}).get("numerical_mlp", {}).get("piecewise_bins", 0):
+        raise MigrationError("format 1 has no step features of numbers; this predictor was trained with them "
+                             "(model.numerical_mlp.piecewise_bins).")
     old, kept = {"column_types": features["column_types"]}, {}
     for kind in ("numerical", "categorical"):
         state = dict(named[kind]) if kind in named else None
@@ -108,7 +111,8 @@ def _down_2_1(files: dict) -> dict:
     processors = {k: v for k, v in processors.items() if k != "format_version"}
     processors = dict(processors, features=old, **({KEPT: kept} if kept else {}))
     model = dict(config["model"])
-    model["numerical_mlp"] = {k: v for k, v in model["numerical_mlp"].items() if k != "embedding"}
+    model["numerical_mlp"] = {k: v for k, v in model["numerical_mlp"].items()
+                              if k not in ("embedding", "piecewise_bins")}
     meta = {k: v for k, v in meta.items() if k != "format_version"}
     return {"processors.json": processors, "config.yaml": dict(config, model=model), "automodal.json": meta}
 

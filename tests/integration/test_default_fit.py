@@ -42,6 +42,8 @@ def test_breast_cancer_default_fit_matches_logistic_regression(tmp_path):
     chosen = predictor.fit_summary()["chosen_defaults"]
     assert {"optimization.learning_rate", "env.batch_size", "optimization.max_epochs"} <= set(chosen)
     assert all(entry["reason"] for entry in chosen.values())
+    assert chosen["model.numerical_mlp.piecewise_bins"]["value"] == 48          # a classification's numbers as steps
+    assert predictor._learner.model.net.backbones["numerical_mlp"].piecewise is not None
 
 
 def test_wine_default_fit_matches_logistic_regression(tmp_path):
@@ -59,6 +61,7 @@ def test_diabetes_default_fit_matches_ridge_from_its_linear_start(tmp_path):
     theirs = r2_score(test["label"], fitted.predict(x))
     assert ours >= theirs - 0.03, (ours, theirs)     # it was -0.40 with the fine-tuning defaults, 0.33 / 0.42 without
     assert predictor.fit_summary()["linear_start"] and predictor.fit_summary()["head_scale"] in (0.5, 0.75, 1.0)
+    assert "model.numerical_mlp.piecewise_bins" not in predictor.fit_summary()["chosen_defaults"]    # smooth numbers
     without = MultiModalPredictor(label="label", path=str(tmp_path / "without"), verbosity=0).fit(
         train, hyperparameters={"model.linear_start": False})
     assert not without.fit_summary()["linear_start"]

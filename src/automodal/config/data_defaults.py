@@ -23,6 +23,7 @@ TARGET_STEPS = 4000         # optimizer steps the epoch budget aims at; early st
 MIN_EPOCHS, MAX_EPOCHS = 20, 300
 WARMUP_EPOCHS = 2
 BAG_FOLDS, BAG_MAX_ROWS = 5, 1000     # a bag costs its folds' time: five fits of 1,000 rows take about 6 s
+CLASSIFICATION_BINS = 48    # model.numerical_mlp.piecewise_bins of a classification
 
 
 def batch_size_for(rows: int) -> int:
@@ -89,6 +90,19 @@ def bagging_choice(rows: int | None) -> dict:
                                                   f"{BAG_FOLDS} networks, each tuned on another fifth, does not")}
 
 
+def piecewise_choice(classification: bool) -> dict:
+    """model.numerical_mlp.piecewise_bins: step features for a classification's numbers, none for a regression's;
+    always a value, so that a choice made for an earlier fit does not linger. Measured on 49 small tables and 8
+    mid-size classifications (three seeds each, README: Tabular columns): classifications gained (cars 0.804 ->
+    0.820, catsup +0.012, caravan +0.011), regressions lost (doctorcontacts and males -0.014 R²)."""
+    if classification:
+        return {"model.numerical_mlp.piecewise_bins": (
+            CLASSIFICATION_BINS, f"a classification: each number also as {CLASSIFICATION_BINS} steps over bins of "
+                                 "equal training share, thresholds a class often turns on")}
+    return {"model.numerical_mlp.piecewise_bins": (0, "a regression: its numbers read smoothly (step features "
+                                                      "cost regressions R² on the quality suites)")}
+
+
 # the per-layer learning-rate rule (optimization.lr_choice) that reads each key
 RATE_KEYS = {"optimization.lr_decay": "layerwise_decay", "optimization.lr_mult": "two_stages"}
 
@@ -119,19 +133,22 @@ def rate_choice(config: Config) -> dict:
 def data_aware_keys() -> set:
     """The keys that fit may choose for the data."""
     return (set(from_scratch_choices(1)) | set(in_memory_choices()) | set(bagging_choice(None))
-            | {"optimization.val_metric"})
+            | set(piecewise_choice(False)) | {"optimization.val_metric"})
 
 
 def choose_defaults(config: Config, train_rows: int, from_scratch: bool, in_memory: bool,
-                    devices: int = 1, eval_metric=None, bag_rows: int | None = None) -> tuple[Config, dict]:
+                    devices: int = 1, eval_metric=None, bag_rows: int | None = None,
+                    classification: bool = False) -> tuple[Config, dict]:
     """The config with data-aware values for the keys nobody chose, and {key: {"value", "reason"}} for those;
-    bag_rows: the rows of a regression that could train k-fold bagged networks, else None. Every key that could be
-    chosen starts from its documented default, so that what was chosen for an earlier fit of the same predictor
-    (a table trained from scratch, then text on a pretrained backbone) does not linger."""
+    bag_rows: the rows of a regression that could train k-fold bagged networks, else None; classification: a
+    classification's numbers reach numerical_mlp. Every key that could be chosen starts from its documented
+    default, so that what was chosen for an earlier fit of the same predictor (a table trained from scratch, then
+    text on a pretrained backbone) does not linger."""
     documented = default_flat()
     config = config.with_defaults({key: documented[key] for key in data_aware_keys()})
     choices = validation_choice(eval_metric) if eval_metric is not None else {}
     choices.update(bagging_choice(bag_rows if from_scratch else None))
+    choices.update(piecewise_choice(classification))
     if from_scratch:
         chosen_batch = config["env.batch_size"] if config.chosen("env.batch_size") else None
         choices.update(from_scratch_choices(train_rows, chosen_batch, devices))

@@ -126,10 +126,13 @@ class Config:
 
     @classmethod
     def from_nested(cls, tree: Mapping) -> "Config":
+        """A saved predictor's configuration: every key counts as chosen, those added since it was saved included
+        (their documented defaults are what the saved network was built with), so that a fit continuing from it
+        chooses nothing for the data that its weights would not fit."""
         flat = flatten(tree)
         defaults = default_flat()
         defaults.update({canonical_key(k): validate_value(canonical_key(k), v) for k, v in flat.items()})
-        return cls(defaults, explicit=flat.keys())
+        return cls(defaults, explicit=defaults.keys())
 
 
 def _plain(value):

@@ -47,3 +47,18 @@ def test_the_chosen_rule_gives_the_head_lr_mult_times_the_rate():
 def test_a_rate_key_another_setting_rules_out_is_refused(keys, named):
     with pytest.raises(ConfigError, match=named):
         chosen(keys)
+
+
+def test_a_classification_reads_its_numbers_also_as_steps_and_a_regression_does_not():
+    def bins(keys, classification):
+        config, applied = choose_defaults(resolve_config(None, keys), 300, True, in_memory=True,
+                                          classification=classification)
+        return config["model.numerical_mlp.piecewise_bins"], "model.numerical_mlp.piecewise_bins" in applied
+
+    assert bins({}, classification=True) == (48, True)
+    assert bins({}, classification=False) == (0, False)
+    assert bins({"model.numerical_mlp.piecewise_bins": 16}, classification=True) == (16, False)
+    assert bins({"model.numerical_mlp.piecewise_bins": 16}, classification=False) == (16, False)
+    # a configuration that a classification's fit chose for does not carry its steps into a regression's fit
+    config, _ = choose_defaults(resolve_config(None, {}), 300, True, in_memory=True, classification=True)
+    assert choose_defaults(config, 300, True, in_memory=True)[0]["model.numerical_mlp.piecewise_bins"] == 0
