@@ -57,6 +57,11 @@ def is_predictor(path: str) -> bool:
 
 
 # ---------------------------------------------------------------- 1 <-> 2
+# format 1 fed numbers to the MLP as they were: format 2's keys for a periodic embedding and step features, at the
+# values that build neither, which a format-1 predictor gains going up and a format-2 one must have to go down
+PLAIN_NUMBERS = {"embedding": "none", "piecewise_bins": 0}
+
+
 def _up_1_2(files: dict) -> dict:
     processors, config, meta = files["processors.json"], files["config.yaml"], files["automodal.json"]
     kept = processors.get(KEPT, {})
@@ -70,8 +75,7 @@ def _up_1_2(files: dict) -> dict:
     if kept.get("format_version", True):
         processors = {"format_version": 2, **processors}
     model = dict(config.get("model", {}))
-    # format 1 fed numbers to the MLP as they were: no periodic embedding or step features in its weights
-    model["numerical_mlp"] = {**model.get("numerical_mlp", {}), "embedding": "none", "piecewise_bins": 0}
+    model["numerical_mlp"] = {**model.get("numerical_mlp", {}), **PLAIN_NUMBERS}
     config = dict(config, model=model)
     return {"processors.json": processors, "config.yaml": config, "automodal.json": dict(meta, format_version=2)}
 
@@ -91,10 +95,11 @@ def _down_2_1(files: dict) -> dict:
                       or any(d is not None for d in numerical.get("day_first") or [])):
         raise MigrationError("format 1 scales numbers by mean and standard deviation only; this predictor maps them "
                              "through quantiles (data.numerical.transform=quantile) or reads dates.")
-    if (config.get("model", {}).get("numerical_mlp", {}).get("embedding", "none") != "none"):
+    numerical_mlp = config.get("model", {}).get("numerical_mlp", {})
+    if numerical_mlp.get("embedding", "none") != "none":
         raise MigrationError("format 1 has no periodic number embedding; this predictor was trained with one "
                              "(model.numerical_mlp.embedding).")
-    if config.get("model", {}).get("numerical_mlp", {}).get("piecewise_bins", 0):
+    if numerical_mlp.get("piecewise_bins", 0):
         raise MigrationError("format 1 has no step features of numbers; this predictor was trained with them "
                              "(model.numerical_mlp.piecewise_bins).")
     old, kept = {"column_types": features["column_types"]}, {}
@@ -111,8 +116,7 @@ def _down_2_1(files: dict) -> dict:
     processors = {k: v for k, v in processors.items() if k != "format_version"}
     processors = dict(processors, features=old, **({KEPT: kept} if kept else {}))
     model = dict(config["model"])
-    model["numerical_mlp"] = {k: v for k, v in model["numerical_mlp"].items()
-                              if k not in ("embedding", "piecewise_bins")}
+    model["numerical_mlp"] = {k: v for k, v in model["numerical_mlp"].items() if k not in PLAIN_NUMBERS}
     meta = {k: v for k, v in meta.items() if k != "format_version"}
     return {"processors.json": processors, "config.yaml": dict(config, model=model), "automodal.json": meta}
 
