@@ -69,17 +69,28 @@ def test_bag_folds_set_for_a_classification_averages_probabilities_and_exports(m
     assert np.allclose(OnnxPredictor(str(tmp_path / "onnx")).predict_proba(mixed_frame), proba, atol=1e-4)
 
 
-def test_bagging_is_left_out_where_it_does_not_apply(regression_frame, mixed_frame, tmp_path):
+def test_bagging_is_left_out_where_it_does_not_apply(regression_frame, tmp_path):
     one = fit(regression_frame, tmp_path, "y", "zero", hyperparameters=fast())          # bag_folds 0
     assert one.fit_summary()["bag_folds"] == 0 and isinstance(one._learner.model.net, MultimodalNet)
     assert one.fit_summary()["tuning_rows"] == 60
     tuned = fit(regression_frame.iloc[:240], tmp_path, "y", "tuned", tuning_data=regression_frame.iloc[240:])
     assert tuned.fit_summary()["bag_folds"] == 0 and "optimization.bag_folds" not in \
         tuned.fit_summary()["chosen_defaults"]
-    assert fit(mixed_frame, tmp_path, "label", "classes").fit_summary()["bag_folds"] == 0
     rng = np.random.default_rng(0)
     large = pd.DataFrame({"x": rng.normal(size=1100)}).assign(y=lambda f: f.x + rng.normal(size=1100))
     assert fit(large, tmp_path, "y", "large").fit_summary()["bag_folds"] == 0
+    classes = large.assign(y=lambda f: np.where(f.y > 0, "up", "down"))
+    assert fit(classes, tmp_path, "y", "large_classes").fit_summary()["bag_folds"] == 0
+
+
+def test_a_small_classification_averages_the_probabilities_of_five_networks(mixed_frame, tmp_path):
+    predictor = fit(mixed_frame, tmp_path, "label")
+    summary = predictor.fit_summary()
+    assert summary["bag_folds"] == 5 and "a table of 400 rows" in \
+        summary["chosen_defaults"]["optimization.bag_folds"]["reason"]
+    assert sorted(f["tuning_rows"] for f in summary["folds"]) == [80] * 5     # by class: 80 rows each
+    proba = predictor.predict_proba(mixed_frame.head(50))
+    assert np.allclose(proba.to_numpy(), np.mean(each_network(predictor, mixed_frame.head(50)), axis=0), atol=1e-5)
 
 
 def test_bag_folds_that_cannot_be_trained_say_why(regression_frame, tmp_path):

@@ -19,7 +19,8 @@ import torch
 from automodal import MultiModalPredictor
 from automodal.cli.main import main
 
-FAST = ["hp.optimization.max_epochs=4", "hp.env.per_gpu_batch_size=32", "hp.env.batch_size=32"]
+FAST = ["hp.optimization.max_epochs=4", "hp.env.per_gpu_batch_size=32", "hp.env.batch_size=32",
+        "hp.optimization.bag_folds=0"]      # one network, as in conftest.FAST
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures")
 
 

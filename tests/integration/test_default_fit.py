@@ -43,7 +43,8 @@ def test_breast_cancer_default_fit_matches_logistic_regression(tmp_path):
     assert {"optimization.learning_rate", "env.batch_size", "optimization.max_epochs"} <= set(chosen)
     assert all(entry["reason"] for entry in chosen.values())
     assert chosen["model.numerical_mlp.piecewise_bins"]["value"] == 48          # a classification's numbers as steps
-    assert predictor._learner.model.net.backbones["numerical_mlp"].piecewise is not None
+    assert predictor.fit_summary()["bag_folds"] == 5     # a classification of 398 rows: a bag of five (test_bagging)
+    assert all(net.backbones["numerical_mlp"].piecewise is not None for net in predictor._learner.model.net.nets)
 
 
 def test_wine_default_fit_matches_logistic_regression(tmp_path):
@@ -210,9 +211,10 @@ def test_text_is_read_offline_by_the_built_in_model_when_the_default_checkpoint_
     assert predictor.fit_summary()["models"][0] == "hashed_text"
     assert caplog.text.count("not available offline") == 1
     assert accuracy_score(test["label"], predictor.predict(test)) > 0.9
-    # the classification's linear start reads the text's n-grams too
-    start = predictor._learner.model.net.linear_start
-    assert predictor.fit_summary()["linear_start"] and start.text_weight is not None and start.text_weight.any()
+    # the classification's linear start reads the text's n-grams too, in each network of the bag (test_bagging)
+    assert predictor.fit_summary()["linear_start"] and predictor.fit_summary()["bag_folds"] == 5
+    for net in predictor._learner.model.net.nets:
+        assert net.linear_start.text_weight is not None and net.linear_start.text_weight.any()
     loaded = MultiModalPredictor.load(predictor.path)
     assert np.array_equal(loaded.predict_proba(test).to_numpy(), predictor.predict_proba(test).to_numpy())
 

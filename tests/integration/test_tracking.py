@@ -93,7 +93,8 @@ def test_training_and_chunked_prediction_count_their_progress(frame, tmp_path, m
     monkeypatch.setattr(fabric_loop, "Bar", Recorded)
     monkeypatch.setattr(file_prediction, "Bar", Recorded)
     predictor = MultiModalPredictor(label="label", path=str(tmp_path / "m"), verbosity=0).fit(
-        frame, hyperparameters={"optimization.max_epochs": 2, "env.per_gpu_batch_size": 32}, loggers=[])
+        frame, loggers=[], hyperparameters={"optimization.max_epochs": 2, "env.per_gpu_batch_size": 32,
+                                            "optimization.bag_folds": 0})
     epochs = [bar for bar in bars if bar.description.startswith("epoch")]
     assert len(epochs) == 2 and all(bar.done == bar.total for bar in epochs)
     assert not any(bar.wanted for bar in bars)              # verbosity 0: never drawn

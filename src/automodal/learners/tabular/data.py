@@ -201,7 +201,7 @@ def data_aware(config: Config, data: PreparedData, devices: int, can_bag: bool =
     fit could train k-fold bagged networks (bagging.obstacle found nothing in the way)."""
     from_scratch = not pretrained(data)
     in_memory = IMAGE not in data.column_types.values()
-    bag_rows = len(data.train_part) + len(data.val_part) if can_bag and data.problem_type == REGRESSION else None
+    bag_rows = len(data.train_part) + len(data.val_part) if can_bag else None
     steps = data.problem_type in CLASSIFICATION and "numerical_mlp" in data.models    # model.numerical_mlp.piecewise_bins
     config, chosen = choose_defaults(config, len(data.train_part), from_scratch, in_memory, devices, data.metric,
                                      bag_rows, steps)
