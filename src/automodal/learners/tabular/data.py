@@ -202,7 +202,8 @@ def data_aware(config: Config, data: PreparedData, devices: int, can_bag: bool =
     from_scratch = not pretrained(data)
     in_memory = IMAGE not in data.column_types.values()
     bag_rows = len(data.train_part) + len(data.val_part) if can_bag else None
-    steps = data.problem_type in CLASSIFICATION and "numerical_mlp" in data.models    # model.numerical_mlp.piecewise_bins
+    # model.numerical_mlp.piecewise_bins: a classification whose numbers reach numerical_mlp
+    steps = data.problem_type in CLASSIFICATION and "numerical_mlp" in data.models
     config, chosen = choose_defaults(config, len(data.train_part), from_scratch, in_memory, devices, data.metric,
                                      bag_rows, steps)
     if chosen:
