@@ -465,6 +465,20 @@ def set_mean(rows, anchors) -> dict:
                 per_seed_gaps={r["seed"]: r["gap"] for r in done})
 
 
+def anchors_judged_alike(small, anchors) -> dict:
+    """Each anchor put to the small sets' test against the best of the other anchors: how often the test fails the
+    baselines themselves, on test sets of 22 to 1,000 rows."""
+    judged = {}
+    for model in anchors:
+        others = [a for a in anchors if a != model]
+        if small and others:
+            gaps = {r["dataset"]: r[model] - max(r[a] for a in others) for r in small}
+            judged[model] = {"mean_gap": float(np.mean(list(gaps.values()))),
+                             "below_tolerance": [r["dataset"] for r in small
+                                                 if gaps[r["dataset"]] < -TOLERANCE[r["task"]]]}
+    return judged
+
+
 def summarize(rows, anchors) -> dict:
     """Small sets are judged against the best anchor; mid-size ones (their own training size) against LightGBM."""
     done = [r for r in rows if "gap" in r]
@@ -480,7 +494,7 @@ def summarize(rows, anchors) -> dict:
     return {
         "failed": [r["dataset"] for r in rows if "error" in r], "below_tolerance": below,
         "mean_gap": mean_gap, "worst_gap": worst and worst["gap"], "worst_dataset": worst and worst["dataset"],
-        "lightgbm_gaps": lightgbm_gaps,
+        "lightgbm_gaps": lightgbm_gaps, "anchors_judged_alike": anchors_judged_alike(small, anchors),
         "targets_met": len(done) == len(rows) > 0 and not below and (mean_gap is None or mean_gap >= 0),
         "max_fit_seconds_up_to_3000_rows": max((r["fit_seconds"] for r in done if r["train_rows"] <= 3000),
                                                default=None),
@@ -539,6 +553,9 @@ def main():
     if summary["lightgbm_gaps"]:
         print("mid-size sets against LightGBM: " + ", ".join(f"{name} {gap:+.4f}"
                                                              for name, gap in summary["lightgbm_gaps"].items()))
+    for anchor, judged in summary["anchors_judged_alike"].items():
+        print(f"the same test for {anchor}, against the best of the other anchors: mean gap "
+              f"{fmt(judged['mean_gap'])}, below tolerance: {', '.join(judged['below_tolerance']) or 'none'}")
     print(f"targets met: {summary['targets_met']} (no small set more than 0.01 below the best anchor, 0.03 for R², "
           f"mean gap >= 0; no mid-size set more than 0.005 below LightGBM, 0.01 for R²); max fit "
           f"{fmt(summary['max_fit_seconds_up_to_3000_rows'], 1)} s (<= 3000 train rows), "
